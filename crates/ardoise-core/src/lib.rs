@@ -1,0 +1,17 @@
+//! Ardoise's shared vocabulary: identifiers, roles, the clock, the
+//! authorization policy, password rules and sign-in throttling.
+//!
+//! Pure logic only: this crate performs no I/O and depends on neither sqlx
+//! nor axum, so every rule here is tested with time passed in.
+
+pub mod clock;
+pub mod ids;
+pub mod password;
+pub mod policy;
+pub mod role;
+pub mod throttle;
+
+pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
+pub use ids::*;
+pub use policy::Actor;
+pub use role::{Role, Roles};

@@ -1,0 +1,270 @@
+//! Who may see or do what: the one place that answers "may this person do
+//! this to that". Handlers ask here; list queries take a [`ClassScope`]
+//! computed here and apply it in SQL, so a list never shows more than the
+//! single-item check would allow.
+//!
+//! The policy decides from an [`Actor`] (the signed-in person with their
+//! relationships, loaded once per session) and small references to the
+//! target; it never touches the store.
+
+use crate::{ClassId, EstablishmentId, GroupId, PersonId, Role, Roles};
+use serde::Serialize;
+
+/// A parent's link to one of their children.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChildLink {
+    /// The child.
+    pub pupil_id: PersonId,
+    /// The child's class this year, if any.
+    pub class_id: Option<ClassId>,
+    /// Whether the parent is a legal guardian (responsable légal).
+    pub legal_guardian: bool,
+}
+
+/// The signed-in person and the relationships that authorization needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    /// Who.
+    pub person_id: PersonId,
+    /// Their establishment.
+    pub establishment_id: EstablishmentId,
+    /// Every role they hold.
+    pub roles: Roles,
+    /// As a pupil: their class.
+    pub class_id: Option<ClassId>,
+    /// As a pupil: their groups.
+    pub group_ids: Vec<GroupId>,
+    /// As a parent: their children.
+    pub children: Vec<ChildLink>,
+    /// As a teacher: the classes they teach.
+    pub taught_classes: Vec<ClassId>,
+    /// As a teacher: the groups they teach.
+    pub taught_groups: Vec<GroupId>,
+}
+
+/// A class as the policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassRef {
+    /// The class.
+    pub id: ClassId,
+    /// Its establishment.
+    pub establishment_id: EstablishmentId,
+}
+
+/// A person as the policy sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersonRef {
+    /// The person.
+    pub id: PersonId,
+    /// Their establishment.
+    pub establishment_id: EstablishmentId,
+    /// Their roles.
+    pub roles: Roles,
+    /// As a pupil: their class.
+    pub class_id: Option<ClassId>,
+}
+
+/// Which classes a list may show; the store applies it in the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClassScope {
+    /// Every class of every establishment (administrators).
+    All,
+    /// Every class of one establishment (staff).
+    Establishment(EstablishmentId),
+    /// Only these classes (pupils, parents, teachers).
+    Only(Vec<ClassId>),
+}
+
+impl Actor {
+    /// Whether the actor holds `role`.
+    pub fn is(&self, role: Role) -> bool {
+        self.roles.has(role)
+    }
+
+    fn is_staff_of(&self, establishment_id: EstablishmentId) -> bool {
+        self.is(Role::Staff) && self.establishment_id == establishment_id
+    }
+
+    fn is_parent_of(&self, pupil: PersonId) -> bool {
+        self.is(Role::Parent) && self.children.iter().any(|c| c.pupil_id == pupil)
+    }
+
+    fn teaches_class(&self, class: ClassId) -> bool {
+        self.is(Role::Teacher) && self.taught_classes.contains(&class)
+    }
+}
+
+/// Whether the actor may see a class (its name, its diary later on).
+pub fn may_read_class(actor: &Actor, class: ClassRef) -> bool {
+    actor.is(Role::Admin)
+        || actor.is_staff_of(class.establishment_id)
+        || actor.teaches_class(class.id)
+        || (actor.is(Role::Pupil) && actor.class_id == Some(class.id))
+        || (actor.is(Role::Parent) && actor.children.iter().any(|c| c.class_id == Some(class.id)))
+}
+
+/// Whether the actor may list the pupils of a class. Parents may not:
+/// they see their own children, not their children's classmates.
+pub fn may_read_class_roster(actor: &Actor, class: ClassRef) -> bool {
+    actor.is(Role::Admin)
+        || actor.is_staff_of(class.establishment_id)
+        || actor.teaches_class(class.id)
+        || (actor.is(Role::Pupil) && actor.class_id == Some(class.id))
+}
+
+/// The classes a list of classes may show to the actor.
+pub fn class_scope(actor: &Actor) -> ClassScope {
+    if actor.is(Role::Admin) {
+        return ClassScope::All;
+    }
+    if actor.is(Role::Staff) {
+        return ClassScope::Establishment(actor.establishment_id);
+    }
+    let mut ids: Vec<ClassId> = Vec::new();
+    if actor.is(Role::Teacher) {
+        ids.extend(&actor.taught_classes);
+    }
+    if actor.is(Role::Pupil) {
+        ids.extend(actor.class_id);
+    }
+    if actor.is(Role::Parent) {
+        ids.extend(actor.children.iter().filter_map(|c| c.class_id));
+    }
+    ids.sort();
+    ids.dedup();
+    ClassScope::Only(ids)
+}
+
+/// Whether the actor may see another person's directory card (name, roles,
+/// class). Everyone sees themselves; parents see their children; pupils,
+/// parents and teachers see the teachers and staff of their establishment;
+/// teachers see the pupils they teach; staff see their establishment.
+pub fn may_read_person(actor: &Actor, person: PersonRef) -> bool {
+    if actor.person_id == person.id || actor.is(Role::Admin) || actor.is_staff_of(person.establishment_id) {
+        return true;
+    }
+    if actor.is_parent_of(person.id) {
+        return true;
+    }
+    let same_establishment = actor.establishment_id == person.establishment_id;
+    let is_school_adult = person.roles.has(Role::Teacher) || person.roles.has(Role::Staff);
+    if same_establishment && is_school_adult && !actor.roles.is_empty() {
+        return true;
+    }
+    if let Some(class) = person.class_id.filter(|_| person.roles.has(Role::Pupil)) {
+        return actor.teaches_class(class) || (actor.is(Role::Pupil) && actor.class_id == Some(class));
+    }
+    false
+}
+
+/// Whether the actor may use the administrator console: establishments,
+/// classes, accounts, sessions of others.
+pub fn may_administer(actor: &Actor) -> bool {
+    actor.is(Role::Admin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const E1: EstablishmentId = EstablishmentId(1);
+    const E2: EstablishmentId = EstablishmentId(2);
+    const C6A: ClassId = ClassId(10);
+    const C6B: ClassId = ClassId(11);
+
+    fn actor(id: i64, roles: &[Role]) -> Actor {
+        Actor {
+            person_id: PersonId(id),
+            establishment_id: E1,
+            roles: roles.iter().copied().collect(),
+            class_id: None,
+            group_ids: vec![],
+            children: vec![],
+            taught_classes: vec![],
+            taught_groups: vec![],
+        }
+    }
+
+    fn pupil_of(class: ClassId) -> Actor {
+        Actor { class_id: Some(class), ..actor(1, &[Role::Pupil]) }
+    }
+
+    fn parent_of(class: ClassId) -> Actor {
+        Actor {
+            children: vec![ChildLink { pupil_id: PersonId(1), class_id: Some(class), legal_guardian: true }],
+            ..actor(2, &[Role::Parent])
+        }
+    }
+
+    fn teacher_of(class: ClassId) -> Actor {
+        Actor { taught_classes: vec![class], ..actor(3, &[Role::Teacher]) }
+    }
+
+    #[test]
+    fn class_access_follows_relationships() {
+        let c6a = ClassRef { id: C6A, establishment_id: E1 };
+        let other_school = ClassRef { id: ClassId(99), establishment_id: E2 };
+        let staff = actor(4, &[Role::Staff]);
+        let admin = actor(5, &[Role::Admin]);
+        // (actor, may read class 6A, may read its roster, may read a class of another school)
+        let table: Vec<(&str, Actor, bool, bool, bool)> = vec![
+            ("pupil of 6A", pupil_of(C6A), true, true, false),
+            ("pupil of 6B", pupil_of(C6B), false, false, false),
+            ("parent of a 6A pupil", parent_of(C6A), true, false, false),
+            ("parent of a 6B pupil", parent_of(C6B), false, false, false),
+            ("teacher of 6A", teacher_of(C6A), true, true, false),
+            ("teacher of 6B", teacher_of(C6B), false, false, false),
+            ("staff", staff, true, true, false),
+            ("admin", admin, true, true, true),
+        ];
+        for (who, a, read, roster, other) in table {
+            assert_eq!(may_read_class(&a, c6a), read, "{who}: read class");
+            assert_eq!(may_read_class_roster(&a, c6a), roster, "{who}: read roster");
+            assert_eq!(may_read_class(&a, other_school), other, "{who}: other school");
+        }
+    }
+
+    #[test]
+    fn class_scope_is_what_single_checks_allow() {
+        assert_eq!(class_scope(&pupil_of(C6A)), ClassScope::Only(vec![C6A]));
+        assert_eq!(class_scope(&parent_of(C6B)), ClassScope::Only(vec![C6B]));
+        assert_eq!(class_scope(&actor(4, &[Role::Staff])), ClassScope::Establishment(E1));
+        assert_eq!(class_scope(&actor(5, &[Role::Admin])), ClassScope::All);
+        let teacher_parent = Actor { children: parent_of(C6B).children, ..teacher_of(C6A) };
+        let teacher_parent = Actor { roles: teacher_parent.roles.with(Role::Parent), ..teacher_parent };
+        assert_eq!(class_scope(&teacher_parent), ClassScope::Only(vec![C6A, C6B]));
+    }
+
+    #[test]
+    fn people_are_visible_only_through_a_relationship() {
+        let child = PersonRef { id: PersonId(1), establishment_id: E1, roles: Roles::only(Role::Pupil), class_id: Some(C6A) };
+        let other_child = PersonRef { id: PersonId(7), ..child };
+        let other_class_child = PersonRef { id: PersonId(8), class_id: Some(C6B), ..child };
+        let teacher = PersonRef { id: PersonId(3), establishment_id: E1, roles: Roles::only(Role::Teacher), class_id: None };
+        let foreign_teacher = PersonRef { establishment_id: E2, id: PersonId(30), ..teacher };
+
+        let parent = parent_of(C6A);
+        assert!(may_read_person(&parent, child));
+        assert!(!may_read_person(&parent, other_child), "a parent does not see classmates");
+        assert!(may_read_person(&parent, teacher));
+        assert!(!may_read_person(&parent, foreign_teacher));
+
+        let t = teacher_of(C6A);
+        assert!(may_read_person(&t, other_child));
+        assert!(!may_read_person(&t, other_class_child));
+
+        let p = pupil_of(C6A);
+        assert!(may_read_person(&p, other_child));
+        assert!(!may_read_person(&p, other_class_child));
+        let their_parent = PersonRef { id: PersonId(2), establishment_id: E1, roles: Roles::only(Role::Parent), class_id: None };
+        assert!(!may_read_person(&p, their_parent), "pupils do not browse parents");
+    }
+
+    #[test]
+    fn only_administrators_administer() {
+        assert!(may_administer(&actor(5, &[Role::Admin])));
+        for r in [Role::Pupil, Role::Parent, Role::Teacher, Role::Staff] {
+            assert!(!may_administer(&actor(5, &[r])), "{r:?}");
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! Ardoise's persistence: the only crate that contains SQL.
+//!
+//! One implementation serves both backends through sqlx's `Any` driver:
+//! SQLite (the embedded default: WAL, `synchronous=FULL`, foreign keys on)
+//! and PostgreSQL (scale-out). The backend is chosen once from the database
+//! URL's scheme; an unknown scheme is an error. Each backend has its own
+//! migration tree under `migrations/`, with the same versions and names.
+//!
+//! Queries are written once, in the SQL both engines accept, with `$1, $2…`
+//! placeholders. Dialect quirk: SQLite reads `$1` as a *named* parameter
+//! numbered by first appearance, so in every query the placeholders must
+//! first appear in increasing order (`$1` before `$2`…); they may repeat.
+//!
+//! This crate holds no authorization logic: list queries take a scope
+//! computed by `ardoise_core::policy` and apply it in their WHERE clause.
+
+mod accounts;
+mod audit;
+mod connect;
+mod directory;
+mod error;
+pub mod model;
+mod sessions;
+
+pub use connect::{Backend, Store};
+pub use error::StoreError;
+pub use directory::{ClassTeacherView, Val};
+pub use model::*;
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;

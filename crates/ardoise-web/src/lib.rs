@@ -1,0 +1,52 @@
+//! Ardoise's HTTP face: the axum router, its layers, sessions and sign-in,
+//! the HTML pages and the JSON API under `/api/v1`.
+//!
+//! Handlers stay thin: parse, ask `ardoise_core::policy`, call the store,
+//! render. Every route is declared through [`routes::RouteTable`], which
+//! records it for the access-matrix test: a route cannot exist without
+//! appearing there.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod i18n;
+pub mod layers;
+pub mod metrics;
+pub mod pages;
+pub mod routes;
+pub mod session;
+pub mod state;
+
+pub use routes::{RouteEntry, RouteTable};
+pub use state::{AppState, WebConfig};
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use std::time::Duration;
+use tower_http::timeout::TimeoutLayer;
+
+/// The whole application: every route with its layers.
+pub fn app(state: AppState) -> Router {
+    let table = routes::all();
+    let body_limit = state.config.max_body_bytes;
+    let timeout = Duration::from_secs(state.config.request_timeout_secs.max(1));
+    table
+        .into_router()
+        .fallback(routes::system::not_found)
+        .layer(axum::middleware::from_fn(layers::same_origin))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), layers::render_errors))
+        .layer(axum::middleware::from_fn(layers::security_headers))
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .with_state(state)
+}
+
+/// Serves the application on a bound listener until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,127 @@
+//! Home pages, one section per role the person holds (a teacher who is also
+//! a parent sees both), and the class page.
+
+use super::RouteTable;
+use crate::error::ApiError;
+use crate::extract::{Ctx, Signed};
+use crate::i18n::Tr;
+use crate::pages::{render, role_label, Nav};
+use crate::state::AppState;
+use ardoise_core::policy::{self, ClassRef, ClassScope};
+use ardoise_core::{ClassId, Role};
+use ardoise_store::{ChildView, ClassTeacherView, ClassView, PersonSummary, TeachingView};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+
+/// This module's routes.
+pub fn routes() -> RouteTable {
+    RouteTable::default().get("/", root).get("/home", home).get("/classes/{id}", class_page)
+}
+
+/// `GET /`: home if signed in, the sign-in page otherwise.
+async fn root(ctx: Ctx) -> Response {
+    if ctx.session.is_some() {
+        Redirect::to("/home").into_response()
+    } else {
+        Redirect::to("/login").into_response()
+    }
+}
+
+/// A child with their class's teachers.
+pub struct ChildSection {
+    pub child: ChildView,
+    pub teachers: Vec<ClassTeacherView>,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    t: Tr,
+    nav: Nav,
+    first_name: String,
+    roles: Vec<String>,
+    establishment: String,
+    today: String,
+    pupil_class: Option<ClassView>,
+    pupil_teachers: Vec<ClassTeacherView>,
+    is_parent: bool,
+    children: Vec<ChildSection>,
+    is_teacher: bool,
+    teachings: Vec<TeachingView>,
+    is_staff: bool,
+    classes: Vec<ClassView>,
+    is_admin: bool,
+}
+
+/// `GET /home`.
+async fn home(State(state): State<AppState>, signed: Signed) -> Result<Response, ApiError> {
+    let actor = &signed.session.actor;
+    let t = signed.ctx.tr.clone();
+    let store = &state.store;
+    let establishment = store.find_establishment(actor.establishment_id).await?.map(|e| e.name).unwrap_or_default();
+    let (pupil_class, pupil_teachers) = match actor.class_id.filter(|_| actor.is(Role::Pupil)) {
+        Some(c) => (store.find_class(c).await?, store.class_teachers(c).await?),
+        None => (None, vec![]),
+    };
+    let mut children = Vec::new();
+    if actor.is(Role::Parent) {
+        for child in store.children_of(actor.person_id).await? {
+            let teachers = match child.person.class_id {
+                Some(c) => store.class_teachers(c).await?,
+                None => vec![],
+            };
+            children.push(ChildSection { child, teachers });
+        }
+    }
+    let teachings = if actor.is(Role::Teacher) { store.teachings_of(actor.person_id).await? } else { vec![] };
+    let classes = if actor.is(Role::Staff) {
+        store.list_classes(&ClassScope::Establishment(actor.establishment_id)).await?
+    } else {
+        vec![]
+    };
+    let today = chrono::DateTime::from_timestamp(state.now(), 0).map(|d| d.format("%d/%m/%Y").to_string()).unwrap_or_default();
+    let page = HomePage {
+        nav: Nav::signed(t.get("home-title"), &signed.session),
+        first_name: signed.session.first_name.clone(),
+        roles: actor.roles.iter().map(|r| role_label(&t, r)).collect(),
+        establishment,
+        today,
+        pupil_class,
+        pupil_teachers,
+        is_parent: actor.is(Role::Parent),
+        children,
+        is_teacher: actor.is(Role::Teacher),
+        teachings,
+        is_staff: actor.is(Role::Staff),
+        classes,
+        is_admin: actor.is(Role::Admin),
+        t,
+    };
+    Ok(render(&page))
+}
+
+#[derive(Template)]
+#[template(path = "class.html")]
+struct ClassPage {
+    t: Tr,
+    nav: Nav,
+    class: ClassView,
+    teachers: Vec<ClassTeacherView>,
+    pupils: Option<Vec<PersonSummary>>,
+}
+
+/// `GET /classes/{id}`: the class, its teachers, and its pupils for those
+/// who may see the roster. A class one may not see is "not found".
+async fn class_page(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>) -> Result<Response, ApiError> {
+    let class = state.store.find_class(ClassId(id)).await?.ok_or(ApiError::NotFound)?;
+    let r = ClassRef { id: class.id, establishment_id: class.establishment_id };
+    if !policy::may_read_class(&signed.session.actor, r) {
+        return Err(ApiError::NotFound);
+    }
+    let pupils = if policy::may_read_class_roster(&signed.session.actor, r) { Some(state.store.class_pupils(class.id).await?) } else { None };
+    let teachers = state.store.class_teachers(class.id).await?;
+    let t = signed.ctx.tr.clone();
+    let page = ClassPage { nav: Nav::signed(class.name.clone(), &signed.session), t, class, teachers, pupils };
+    Ok(render(&page))
+}

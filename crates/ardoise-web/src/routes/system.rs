@@ -1,0 +1,44 @@
+//! Health, readiness, metrics, the OpenAPI document, and the fallback.
+
+use super::RouteTable;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// This module's routes.
+pub fn routes() -> RouteTable {
+    RouteTable::default()
+        .get("/healthz", healthz)
+        .get("/readyz", readyz)
+        .get("/metrics", metrics_text)
+        .get("/api/v1/openapi.json", openapi)
+}
+
+/// `GET /healthz`: the process is up. Touches nothing.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: the store answers; 503 with `Retry-After` otherwise.
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    state.store.ping().await.map_err(|_| ApiError::Unavailable)?;
+    Ok("ready")
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    metrics::gauge!("ardoise_sessions_live").set(state.sessions.len() as f64);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+/// `GET /api/v1/openapi.json`.
+async fn openapi() -> Response {
+    axum::Json(super::api::openapi_document()).into_response()
+}
+
+/// Unknown routes: 404, localized by the error layer.
+pub async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, ApiError::NotFound).into_response()
+}

@@ -1,0 +1,86 @@
+//! The application state handed to every handler: the store, this node's
+//! session table, the clock, the catalogues and the settings. Settings
+//! travel here, never in a global.
+
+use crate::auth::Passwords;
+use crate::i18n::Catalogs;
+use crate::session::SessionTable;
+use ardoise_core::{throttle, Clock};
+use ardoise_store::Store;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// Web settings (the binary fills them from `Settings`).
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Mark cookies `Secure` (when served over TLS, directly or at the edge).
+    pub secure_cookies: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest time a request may take before a 408, in seconds.
+    pub request_timeout_secs: u64,
+    /// Password hashes computed at once (each costs ~15 ms of one core).
+    pub signin_permits: usize,
+    /// Days an activation code stays valid.
+    pub activation_days: i64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self { secure_cookies: false, max_body_bytes: 64 * 1024, request_timeout_secs: 30, signin_permits: 1, activation_days: 90 }
+    }
+}
+
+/// Shared state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// What the state holds.
+pub struct Inner {
+    /// The database.
+    pub store: Store,
+    /// This node's live sessions.
+    pub sessions: SessionTable,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// French and English messages.
+    pub catalogs: Arc<Catalogs>,
+    /// Password hashing, with its own bulkhead.
+    pub passwords: Passwords,
+    /// Settings.
+    pub config: WebConfig,
+    /// Failed sign-in throttling.
+    pub throttle: throttle::Policy,
+    /// Prometheus exposition.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: WebConfig) -> Result<AppState, String> {
+        let catalogs = Catalogs::load()?;
+        let passwords = Passwords::new(config.signin_permits).map_err(|e| e.to_string())?;
+        Ok(AppState(Arc::new(Inner {
+            store,
+            sessions: SessionTable::default(),
+            clock,
+            catalogs,
+            passwords,
+            config,
+            throttle: throttle::Policy::default(),
+            metrics: crate::metrics::handle(),
+        })))
+    }
+
+    /// The current time.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
