@@ -24,6 +24,10 @@ pub(crate) const PERSON_COLUMNS: &str = "p.id, p.establishment_id, p.login, p.fi
      p.title, p.status, c.name AS class_name, c.id AS class_id";
 pub(crate) const PERSON_JOINS: &str =
     "people p LEFT JOIN class_members m ON m.pupil_id = p.id LEFT JOIN classes c ON c.id = m.class_id";
+/// The joins that give a person `p` their class, for queries that reach `p`
+/// through another table.
+pub(crate) const PERSON_CLASS_JOINS: &str =
+    "LEFT JOIN class_members m ON m.pupil_id = p.id LEFT JOIN classes c ON c.id = m.class_id";
 
 pub(crate) fn person_from_row(r: &AnyRow) -> StoreResult<PersonSummary> {
     Ok(PersonSummary {
@@ -345,7 +349,7 @@ impl Store {
     /// A parent's children, by first name.
     pub async fn children_of(&self, parent_id: PersonId) -> StoreResult<Vec<ChildView>> {
         let sql = format!(
-            "SELECT {PERSON_COLUMNS}, gd.legal_guardian FROM guardians gd JOIN {PERSON_JOINS} ON p.id = gd.pupil_id \
+            "SELECT {PERSON_COLUMNS}, gd.legal_guardian FROM guardians gd JOIN people p ON p.id = gd.pupil_id {PERSON_CLASS_JOINS} \
              WHERE gd.parent_id = $1 ORDER BY p.first_name, p.id"
         );
         let rows = sqlx::query(&sql).bind(parent_id.0).fetch_all(&self.pool).await?;
@@ -357,7 +361,7 @@ impl Store {
     /// A pupil's parents.
     pub async fn parents_of(&self, pupil_id: PersonId) -> StoreResult<Vec<PersonSummary>> {
         let sql = format!(
-            "SELECT {PERSON_COLUMNS} FROM guardians gd JOIN {PERSON_JOINS} ON p.id = gd.parent_id \
+            "SELECT {PERSON_COLUMNS} FROM guardians gd JOIN people p ON p.id = gd.parent_id {PERSON_CLASS_JOINS} \
              WHERE gd.pupil_id = $1 ORDER BY p.last_name, p.first_name"
         );
         let rows = sqlx::query(&sql).bind(pupil_id.0).fetch_all(&self.pool).await?;
@@ -474,7 +478,7 @@ impl Store {
     pub async fn class_teachers(&self, class_id: ClassId) -> StoreResult<Vec<ClassTeacherView>> {
         let sql = format!(
             "SELECT {PERSON_COLUMNS}, s.name AS subject_name FROM teachings t JOIN subjects s ON s.id = t.subject_id \
-             JOIN {PERSON_JOINS} ON p.id = t.teacher_id WHERE t.class_id = $1 ORDER BY s.name, p.last_name"
+             JOIN people p ON p.id = t.teacher_id {PERSON_CLASS_JOINS} WHERE t.class_id = $1 ORDER BY s.name, p.last_name"
         );
         let rows = sqlx::query(&sql).bind(class_id.0).fetch_all(&self.pool).await?;
         rows.iter()

@@ -29,3 +29,9 @@ pub use model::*;
 
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Row access for the results of [`Store::insert_many`].
+pub mod row {
+    pub use sqlx::any::AnyRow;
+    pub use sqlx::Row;
+}

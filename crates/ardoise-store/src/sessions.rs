@@ -1,7 +1,7 @@
 //! Server-side sessions. The web layer keeps them in memory and comes here
 //! on a miss (after a restart, or on another node) and on every change.
 
-use crate::directory::{person_from_row, PERSON_COLUMNS, PERSON_JOINS};
+use crate::directory::{person_from_row, PERSON_CLASS_JOINS, PERSON_COLUMNS};
 use crate::model::*;
 use crate::{Store, StoreError, StoreResult};
 use ardoise_core::{PersonId, UnixTime};
@@ -115,7 +115,7 @@ impl Store {
     /// Live sessions with their owners, most recently active first.
     pub async fn list_active_sessions(&self, now: UnixTime, limit: i64) -> StoreResult<Vec<ActiveSessionView>> {
         let sql = format!(
-            "SELECT {SESSION_COLUMNS}, {PERSON_COLUMNS} FROM sessions s JOIN {PERSON_JOINS} ON p.id = s.person_id \
+            "SELECT {SESSION_COLUMNS}, {PERSON_COLUMNS} FROM sessions s JOIN people p ON p.id = s.person_id {PERSON_CLASS_JOINS} \
              WHERE s.expires_at > $1 ORDER BY s.last_seen_at DESC, s.id DESC LIMIT {}",
             limit.clamp(1, 1000)
         );

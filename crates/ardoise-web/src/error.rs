@@ -112,7 +112,7 @@ impl From<StoreError> for ApiError {
                 _ => "already_exists",
             }),
             StoreError::NotFound(_) => ApiError::NotFound,
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::Internal(error_chain(&other)),
         }
     }
 }
@@ -149,4 +149,16 @@ pub fn code_for_status(status: StatusCode) -> &'static str {
         s if s.is_server_error() => "internal_error",
         _ => "bad_request",
     }
+}
+
+/// An error and all its sources, for the log.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }

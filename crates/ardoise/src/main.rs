@@ -1,1 +1,5 @@
-fn main() {}
+//! `ardoise`: serve, demo, migrate, config, admin.
+
+fn main() -> std::process::ExitCode {
+    ardoise::cli::main()
+}

@@ -152,7 +152,7 @@ async fn login_submit(State(state): State<AppState>, ctx: Ctx, headers: HeaderMa
     };
     match result {
         Ok(new) => {
-            let jar = ctx.jar.clone().add(session_cookie(&new, state.config.secure_cookies)).remove(Cookie::from(CSRF_COOKIE));
+            let jar = ctx.jar.clone().add(session_cookie(&new, state.config.secure_cookies)).remove(Cookie::build(CSRF_COOKIE).path("/"));
             (jar, Redirect::to(&next)).into_response()
         }
         Err(e) if matches!(e, ApiError::Unavailable | ApiError::Internal(_)) => e.into_response(),

@@ -1,0 +1,249 @@
+//! Settings: defaults, then `ardoise.toml`, then `ARDOISE_*` environment
+//! variables, then command-line flags. `ardoise config print-default`
+//! prints the commented defaults. Every path derives from `data_dir`.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Every setting of `ardoise serve`.
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Folder where Ardoise keeps its SQLite database, files and the demo
+    /// accounts file.
+    pub data_dir: PathBuf,
+    /// Database URL: `sqlite://PATH` or `postgres://HOST/DATABASE`. Empty
+    /// means SQLite at `DATA_DIR/ardoise.db`, created if missing.
+    pub database_url: String,
+    /// Most database connections this node opens.
+    pub database_max_connections: u32,
+    /// Mark cookies Secure: set when Ardoise is reached over HTTPS.
+    pub secure_cookies: bool,
+    /// Largest request body accepted, in bytes (forms and JSON).
+    pub max_body_bytes: usize,
+    /// Longest a request may take, in seconds.
+    pub request_timeout_secs: u64,
+    /// Password hashes computed at once (each ~15 ms of one core); the rest
+    /// of the cores stay free for signed-in users.
+    pub signin_permits: usize,
+    /// Days an activation code stays valid.
+    pub activation_days: i64,
+    /// Log filter, as in `RUST_LOG` (`info`, `ardoise=debug`…).
+    pub log: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: String::new(),
+            database_max_connections: 16,
+            secure_cookies: false,
+            max_body_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+            signin_permits: 1,
+            activation_days: 90,
+            log: "info".into(),
+        }
+    }
+}
+
+/// Database URLs may hold a password: never print them whole.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("signin_permits", &self.signin_permits)
+            .field("activation_days", &self.activation_days)
+            .field("log", &self.log)
+            .finish()
+    }
+}
+
+/// The commented default configuration.
+pub const DEFAULT_TOML: &str = r#"# Ardoise configuration. Every setting can also be given as an environment
+# variable ARDOISE_<NAME IN CAPITALS> (ARDOISE_LISTEN, ARDOISE_DATABASE_URL...),
+# which wins over this file; command-line flags win over both.
+
+# Address and port to listen on.
+listen = "127.0.0.1:8080"
+
+# Folder where Ardoise keeps its SQLite database, files and demo-accounts.csv.
+data_dir = "data"
+
+# Database URL: sqlite://PATH or postgres://HOST/DATABASE.
+# Empty: SQLite at DATA_DIR/ardoise.db, created if missing.
+database_url = ""
+
+# Most database connections this node opens.
+database_max_connections = 16
+
+# Mark cookies Secure: set to true when Ardoise is reached over HTTPS.
+secure_cookies = false
+
+# Largest request body accepted, in bytes (forms and JSON).
+max_body_bytes = 65536
+
+# Longest a request may take, in seconds.
+request_timeout_secs = 30
+
+# Password hashes computed at once (each costs ~15 ms of one core).
+signin_permits = 1
+
+# Days an activation code stays valid.
+activation_days = 90
+
+# Log filter, as in RUST_LOG.
+log = "info"
+"#;
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    /// The file is not valid TOML or has unknown keys.
+    #[error("{path}: {source}")]
+    Parse { path: String, source: toml::de::Error },
+    /// An environment variable has a bad value.
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+}
+
+impl Settings {
+    /// Loads settings: defaults, the file (`path`, or `./ardoise.toml` if it
+    /// exists), then the environment.
+    pub fn load(path: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Settings, ConfigError> {
+        let default_path = Path::new("ardoise.toml");
+        let file = match path {
+            Some(p) => Some(p),
+            None if default_path.exists() => Some(default_path),
+            None => None,
+        };
+        let mut s = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.display().to_string(), source })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: p.display().to_string(), source })?
+            }
+            None => Settings::default(),
+        };
+        s.apply_env(env)?;
+        Ok(s)
+    }
+
+    fn apply_env(&mut self, env: impl Iterator<Item = (String, String)>) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ConfigError> {
+            v.trim().parse().map_err(|_| ConfigError::Env { name: name.into(), message: format!("'{v}' is not a number") })
+        }
+        for (name, v) in env {
+            match name.as_str() {
+                "ARDOISE_LISTEN" => self.listen = v,
+                "ARDOISE_DATA_DIR" => self.data_dir = PathBuf::from(v),
+                "ARDOISE_DATABASE_URL" => self.database_url = v,
+                "ARDOISE_DATABASE_MAX_CONNECTIONS" => self.database_max_connections = num(&name, &v)?,
+                "ARDOISE_SECURE_COOKIES" => {
+                    self.secure_cookies = match v.trim() {
+                        "1" | "true" | "yes" => true,
+                        "0" | "false" | "no" | "" => false,
+                        _ => return Err(ConfigError::Env { name, message: format!("'{v}' is not true or false") }),
+                    }
+                }
+                "ARDOISE_MAX_BODY_BYTES" => self.max_body_bytes = num(&name, &v)?,
+                "ARDOISE_REQUEST_TIMEOUT_SECS" => self.request_timeout_secs = num(&name, &v)?,
+                "ARDOISE_SIGNIN_PERMITS" => self.signin_permits = num(&name, &v)?,
+                "ARDOISE_ACTIVATION_DAYS" => self.activation_days = num(&name, &v)?,
+                "ARDOISE_LOG" => self.log = v,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in use, and whether a missing SQLite file may be
+    /// created (only for the default location).
+    pub fn database(&self) -> (String, bool) {
+        if self.database_url.trim().is_empty() {
+            (format!("sqlite://{}", self.data_dir.join("ardoise.db").display()), true)
+        } else {
+            (self.database_url.trim().to_string(), false)
+        }
+    }
+
+    /// Where the demo writes every demo account.
+    pub fn demo_accounts_path(&self) -> PathBuf {
+        self.data_dir.join("demo-accounts.csv")
+    }
+
+    /// The web layer's part.
+    pub fn web(&self) -> ardoise_web::WebConfig {
+        ardoise_web::WebConfig {
+            secure_cookies: self.secure_cookies,
+            max_body_bytes: self.max_body_bytes,
+            request_timeout_secs: self.request_timeout_secs,
+            signin_permits: self.signin_permits,
+            activation_days: self.activation_days,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_defaults_are_the_defaults() {
+        let parsed: Result<Settings, _> = toml::from_str(DEFAULT_TOML);
+        assert_eq!(parsed.ok(), Some(Settings::default()));
+    }
+
+    #[test]
+    fn environment_overrides_and_bad_values_are_reported() {
+        let env = vec![("ARDOISE_LISTEN".to_string(), "0.0.0.0:9000".to_string()), ("HOME".into(), "/root".into())];
+        let s = Settings::load(None, env.into_iter()).ok();
+        assert_eq!(s.map(|s| s.listen), Some("0.0.0.0:9000".to_string()));
+        let bad = vec![("ARDOISE_SIGNIN_PERMITS".to_string(), "many".to_string())];
+        assert!(matches!(Settings::load(None, bad.into_iter()), Err(ConfigError::Env { .. })));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        let parsed: Result<Settings, _> = toml::from_str("listne = \"x\"");
+        assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        let s = Settings { database_url: "postgres://u:secret@db/x".into(), ..Settings::default() };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("secret") && shown.contains("****"), "{shown}");
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_the_data_dir() {
+        let (url, create) = Settings::default().database();
+        assert_eq!(url, "sqlite://data/ardoise.db");
+        assert!(create);
+        let s = Settings { database_url: "sqlite://elsewhere.db".into(), ..Settings::default() };
+        assert_eq!(s.database(), ("sqlite://elsewhere.db".to_string(), false));
+    }
+}
