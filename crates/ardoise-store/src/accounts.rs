@@ -156,7 +156,7 @@ impl Store {
     pub async fn list_people(&self, filter: &PeopleFilter) -> StoreResult<Vec<PersonSummary>> {
         let (where_sql, binds) = people_where(filter);
         let sql = format!(
-            "SELECT {PERSON_COLUMNS} FROM {PERSON_JOINS} {where_sql} ORDER BY p.last_name, p.first_name, p.id LIMIT {} OFFSET {}",
+            "SELECT {PERSON_COLUMNS} FROM {PERSON_JOINS} {where_sql} ORDER BY lower(p.last_name), lower(p.first_name), p.id LIMIT {} OFFSET {}",
             filter.limit.clamp(1, 500),
             filter.offset.max(0)
         );

@@ -301,7 +301,7 @@ impl Store {
 
     /// The pupils of a class, by name.
     pub async fn class_pupils(&self, class_id: ClassId) -> StoreResult<Vec<PersonSummary>> {
-        let sql = format!("SELECT {PERSON_COLUMNS} FROM {PERSON_JOINS} WHERE m.class_id = $1 ORDER BY p.last_name, p.first_name");
+        let sql = format!("SELECT {PERSON_COLUMNS} FROM {PERSON_JOINS} WHERE m.class_id = $1 ORDER BY lower(p.last_name), lower(p.first_name)");
         let rows = sqlx::query(&sql).bind(class_id.0).fetch_all(&self.pool).await?;
         rows.iter().map(person_from_row).collect()
     }
@@ -362,7 +362,7 @@ impl Store {
     pub async fn parents_of(&self, pupil_id: PersonId) -> StoreResult<Vec<PersonSummary>> {
         let sql = format!(
             "SELECT {PERSON_COLUMNS} FROM guardians gd JOIN people p ON p.id = gd.parent_id {PERSON_CLASS_JOINS} \
-             WHERE gd.pupil_id = $1 ORDER BY p.last_name, p.first_name"
+             WHERE gd.pupil_id = $1 ORDER BY lower(p.last_name), lower(p.first_name)"
         );
         let rows = sqlx::query(&sql).bind(pupil_id.0).fetch_all(&self.pool).await?;
         rows.iter().map(person_from_row).collect()

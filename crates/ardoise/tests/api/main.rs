@@ -1,0 +1,8 @@
+//! Black-box tests of the HTTP application, on the store chosen by
+//! `ARDOISE_TEST_DATABASE_URL` (SQLite by default; CI runs both).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod access_matrix;
+mod accounts;
+mod errors;
+mod signin;
