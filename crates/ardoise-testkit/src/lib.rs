@@ -69,7 +69,22 @@ pub struct TestApp {
     pub seeded: Seeded,
     /// The database URL (to restart an app on the same data).
     pub database_url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: Option<TempDir>,
+}
+
+impl Drop for TestApp {
+    /// Stops the server and closes the database connections, so that a
+    /// test suite does not exhaust PostgreSQL's connection slots.
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let store = self.store.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move { store.close().await });
+        }
+    }
 }
 
 /// A temporary folder, removed on drop.
@@ -96,7 +111,7 @@ pub async fn fresh_database() -> (Store, String, Option<TempDir>) {
             let db_url = Store::create_postgres_database(&url, &name).await.unwrap_or_else(|e| {
                 panic!("PostgreSQL at {url} is not usable ({e:?}): start it, or unset ARDOISE_TEST_DATABASE_URL to test on SQLite")
             });
-            let store = Store::connect(&db_url, false, 8).await.expect("connect to the new PostgreSQL database");
+            let store = Store::connect(&db_url, false, 4).await.expect("connect to the new PostgreSQL database");
             store.migrate().await.expect("migrations apply on PostgreSQL");
             (store, db_url, None)
         }
@@ -203,20 +218,37 @@ pub async fn spawn_app_with(config: WebConfig) -> TestApp {
     let now = ardoise_core::Clock::now(&ardoise_core::SystemClock);
     let seeded = seed(&store, now).await;
     let clock = Arc::new(ManualClock::new(now));
-    let (state, address) = start(store.clone(), clock.clone(), config).await;
-    TestApp { address, store, state, clock, seeded, database_url, _dir: dir }
+    let (state, address, shutdown) = start_with_shutdown(store.clone(), clock.clone(), config).await;
+    TestApp { address, store, state, clock, seeded, database_url, shutdown: Some(shutdown), _dir: dir }
 }
 
-/// Serves an application on `store` on a random port.
+/// Serves an application on `store` on a random port, for the rest of the
+/// test.
 pub async fn start(store: Store, clock: Arc<ManualClock>, config: WebConfig) -> (AppState, String) {
+    let (state, address, shutdown) = start_with_shutdown(store, clock, config).await;
+    std::mem::forget(shutdown);
+    (state, address)
+}
+
+/// Serves an application on `store` on a random port until the sender is
+/// used or dropped.
+pub async fn start_with_shutdown(
+    store: Store,
+    clock: Arc<ManualClock>,
+    config: WebConfig,
+) -> (AppState, String, tokio::sync::oneshot::Sender<()>) {
     let state = AppState::new(store, clock, config).expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = format!("http://{}", listener.local_addr().expect("addr"));
     let served = state.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        let _ = ardoise_web::serve(listener, served, std::future::pending()).await;
+        let _ = ardoise_web::serve(listener, served, async move {
+            let _ = rx.await;
+        })
+        .await;
     });
-    (state, address)
+    (state, address, tx)
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects.
