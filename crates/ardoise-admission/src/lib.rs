@@ -23,8 +23,8 @@ pub mod queue;
 pub mod token;
 
 pub use limiter::{
-    retry_after_secs, AdaptiveLimit, AdaptiveLimitConfig, Bulkhead, BulkheadClass,
-    BulkheadLimits, Bulkheads, CodelConfig, CodelGate, Full, OwnedPermit, Permit, Verdict,
+    retry_after_secs, AdaptiveLimit, AdaptiveLimitConfig, Bulkhead, BulkheadClass, BulkheadLimits,
+    Bulkheads, CodelConfig, CodelGate, Full, OwnedPermit, Permit, Verdict,
 };
 pub use queue::{split_slots, LaneSnapshot, LaneSplit, Lobby, LobbyConfig, Share, Standing};
 pub use token::{

@@ -101,12 +101,30 @@ mod tests {
     #[test]
     fn interval_min_reports_the_minimum_of_each_closed_interval() {
         let w = IntervalMin::new();
-        assert_eq!(w.record(50, 1_000, 100), Tick::Closed { min: u64::MAX, idle: true });
+        assert_eq!(
+            w.record(50, 1_000, 100),
+            Tick::Closed {
+                min: u64::MAX,
+                idle: true
+            }
+        );
         assert_eq!(w.record(30, 1_050, 100), Tick::Within);
         assert_eq!(w.record(70, 1_099, 100), Tick::Within);
-        assert_eq!(w.record(90, 1_100, 100), Tick::Closed { min: 30, idle: false });
+        assert_eq!(
+            w.record(90, 1_100, 100),
+            Tick::Closed {
+                min: 30,
+                idle: false
+            }
+        );
         assert_eq!(w.record(10, 1_150, 100), Tick::Within);
         // A silent interval in between: the next close is marked idle.
-        assert_eq!(w.record(40, 1_400, 100), Tick::Closed { min: 10, idle: true });
+        assert_eq!(
+            w.record(40, 1_400, 100),
+            Tick::Closed {
+                min: 10,
+                idle: true
+            }
+        );
     }
 }

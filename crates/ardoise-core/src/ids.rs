@@ -60,10 +60,9 @@ impl Login {
         if s.len() < 3 || s.len() > 64 {
             return Err(LoginError::Length);
         }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
-        {
+        if !s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        }) {
             return Err(LoginError::Characters);
         }
         Ok(Self(s))
@@ -115,7 +114,10 @@ mod tests {
 
     #[test]
     fn logins_are_trimmed_and_lowercased() {
-        assert_eq!(Login::parse(" Jean.Dupont ").map(|l| l.to_string()), Ok("jean.dupont".into()));
+        assert_eq!(
+            Login::parse(" Jean.Dupont ").map(|l| l.to_string()),
+            Ok("jean.dupont".into())
+        );
     }
 
     #[test]

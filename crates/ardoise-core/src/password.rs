@@ -27,9 +27,30 @@ pub enum PasswordError {
 
 /// Common French passwords and stems that zxcvbn's English lists miss.
 const FRENCH_COMMON: &[&str] = &[
-    "motdepasse", "azerty", "azertyuiop", "soleil", "doudou", "chouchou", "loulou", "marseille",
-    "bonjour", "coucou", "jetaime", "nicolas", "camille", "ardoise", "college", "ecole",
-    "eleve", "professeur", "password", "qwerty", "123456", "football", "princesse", "tresor",
+    "motdepasse",
+    "azerty",
+    "azertyuiop",
+    "soleil",
+    "doudou",
+    "chouchou",
+    "loulou",
+    "marseille",
+    "bonjour",
+    "coucou",
+    "jetaime",
+    "nicolas",
+    "camille",
+    "ardoise",
+    "college",
+    "ecole",
+    "eleve",
+    "professeur",
+    "password",
+    "qwerty",
+    "123456",
+    "football",
+    "princesse",
+    "tresor",
 ];
 
 /// Checks a new password against the rules. `personal` holds the login and
@@ -44,7 +65,10 @@ pub fn validate_new_password(password: &str, personal: &[&str]) -> Result<(), Pa
     }
     let lower = password.to_lowercase();
     let stem: String = lower.chars().filter(|c| c.is_alphabetic()).collect();
-    if FRENCH_COMMON.iter().any(|w| stem == *w || lower.trim_end_matches(|c: char| !c.is_alphabetic()) == *w) {
+    if FRENCH_COMMON
+        .iter()
+        .any(|w| stem == *w || lower.trim_end_matches(|c: char| !c.is_alphabetic()) == *w)
+    {
         return Err(PasswordError::TooCommon);
     }
     let personal_parts: Vec<String> = personal
@@ -54,7 +78,11 @@ pub fn validate_new_password(password: &str, personal: &[&str]) -> Result<(), Pa
         .filter(|p| p.chars().count() >= 4)
         .collect();
     // Refuse when the person's own names make up most of the password.
-    let personal_len: usize = personal_parts.iter().filter(|p| lower.contains(p.as_str())).map(|p| p.chars().count()).sum();
+    let personal_len: usize = personal_parts
+        .iter()
+        .filter(|p| lower.contains(p.as_str()))
+        .map(|p| p.chars().count())
+        .sum();
     if personal_len * 2 >= chars {
         return Err(PasswordError::Personal);
     }
@@ -89,13 +117,22 @@ mod tests {
         for (pw, expected) in table {
             assert_eq!(&validate_new_password(pw, &me), expected, "{pw}");
         }
-        assert_eq!(validate_new_password(&"x9!".repeat(43), &me), Err(PasswordError::TooLong));
+        assert_eq!(
+            validate_new_password(&"x9!".repeat(43), &me),
+            Err(PasswordError::TooLong)
+        );
     }
 
     #[test]
     fn length_counts_characters_not_bytes() {
         // 12 accented characters are 24 bytes; they count as 12.
-        assert_ne!(validate_new_password("éàèùâêîôûçëï", &[]), Err(PasswordError::TooShort));
-        assert_eq!(validate_new_password("éàèùâêîôûçë", &[]), Err(PasswordError::TooShort));
+        assert_ne!(
+            validate_new_password("éàèùâêîôûçëï", &[]),
+            Err(PasswordError::TooShort)
+        );
+        assert_eq!(
+            validate_new_password("éàèùâêîôûçë", &[]),
+            Err(PasswordError::TooShort)
+        );
     }
 }

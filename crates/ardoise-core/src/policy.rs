@@ -140,7 +140,10 @@ pub fn class_scope(actor: &Actor) -> ClassScope {
 /// parents and teachers see the teachers and staff of their establishment;
 /// teachers see the pupils they teach; staff see their establishment.
 pub fn may_read_person(actor: &Actor, person: PersonRef) -> bool {
-    if actor.person_id == person.id || actor.is(Role::Admin) || actor.is_staff_of(person.establishment_id) {
+    if actor.person_id == person.id
+        || actor.is(Role::Admin)
+        || actor.is_staff_of(person.establishment_id)
+    {
         return true;
     }
     if actor.is_parent_of(person.id) {
@@ -152,7 +155,8 @@ pub fn may_read_person(actor: &Actor, person: PersonRef) -> bool {
         return true;
     }
     if let Some(class) = person.class_id.filter(|_| person.roles.has(Role::Pupil)) {
-        return actor.teaches_class(class) || (actor.is(Role::Pupil) && actor.class_id == Some(class));
+        return actor.teaches_class(class)
+            || (actor.is(Role::Pupil) && actor.class_id == Some(class));
     }
     false
 }
@@ -186,24 +190,40 @@ mod tests {
     }
 
     fn pupil_of(class: ClassId) -> Actor {
-        Actor { class_id: Some(class), ..actor(1, &[Role::Pupil]) }
+        Actor {
+            class_id: Some(class),
+            ..actor(1, &[Role::Pupil])
+        }
     }
 
     fn parent_of(class: ClassId) -> Actor {
         Actor {
-            children: vec![ChildLink { pupil_id: PersonId(1), class_id: Some(class), legal_guardian: true }],
+            children: vec![ChildLink {
+                pupil_id: PersonId(1),
+                class_id: Some(class),
+                legal_guardian: true,
+            }],
             ..actor(2, &[Role::Parent])
         }
     }
 
     fn teacher_of(class: ClassId) -> Actor {
-        Actor { taught_classes: vec![class], ..actor(3, &[Role::Teacher]) }
+        Actor {
+            taught_classes: vec![class],
+            ..actor(3, &[Role::Teacher])
+        }
     }
 
     #[test]
     fn class_access_follows_relationships() {
-        let c6a = ClassRef { id: C6A, establishment_id: E1 };
-        let other_school = ClassRef { id: ClassId(99), establishment_id: E2 };
+        let c6a = ClassRef {
+            id: C6A,
+            establishment_id: E1,
+        };
+        let other_school = ClassRef {
+            id: ClassId(99),
+            establishment_id: E2,
+        };
         let staff = actor(4, &[Role::Staff]);
         let admin = actor(5, &[Role::Admin]);
         // (actor, may read class 6A, may read its roster, may read a class of another school)
@@ -220,7 +240,11 @@ mod tests {
         for (who, a, read, roster, other) in table {
             assert_eq!(may_read_class(&a, c6a), read, "{who}: read class");
             assert_eq!(may_read_class_roster(&a, c6a), roster, "{who}: read roster");
-            assert_eq!(may_read_class(&a, other_school), other, "{who}: other school");
+            assert_eq!(
+                may_read_class(&a, other_school),
+                other,
+                "{who}: other school"
+            );
         }
     }
 
@@ -228,24 +252,60 @@ mod tests {
     fn class_scope_is_what_single_checks_allow() {
         assert_eq!(class_scope(&pupil_of(C6A)), ClassScope::Only(vec![C6A]));
         assert_eq!(class_scope(&parent_of(C6B)), ClassScope::Only(vec![C6B]));
-        assert_eq!(class_scope(&actor(4, &[Role::Staff])), ClassScope::Establishment(E1));
+        assert_eq!(
+            class_scope(&actor(4, &[Role::Staff])),
+            ClassScope::Establishment(E1)
+        );
         assert_eq!(class_scope(&actor(5, &[Role::Admin])), ClassScope::All);
-        let teacher_parent = Actor { children: parent_of(C6B).children, ..teacher_of(C6A) };
-        let teacher_parent = Actor { roles: teacher_parent.roles.with(Role::Parent), ..teacher_parent };
-        assert_eq!(class_scope(&teacher_parent), ClassScope::Only(vec![C6A, C6B]));
+        let teacher_parent = Actor {
+            children: parent_of(C6B).children,
+            ..teacher_of(C6A)
+        };
+        let teacher_parent = Actor {
+            roles: teacher_parent.roles.with(Role::Parent),
+            ..teacher_parent
+        };
+        assert_eq!(
+            class_scope(&teacher_parent),
+            ClassScope::Only(vec![C6A, C6B])
+        );
     }
 
     #[test]
     fn people_are_visible_only_through_a_relationship() {
-        let child = PersonRef { id: PersonId(1), establishment_id: E1, roles: Roles::only(Role::Pupil), class_id: Some(C6A) };
-        let other_child = PersonRef { id: PersonId(7), ..child };
-        let other_class_child = PersonRef { id: PersonId(8), class_id: Some(C6B), ..child };
-        let teacher = PersonRef { id: PersonId(3), establishment_id: E1, roles: Roles::only(Role::Teacher), class_id: None };
-        let foreign_teacher = PersonRef { establishment_id: E2, id: PersonId(30), ..teacher };
+        let child = PersonRef {
+            id: PersonId(1),
+            establishment_id: E1,
+            roles: Roles::only(Role::Pupil),
+            class_id: Some(C6A),
+        };
+        let other_child = PersonRef {
+            id: PersonId(7),
+            ..child
+        };
+        let other_class_child = PersonRef {
+            id: PersonId(8),
+            class_id: Some(C6B),
+            ..child
+        };
+        let teacher = PersonRef {
+            id: PersonId(3),
+            establishment_id: E1,
+            roles: Roles::only(Role::Teacher),
+            class_id: None,
+        };
+        let foreign_teacher = PersonRef {
+            establishment_id: E2,
+            id: PersonId(30),
+            ..teacher
+        };
 
         let parent = parent_of(C6A);
         assert!(may_read_person(&parent, child));
-        assert!(!may_read_person(&parent, other_child), "a parent does not see classmates");
+        assert!(
+            !may_read_person(&parent, other_child),
+            "a parent does not see classmates"
+        );
         assert!(may_read_person(&parent, teacher));
         assert!(!may_read_person(&parent, foreign_teacher));
 
@@ -256,8 +316,16 @@ mod tests {
         let p = pupil_of(C6A);
         assert!(may_read_person(&p, other_child));
         assert!(!may_read_person(&p, other_class_child));
-        let their_parent = PersonRef { id: PersonId(2), establishment_id: E1, roles: Roles::only(Role::Parent), class_id: None };
-        assert!(!may_read_person(&p, their_parent), "pupils do not browse parents");
+        let their_parent = PersonRef {
+            id: PersonId(2),
+            establishment_id: E1,
+            roles: Roles::only(Role::Parent),
+            class_id: None,
+        };
+        assert!(
+            !may_read_person(&p, their_parent),
+            "pupils do not browse parents"
+        );
     }
 
     #[test]

@@ -21,7 +21,13 @@ pub enum Role {
 
 impl Role {
     /// Every role, in display order.
-    pub const ALL: [Role; 5] = [Role::Pupil, Role::Parent, Role::Teacher, Role::Staff, Role::Admin];
+    pub const ALL: [Role; 5] = [
+        Role::Pupil,
+        Role::Parent,
+        Role::Teacher,
+        Role::Staff,
+        Role::Admin,
+    ];
 
     const fn bit(self) -> i64 {
         match self {
@@ -119,7 +125,10 @@ mod tests {
     fn a_person_can_hold_several_roles() {
         let r = Roles::only(Role::Teacher).with(Role::Parent);
         assert!(r.has(Role::Teacher) && r.has(Role::Parent) && !r.has(Role::Pupil));
-        assert_eq!(r.iter().collect::<Vec<_>>(), vec![Role::Parent, Role::Teacher]);
+        assert_eq!(
+            r.iter().collect::<Vec<_>>(),
+            vec![Role::Parent, Role::Teacher]
+        );
         assert_eq!(Roles::from_bits(r.bits()), r);
     }
 

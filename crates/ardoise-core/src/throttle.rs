@@ -27,7 +27,13 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { free_failures: 5, base_delay_secs: 2, max_delay_secs: 15 * 60, daily_cap: 100, window_secs: 24 * 3600 }
+        Self {
+            free_failures: 5,
+            base_delay_secs: 2,
+            max_delay_secs: 15 * 60,
+            daily_cap: 100,
+            window_secs: 24 * 3600,
+        }
     }
 }
 
@@ -66,14 +72,21 @@ impl Policy {
     pub fn after_failure(&self, state: &State, now: UnixTime) -> State {
         let mut s = *state;
         if s.failures == 0 || now >= s.window_start + self.window_secs {
-            s = State { failures: 0, window_start: now, locked_until: 0 };
+            s = State {
+                failures: 0,
+                window_start: now,
+                locked_until: 0,
+            };
         }
         s.failures = s.failures.saturating_add(1);
         if s.failures >= self.daily_cap {
             s.locked_until = s.window_start + self.window_secs;
         } else if s.failures > self.free_failures {
             let exponent = (s.failures - self.free_failures - 1).min(30);
-            let delay = self.base_delay_secs.saturating_mul(1_i64 << exponent).min(self.max_delay_secs);
+            let delay = self
+                .base_delay_secs
+                .saturating_mul(1_i64 << exponent)
+                .min(self.max_delay_secs);
             s.locked_until = now + delay;
         }
         s
@@ -96,7 +109,17 @@ mod tests {
         let p = Policy::default();
         let mut s = State::default();
         // (failure number, expected lock length after it)
-        let table = [(1, 0), (5, 0), (6, 2), (7, 4), (8, 8), (12, 128), (14, 512), (15, 900), (40, 900)];
+        let table = [
+            (1, 0),
+            (5, 0),
+            (6, 2),
+            (7, 4),
+            (8, 8),
+            (12, 128),
+            (14, 512),
+            (15, 900),
+            (40, 900),
+        ];
         let mut n = 0;
         for (count, delay) in table {
             while n < count {
@@ -105,7 +128,11 @@ mod tests {
                 n += 1;
             }
             let now = s.locked_until.max(T0);
-            let expected = if delay == 0 { Decision::Allowed } else { Decision::LockedUntil(now) };
+            let expected = if delay == 0 {
+                Decision::Allowed
+            } else {
+                Decision::LockedUntil(now)
+            };
             let at_failure = now - delay;
             assert_eq!(p.check(&s, at_failure), expected, "after {count} failures");
         }
@@ -128,7 +155,10 @@ mod tests {
             }
         }
         assert!(guesses <= 100, "{guesses} guesses in a day");
-        assert!(guesses >= 90, "the lock should not be far stricter than needed: {guesses}");
+        assert!(
+            guesses >= 90,
+            "the lock should not be far stricter than needed: {guesses}"
+        );
     }
 
     #[test]
@@ -142,7 +172,10 @@ mod tests {
         assert_eq!(p.check(&p.after_success(), T0 + 6000), Decision::Allowed);
         let next_day = p.after_failure(&s, T0 + p.window_secs + 10);
         assert_eq!(next_day.failures, 1);
-        assert_eq!(p.check(&next_day, T0 + p.window_secs + 10), Decision::Allowed);
+        assert_eq!(
+            p.check(&next_day, T0 + p.window_secs + 10),
+            Decision::Allowed
+        );
     }
 
     #[test]

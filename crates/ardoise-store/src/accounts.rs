@@ -33,29 +33,41 @@ impl Store {
     /// One person.
     pub async fn find_person(&self, id: PersonId) -> StoreResult<Option<PersonSummary>> {
         let sql = format!("SELECT {PERSON_COLUMNS} FROM {PERSON_JOINS} WHERE p.id = $1");
-        let row = sqlx::query(&sql).bind(id.0).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(person_from_row).transpose()
     }
 
     /// One person, by login.
     pub async fn find_person_by_login(&self, login: &Login) -> StoreResult<Option<PersonSummary>> {
         let sql = format!("SELECT {PERSON_COLUMNS} FROM {PERSON_JOINS} WHERE p.login = $1");
-        let row = sqlx::query(&sql).bind(login.as_str()).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(login.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(person_from_row).transpose()
     }
 
     /// The first free login among `base`, `base2`, `base3`…
     pub async fn free_login(&self, base: &str) -> StoreResult<Login> {
-        let taken: Vec<String> = sqlx::query_scalar("SELECT login FROM people WHERE login = $1 OR login LIKE $2")
-            .bind(base)
-            .bind(format!("{base}%"))
-            .fetch_all(&self.pool)
-            .await?;
+        let taken: Vec<String> =
+            sqlx::query_scalar("SELECT login FROM people WHERE login = $1 OR login LIKE $2")
+                .bind(base)
+                .bind(format!("{base}%"))
+                .fetch_all(&self.pool)
+                .await?;
         let mut n = 1;
         loop {
-            let candidate = if n == 1 { base.to_string() } else { format!("{base}{n}") };
+            let candidate = if n == 1 {
+                base.to_string()
+            } else {
+                format!("{base}{n}")
+            };
             if !taken.contains(&candidate) {
-                return Login::parse(&candidate).map_err(|_| StoreError::BadUrl(format!("cannot build a login from {base}")));
+                return Login::parse(&candidate)
+                    .map_err(|_| StoreError::BadUrl(format!("cannot build a login from {base}")));
             }
             n += 1;
         }
@@ -91,7 +103,11 @@ impl Store {
     }
 
     /// Records the throttling state after an attempt.
-    pub async fn save_throttle(&self, person_id: PersonId, state: &throttle::State) -> StoreResult<()> {
+    pub async fn save_throttle(
+        &self,
+        person_id: PersonId,
+        state: &throttle::State,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE people SET failures = $1, failure_window_start = $2, locked_until = $3 WHERE id = $4")
             .bind(i64::from(state.failures))
             .bind(state.window_start)
@@ -121,7 +137,12 @@ impl Store {
 
     /// Gives an account a new activation code (its hash) valid until
     /// `expires_at`; the account must activate again.
-    pub async fn set_activation_code(&self, person_id: PersonId, code_hash: &str, expires_at: UnixTime) -> StoreResult<()> {
+    pub async fn set_activation_code(
+        &self,
+        person_id: PersonId,
+        code_hash: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE people SET activation_code_hash = $1, activation_expires_at = $2, status = 'pending', \
              password_hash = NULL, failures = 0, locked_until = 0 WHERE id = $3",
@@ -145,7 +166,10 @@ impl Store {
         } else {
             "UPDATE people SET status = 'disabled' WHERE id = $1"
         };
-        let done = sqlx::query(sql).bind(person_id.0).execute(&self.pool).await?;
+        let done = sqlx::query(sql)
+            .bind(person_id.0)
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("person"));
         }
@@ -210,7 +234,10 @@ fn people_where(filter: &PeopleFilter) -> (String, Vec<Bind>) {
     let query = filter.query.trim().to_lowercase();
     if !query.is_empty() {
         // LIKE wildcards typed by a person are taken literally.
-        let escaped = query.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = query
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         binds.push(Bind::T(format!("%{escaped}%")));
         let n = binds.len();
         clauses.push(format!(
@@ -218,6 +245,10 @@ fn people_where(filter: &PeopleFilter) -> (String, Vec<Bind>) {
              OR lower(p.last_name) LIKE ${n} ESCAPE '\\')"
         ));
     }
-    let sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    let sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
     (sql, binds)
 }

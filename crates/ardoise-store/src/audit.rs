@@ -7,7 +7,14 @@ use sqlx::Row;
 
 impl Store {
     /// Appends a line to the audit log.
-    pub async fn record_audit(&self, at: UnixTime, actor: Option<PersonId>, action: &str, target: &str, detail: &str) -> StoreResult<()> {
+    pub async fn record_audit(
+        &self,
+        at: UnixTime,
+        actor: Option<PersonId>,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> StoreResult<()> {
         sqlx::query("INSERT INTO audit_log (at, actor_id, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
             .bind(at)
             .bind(actor.map(|a| a.0))

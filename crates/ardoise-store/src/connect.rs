@@ -51,21 +51,28 @@ impl Store {
             Backend::Sqlite => {
                 let path = sqlite_path(url);
                 if path.is_empty() || path == ":memory:" {
-                    return Err(StoreError::BadUrl("an in-memory SQLite database loses everything".into()));
+                    return Err(StoreError::BadUrl(
+                        "an in-memory SQLite database loses everything".into(),
+                    ));
                 }
                 if !create && !std::path::Path::new(&path).exists() {
                     return Err(StoreError::BadUrl(format!(
                         "no database at {path}: check the path, or run `ardoise migrate` to create it"
                     )));
                 }
-                if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| StoreError::BadUrl(format!("{}: {e}", dir.display())))?;
+                if let Some(dir) = std::path::Path::new(&path)
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| StoreError::BadUrl(format!("{}: {e}", dir.display())))?;
                 }
                 format!("sqlite://{path}?mode=rwc")
             }
             Backend::Postgres => url.to_string(),
         };
-        let options = AnyConnectOptions::from_str(&url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+        let options =
+            AnyConnectOptions::from_str(&url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(5))
@@ -122,12 +129,20 @@ impl Store {
     /// tests to give every test its own database.
     pub async fn create_postgres_database(admin_url: &str, name: &str) -> StoreResult<String> {
         sqlx::any::install_default_drivers();
-        if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
             return Err(StoreError::BadUrl(format!("bad database name {name}")));
         }
-        let pool = AnyPoolOptions::new().max_connections(1).connect(admin_url).await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(admin_url)
+            .await?;
         // Identifiers cannot be bound as parameters; the name was checked above.
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await?;
         pool.close().await;
         let mut url = url::Url::parse(admin_url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
         url.set_path(name);
@@ -137,10 +152,14 @@ impl Store {
     /// Size of the database in bytes, as the engine reports it.
     pub async fn size_bytes(&self) -> StoreResult<i64> {
         let sql = match self.backend {
-            Backend::Sqlite => "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+            Backend::Sqlite => {
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+            }
             Backend::Postgres => "SELECT pg_database_size(current_database())",
         };
-        Ok(sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
 
@@ -155,11 +174,26 @@ mod tests {
 
     #[test]
     fn backend_comes_from_the_scheme() {
-        assert_eq!(Backend::from_url("sqlite://data/a.db").ok(), Some(Backend::Sqlite));
-        assert_eq!(Backend::from_url("postgres://localhost/x").ok(), Some(Backend::Postgres));
-        assert_eq!(Backend::from_url("postgresql://localhost/x").ok(), Some(Backend::Postgres));
-        assert!(matches!(Backend::from_url("mysql://x"), Err(StoreError::BadUrl(_))));
-        assert!(matches!(Backend::from_url("data/a.db"), Err(StoreError::BadUrl(_))));
+        assert_eq!(
+            Backend::from_url("sqlite://data/a.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("postgres://localhost/x").ok(),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://localhost/x").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(matches!(
+            Backend::from_url("mysql://x"),
+            Err(StoreError::BadUrl(_))
+        ));
+        assert!(matches!(
+            Backend::from_url("data/a.db"),
+            Err(StoreError::BadUrl(_))
+        ));
     }
 
     #[test]

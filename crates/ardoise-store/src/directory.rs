@@ -5,7 +5,10 @@
 use crate::model::*;
 use crate::{Store, StoreError, StoreResult};
 use ardoise_core::policy::{ChildLink, ClassScope};
-use ardoise_core::{Actor, ClassId, EstablishmentId, GroupId, PersonId, Roles, SchoolYearId, SubjectId, TeachingId, UnixTime};
+use ardoise_core::{
+    Actor, ClassId, EstablishmentId, GroupId, PersonId, Roles, SchoolYearId, SubjectId, TeachingId,
+    UnixTime,
+};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -20,7 +23,8 @@ pub enum Val {
     Null,
 }
 
-pub(crate) const PERSON_COLUMNS: &str = "p.id, p.establishment_id, p.login, p.first_name, p.last_name, p.roles, \
+pub(crate) const PERSON_COLUMNS: &str =
+    "p.id, p.establishment_id, p.login, p.first_name, p.last_name, p.roles, \
      p.title, p.status, c.name AS class_name, c.id AS class_id";
 pub(crate) const PERSON_JOINS: &str =
     "people p LEFT JOIN class_members m ON m.pupil_id = p.id LEFT JOIN classes c ON c.id = m.class_id";
@@ -55,12 +59,21 @@ fn class_from_row(r: &AnyRow) -> StoreResult<ClassView> {
 }
 
 fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (from..from + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Store {
     /// Creates an establishment; its UAI must be new.
-    pub async fn create_establishment(&self, uai: &str, name: &str, city: &str, now: UnixTime) -> StoreResult<EstablishmentId> {
+    pub async fn create_establishment(
+        &self,
+        uai: &str,
+        name: &str,
+        city: &str,
+        now: UnixTime,
+    ) -> StoreResult<EstablishmentId> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO establishments (uai, name, city, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -76,7 +89,9 @@ impl Store {
 
     /// Every establishment, by name.
     pub async fn list_establishments(&self) -> StoreResult<Vec<Establishment>> {
-        let rows = sqlx::query("SELECT id, uai, name, city FROM establishments ORDER BY name, id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT id, uai, name, city FROM establishments ORDER BY name, id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(Establishment {
@@ -90,7 +105,10 @@ impl Store {
     }
 
     /// One establishment.
-    pub async fn find_establishment(&self, id: EstablishmentId) -> StoreResult<Option<Establishment>> {
+    pub async fn find_establishment(
+        &self,
+        id: EstablishmentId,
+    ) -> StoreResult<Option<Establishment>> {
         let row = sqlx::query("SELECT id, uai, name, city FROM establishments WHERE id = $1")
             .bind(id.0)
             .fetch_optional(&self.pool)
@@ -128,7 +146,10 @@ impl Store {
     }
 
     /// The establishment's latest school year.
-    pub async fn current_school_year(&self, establishment_id: EstablishmentId) -> StoreResult<Option<SchoolYear>> {
+    pub async fn current_school_year(
+        &self,
+        establishment_id: EstablishmentId,
+    ) -> StoreResult<Option<SchoolYear>> {
         let row = sqlx::query(
             "SELECT id, establishment_id, label, starts_on, ends_on FROM school_years \
              WHERE establishment_id = $1 ORDER BY starts_on DESC, id DESC LIMIT 1",
@@ -170,7 +191,12 @@ impl Store {
     }
 
     /// Creates a teaching group.
-    pub async fn create_group(&self, establishment_id: EstablishmentId, school_year_id: SchoolYearId, name: &str) -> StoreResult<GroupId> {
+    pub async fn create_group(
+        &self,
+        establishment_id: EstablishmentId,
+        school_year_id: SchoolYearId,
+        name: &str,
+    ) -> StoreResult<GroupId> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO teaching_groups (establishment_id, school_year_id, name) VALUES ($1, $2, $3) RETURNING id",
         )
@@ -184,20 +210,29 @@ impl Store {
     }
 
     /// Creates a subject.
-    pub async fn create_subject(&self, establishment_id: EstablishmentId, code: &str, name: &str) -> StoreResult<SubjectId> {
-        let id: i64 =
-            sqlx::query_scalar("INSERT INTO subjects (establishment_id, code, name) VALUES ($1, $2, $3) RETURNING id")
-                .bind(establishment_id.0)
-                .bind(code)
-                .bind(name)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| StoreError::from_sqlx(e, "subject_code"))?;
+    pub async fn create_subject(
+        &self,
+        establishment_id: EstablishmentId,
+        code: &str,
+        name: &str,
+    ) -> StoreResult<SubjectId> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO subjects (establishment_id, code, name) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(establishment_id.0)
+        .bind(code)
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_sqlx(e, "subject_code"))?;
         Ok(SubjectId(id))
     }
 
     /// The subjects of an establishment.
-    pub async fn list_subjects(&self, establishment_id: EstablishmentId) -> StoreResult<Vec<Subject>> {
+    pub async fn list_subjects(
+        &self,
+        establishment_id: EstablishmentId,
+    ) -> StoreResult<Vec<Subject>> {
         let rows = sqlx::query("SELECT id, establishment_id, code, name FROM subjects WHERE establishment_id = $1 ORDER BY name")
             .bind(establishment_id.0)
             .fetch_all(&self.pool)
@@ -255,7 +290,9 @@ impl Store {
                     subject_name: r.try_get("subject_name")?,
                     class_id: r.try_get::<Option<i64>, _>("class_id")?.map(ClassId),
                     group_id: r.try_get::<Option<i64>, _>("group_id")?.map(GroupId),
-                    target_name: r.try_get::<Option<String>, _>("target_name")?.unwrap_or_default(),
+                    target_name: r
+                        .try_get::<Option<String>, _>("target_name")?
+                        .unwrap_or_default(),
                 })
             })
             .collect()
@@ -267,16 +304,25 @@ impl Store {
         let base = "SELECT c.id, c.establishment_id, c.name, c.level, \
                     (SELECT COUNT(*) FROM class_members m WHERE m.class_id = c.id) AS pupil_count FROM classes c";
         let rows = match scope {
-            ClassScope::All => sqlx::query(&format!("{base} ORDER BY c.establishment_id, c.name")).fetch_all(&self.pool).await?,
-            ClassScope::Establishment(e) => {
-                sqlx::query(&format!("{base} WHERE c.establishment_id = $1 ORDER BY c.name"))
-                    .bind(e.0)
+            ClassScope::All => {
+                sqlx::query(&format!("{base} ORDER BY c.establishment_id, c.name"))
                     .fetch_all(&self.pool)
                     .await?
             }
+            ClassScope::Establishment(e) => {
+                sqlx::query(&format!(
+                    "{base} WHERE c.establishment_id = $1 ORDER BY c.name"
+                ))
+                .bind(e.0)
+                .fetch_all(&self.pool)
+                .await?
+            }
             ClassScope::Only(ids) if ids.is_empty() => return Ok(vec![]),
             ClassScope::Only(ids) => {
-                let sql = format!("{base} WHERE c.id IN ({}) ORDER BY c.name", placeholders(1, ids.len()));
+                let sql = format!(
+                    "{base} WHERE c.id IN ({}) ORDER BY c.name",
+                    placeholders(1, ids.len())
+                );
                 let mut q = sqlx::query(&sql);
                 for id in ids {
                     q = q.bind(id.0);
@@ -302,7 +348,10 @@ impl Store {
     /// The pupils of a class, by name.
     pub async fn class_pupils(&self, class_id: ClassId) -> StoreResult<Vec<PersonSummary>> {
         let sql = format!("SELECT {PERSON_COLUMNS} FROM {PERSON_JOINS} WHERE m.class_id = $1 ORDER BY lower(p.last_name), lower(p.first_name)");
-        let rows = sqlx::query(&sql).bind(class_id.0).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(class_id.0)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(person_from_row).collect()
     }
 
@@ -321,7 +370,12 @@ impl Store {
     }
 
     /// Links a parent to a child.
-    pub async fn add_guardian(&self, parent_id: PersonId, pupil_id: PersonId, legal_guardian: bool) -> StoreResult<()> {
+    pub async fn add_guardian(
+        &self,
+        parent_id: PersonId,
+        pupil_id: PersonId,
+        legal_guardian: bool,
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO guardians (parent_id, pupil_id, legal_guardian) VALUES ($1, $2, $3) \
              ON CONFLICT (parent_id, pupil_id) DO UPDATE SET legal_guardian = excluded.legal_guardian",
@@ -337,12 +391,14 @@ impl Store {
 
     /// Adds a pupil to a group.
     pub async fn add_group_member(&self, group_id: GroupId, pupil_id: PersonId) -> StoreResult<()> {
-        sqlx::query("INSERT INTO group_members (group_id, pupil_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(group_id.0)
-            .bind(pupil_id.0)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::from_sqlx(e, "group_member"))?;
+        sqlx::query(
+            "INSERT INTO group_members (group_id, pupil_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(group_id.0)
+        .bind(pupil_id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_sqlx(e, "group_member"))?;
         Ok(())
     }
 
@@ -352,9 +408,17 @@ impl Store {
             "SELECT {PERSON_COLUMNS}, gd.legal_guardian FROM guardians gd JOIN people p ON p.id = gd.pupil_id {PERSON_CLASS_JOINS} \
              WHERE gd.parent_id = $1 ORDER BY p.first_name, p.id"
         );
-        let rows = sqlx::query(&sql).bind(parent_id.0).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(parent_id.0)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
-            .map(|r| Ok(ChildView { person: person_from_row(r)?, legal_guardian: r.try_get::<i64, _>("legal_guardian")? != 0 }))
+            .map(|r| {
+                Ok(ChildView {
+                    person: person_from_row(r)?,
+                    legal_guardian: r.try_get::<i64, _>("legal_guardian")? != 0,
+                })
+            })
             .collect()
     }
 
@@ -364,21 +428,28 @@ impl Store {
             "SELECT {PERSON_COLUMNS} FROM guardians gd JOIN people p ON p.id = gd.parent_id {PERSON_CLASS_JOINS} \
              WHERE gd.pupil_id = $1 ORDER BY lower(p.last_name), lower(p.first_name)"
         );
-        let rows = sqlx::query(&sql).bind(pupil_id.0).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(pupil_id.0)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(person_from_row).collect()
     }
 
     /// Loads a person and every relationship authorization needs. None if
     /// the person does not exist or cannot sign in.
     pub async fn load_actor(&self, person_id: PersonId) -> StoreResult<Option<Actor>> {
-        let Some(person) = self.find_person(person_id).await? else { return Ok(None) };
+        let Some(person) = self.find_person(person_id).await? else {
+            return Ok(None);
+        };
         if person.status != AccountStatus::Active {
             return Ok(None);
         }
-        let group_ids: Vec<i64> = sqlx::query_scalar("SELECT group_id FROM group_members WHERE pupil_id = $1 ORDER BY group_id")
-            .bind(person_id.0)
-            .fetch_all(&self.pool)
-            .await?;
+        let group_ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT group_id FROM group_members WHERE pupil_id = $1 ORDER BY group_id",
+        )
+        .bind(person_id.0)
+        .fetch_all(&self.pool)
+        .await?;
         let children = sqlx::query(
             "SELECT gd.pupil_id, m.class_id, gd.legal_guardian FROM guardians gd \
              LEFT JOIN class_members m ON m.pupil_id = gd.pupil_id WHERE gd.parent_id = $1 ORDER BY gd.pupil_id",
@@ -395,10 +466,11 @@ impl Store {
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
-        let teachings = sqlx::query("SELECT DISTINCT class_id, group_id FROM teachings WHERE teacher_id = $1")
-            .bind(person_id.0)
-            .fetch_all(&self.pool)
-            .await?;
+        let teachings =
+            sqlx::query("SELECT DISTINCT class_id, group_id FROM teachings WHERE teacher_id = $1")
+                .bind(person_id.0)
+                .fetch_all(&self.pool)
+                .await?;
         let mut taught_classes = Vec::new();
         let mut taught_groups = Vec::new();
         for r in &teachings {
@@ -440,9 +512,14 @@ impl Store {
         let mut out = Vec::new();
         let mut tx = self.pool.begin().await?;
         for chunk in rows.chunks(per_statement) {
-            let values: Vec<String> =
-                (0..chunk.len()).map(|i| format!("({})", placeholders(i * width + 1, width))).collect();
-            let mut sql = format!("INSERT INTO {table} ({}) VALUES {}", columns.join(", "), values.join(", "));
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", placeholders(i * width + 1, width)))
+                .collect();
+            let mut sql = format!(
+                "INSERT INTO {table} ({}) VALUES {}",
+                columns.join(", "),
+                values.join(", ")
+            );
             if let Some(ret) = returning {
                 sql.push_str(" RETURNING ");
                 sql.push_str(ret);
@@ -457,7 +534,11 @@ impl Store {
                     };
                 }
             }
-            out.extend(q.fetch_all(&mut *tx).await.map_err(|e| StoreError::from_sqlx(e, table))?);
+            out.extend(
+                q.fetch_all(&mut *tx)
+                    .await
+                    .map_err(|e| StoreError::from_sqlx(e, table))?,
+            );
         }
         tx.commit().await?;
         Ok(out)
@@ -480,9 +561,17 @@ impl Store {
             "SELECT {PERSON_COLUMNS}, s.name AS subject_name FROM teachings t JOIN subjects s ON s.id = t.subject_id \
              JOIN people p ON p.id = t.teacher_id {PERSON_CLASS_JOINS} WHERE t.class_id = $1 ORDER BY s.name, p.last_name"
         );
-        let rows = sqlx::query(&sql).bind(class_id.0).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(class_id.0)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
-            .map(|r| Ok(ClassTeacherView { subject_name: r.try_get("subject_name")?, teacher: person_from_row(r)? }))
+            .map(|r| {
+                Ok(ClassTeacherView {
+                    subject_name: r.try_get("subject_name")?,
+                    teacher: person_from_row(r)?,
+                })
+            })
             .collect()
     }
 }

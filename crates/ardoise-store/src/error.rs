@@ -32,12 +32,15 @@ impl StoreError {
     /// can violate.
     pub(crate) fn from_sqlx(e: sqlx::Error, unique: &'static str) -> Self {
         match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                StoreError::Unavailable(e)
-            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(e),
             sqlx::Error::Database(db) => match db.kind() {
                 sqlx::error::ErrorKind::UniqueViolation => StoreError::Conflict(unique),
-                sqlx::error::ErrorKind::ForeignKeyViolation => StoreError::NotFound("referenced row"),
+                sqlx::error::ErrorKind::ForeignKeyViolation => {
+                    StoreError::NotFound("referenced row")
+                }
                 _ => StoreError::Other(e),
             },
             _ => StoreError::Other(e),

@@ -23,8 +23,8 @@ pub mod model;
 mod sessions;
 
 pub use connect::{Backend, Store};
-pub use error::StoreError;
 pub use directory::{ClassTeacherView, Val};
+pub use error::StoreError;
 pub use model::*;
 
 /// Result of a store operation.

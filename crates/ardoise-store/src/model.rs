@@ -2,7 +2,10 @@
 //! records to read.
 
 use ardoise_core::throttle;
-use ardoise_core::{ClassId, EstablishmentId, GroupId, Login, PersonId, Roles, SchoolYearId, SubjectId, TeachingId, UnixTime};
+use ardoise_core::{
+    ClassId, EstablishmentId, GroupId, Login, PersonId, Roles, SchoolYearId, SubjectId, TeachingId,
+    UnixTime,
+};
 
 /// An establishment.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -56,14 +56,27 @@ impl Store {
     }
 
     /// A live session by its token's hash.
-    pub async fn find_session(&self, token_hash: &str, now: UnixTime) -> StoreResult<Option<SessionRecord>> {
+    pub async fn find_session(
+        &self,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<SessionRecord>> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.token_hash = $1 AND s.expires_at > $2");
-        let row = sqlx::query(&sql).bind(token_hash).bind(now).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(session_from_row).transpose()
     }
 
     /// Records activity on a session and its new expiry.
-    pub async fn touch_session(&self, token_hash: &str, last_seen_at: UnixTime, expires_at: UnixTime) -> StoreResult<()> {
+    pub async fn touch_session(
+        &self,
+        token_hash: &str,
+        last_seen_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE token_hash = $3")
             .bind(last_seen_at)
             .bind(expires_at)
@@ -75,45 +88,70 @@ impl Store {
 
     /// Ends one session by its token's hash.
     pub async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Ends a person's session by its public id; returns its token hash if
     /// it existed and belonged to them.
-    pub async fn delete_session_of(&self, person_id: PersonId, id: i64) -> StoreResult<Option<String>> {
-        let hash: Option<String> =
-            sqlx::query_scalar("DELETE FROM sessions WHERE id = $1 AND person_id = $2 RETURNING token_hash")
-                .bind(id)
-                .bind(person_id.0)
-                .fetch_optional(&self.pool)
-                .await?;
+    pub async fn delete_session_of(
+        &self,
+        person_id: PersonId,
+        id: i64,
+    ) -> StoreResult<Option<String>> {
+        let hash: Option<String> = sqlx::query_scalar(
+            "DELETE FROM sessions WHERE id = $1 AND person_id = $2 RETURNING token_hash",
+        )
+        .bind(id)
+        .bind(person_id.0)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(hash)
     }
 
     /// Ends all of a person's sessions but `keep` (a token hash); returns
     /// the hashes of the ended ones.
-    pub async fn delete_sessions_of(&self, person_id: PersonId, keep: Option<&str>) -> StoreResult<Vec<String>> {
-        let hashes: Vec<String> =
-            sqlx::query_scalar("DELETE FROM sessions WHERE person_id = $1 AND token_hash <> $2 RETURNING token_hash")
-                .bind(person_id.0)
-                .bind(keep.unwrap_or(""))
-                .fetch_all(&self.pool)
-                .await?;
+    pub async fn delete_sessions_of(
+        &self,
+        person_id: PersonId,
+        keep: Option<&str>,
+    ) -> StoreResult<Vec<String>> {
+        let hashes: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM sessions WHERE person_id = $1 AND token_hash <> $2 RETURNING token_hash",
+        )
+        .bind(person_id.0)
+        .bind(keep.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
         Ok(hashes)
     }
 
     /// A person's live sessions, most recent first.
-    pub async fn sessions_of(&self, person_id: PersonId, now: UnixTime) -> StoreResult<Vec<SessionRecord>> {
+    pub async fn sessions_of(
+        &self,
+        person_id: PersonId,
+        now: UnixTime,
+    ) -> StoreResult<Vec<SessionRecord>> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.person_id = $1 AND s.expires_at > $2 ORDER BY s.last_seen_at DESC, s.id DESC"
         );
-        let rows = sqlx::query(&sql).bind(person_id.0).bind(now).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(person_id.0)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(session_from_row).collect()
     }
 
     /// Live sessions with their owners, most recently active first.
-    pub async fn list_active_sessions(&self, now: UnixTime, limit: i64) -> StoreResult<Vec<ActiveSessionView>> {
+    pub async fn list_active_sessions(
+        &self,
+        now: UnixTime,
+        limit: i64,
+    ) -> StoreResult<Vec<ActiveSessionView>> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS}, {PERSON_COLUMNS} FROM sessions s JOIN people p ON p.id = s.person_id {PERSON_CLASS_JOINS} \
              WHERE s.expires_at > $1 ORDER BY s.last_seen_at DESC, s.id DESC LIMIT {}",
@@ -125,18 +163,30 @@ impl Store {
                 let mut person = person_from_row(r)?;
                 // Both tables have an `id`; the person's comes from person_id.
                 person.id = PersonId(r.try_get("person_id")?);
-                Ok(ActiveSessionView { session: session_from_row(r)?, person })
+                Ok(ActiveSessionView {
+                    session: session_from_row(r)?,
+                    person,
+                })
             })
             .collect()
     }
 
     /// How many sessions are live.
     pub async fn count_active_sessions(&self, now: UnixTime) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE expires_at > $1").bind(now).fetch_one(&self.pool).await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE expires_at > $1")
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Forgets expired sessions; returns how many.
     pub async fn delete_expired_sessions(&self, now: UnixTime) -> StoreResult<u64> {
-        Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&self.pool).await?.rows_affected())
+        Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 }

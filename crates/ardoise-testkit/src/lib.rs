@@ -98,7 +98,8 @@ impl Drop for TempDir {
 
 fn seeded_hash() -> String {
     static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| ardoise_web::auth::hash_password_blocking(PASSWORD).expect("hashing works")).clone()
+    HASH.get_or_init(|| ardoise_web::auth::hash_password_blocking(PASSWORD).expect("hashing works"))
+        .clone()
 }
 
 /// A fresh, migrated database: SQLite by default, PostgreSQL if
@@ -111,11 +112,18 @@ pub async fn fresh_database() -> (Store, String, Option<TempDir>) {
             let db_url = Store::create_postgres_database(&url, &name).await.unwrap_or_else(|e| {
                 panic!("PostgreSQL at {url} is not usable ({e:?}): start it, or unset ARDOISE_TEST_DATABASE_URL to test on SQLite")
             });
-            let store = Store::connect(&db_url, false, 4).await.expect("connect to the new PostgreSQL database");
-            store.migrate().await.expect("migrations apply on PostgreSQL");
+            let store = Store::connect(&db_url, false, 4)
+                .await
+                .expect("connect to the new PostgreSQL database");
+            store
+                .migrate()
+                .await
+                .expect("migrations apply on PostgreSQL");
             (store, db_url, None)
         }
-        Ok(url) if !url.is_empty() && !url.starts_with("sqlite") => panic!("ARDOISE_TEST_DATABASE_URL={url}: unknown backend"),
+        Ok(url) if !url.is_empty() && !url.starts_with("sqlite") => {
+            panic!("ARDOISE_TEST_DATABASE_URL={url}: unknown backend")
+        }
         _ => {
             let dir = std::env::temp_dir().join(format!("ardoise-test-{suffix:016x}"));
             std::fs::create_dir_all(&dir).expect("temp dir");
@@ -140,19 +148,38 @@ async fn person(store: &Store, e: EstablishmentId, login: &str, roles: Roles, no
         created_at: now,
     };
     let id = store.create_person(&form).await.expect("seed person");
-    Person { id, login: login.to_string(), password: PASSWORD.to_string() }
+    Person {
+        id,
+        login: login.to_string(),
+        password: PASSWORD.to_string(),
+    }
 }
 
 /// Seeds the test world.
 pub async fn seed(store: &Store, now: i64) -> Seeded {
-    let e1 = store.create_establishment("0990001A", "Collège Test", "Testville", now).await.expect("seed");
-    let e2 = store.create_establishment("0990002B", "Collège Ailleurs", "Autreville", now).await.expect("seed");
-    let y1 = store.create_school_year(e1, "2026-2027", "2026-09-01", "2027-08-31").await.expect("seed");
-    let y2 = store.create_school_year(e2, "2026-2027", "2026-09-01", "2027-08-31").await.expect("seed");
+    let e1 = store
+        .create_establishment("0990001A", "Collège Test", "Testville", now)
+        .await
+        .expect("seed");
+    let e2 = store
+        .create_establishment("0990002B", "Collège Ailleurs", "Autreville", now)
+        .await
+        .expect("seed");
+    let y1 = store
+        .create_school_year(e1, "2026-2027", "2026-09-01", "2027-08-31")
+        .await
+        .expect("seed");
+    let y2 = store
+        .create_school_year(e2, "2026-2027", "2026-09-01", "2027-08-31")
+        .await
+        .expect("seed");
     let class_a = store.create_class(e1, y1, "6eA", "6e").await.expect("seed");
     let class_b = store.create_class(e1, y1, "6eB", "6e").await.expect("seed");
     let class_other = store.create_class(e2, y2, "6eA", "6e").await.expect("seed");
-    let subject = store.create_subject(e1, "MATH", "Mathématiques").await.expect("seed");
+    let subject = store
+        .create_subject(e1, "MATH", "Mathématiques")
+        .await
+        .expect("seed");
     let r = Roles::only;
     let pupil_a = person(store, e1, "alice.pupil", r(Role::Pupil), now).await;
     let pupil_b = person(store, e1, "bruno.pupil", r(Role::Pupil), now).await;
@@ -163,12 +190,30 @@ pub async fn seed(store: &Store, now: i64) -> Seeded {
     let staff = person(store, e1, "sonia.staff", r(Role::Staff), now).await;
     let foreign_staff = person(store, e2, "xavier.staff", r(Role::Staff), now).await;
     let admin = person(store, e1, "ada.admin", r(Role::Admin), now).await;
-    store.set_pupil_class(pupil_a.id, class_a).await.expect("seed");
-    store.set_pupil_class(pupil_b.id, class_b).await.expect("seed");
-    store.add_guardian(parent_a.id, pupil_a.id, true).await.expect("seed");
-    store.add_guardian(parent_b.id, pupil_b.id, true).await.expect("seed");
-    store.create_teaching(teacher_a.id, subject, Some(class_a), None).await.expect("seed");
-    store.create_teaching(teacher_b.id, subject, Some(class_b), None).await.expect("seed");
+    store
+        .set_pupil_class(pupil_a.id, class_a)
+        .await
+        .expect("seed");
+    store
+        .set_pupil_class(pupil_b.id, class_b)
+        .await
+        .expect("seed");
+    store
+        .add_guardian(parent_a.id, pupil_a.id, true)
+        .await
+        .expect("seed");
+    store
+        .add_guardian(parent_b.id, pupil_b.id, true)
+        .await
+        .expect("seed");
+    store
+        .create_teaching(teacher_a.id, subject, Some(class_a), None)
+        .await
+        .expect("seed");
+    store
+        .create_teaching(teacher_b.id, subject, Some(class_b), None)
+        .await
+        .expect("seed");
     let form = PersonInsertForm {
         establishment_id: e1,
         login: ardoise_core::Login::parse("paul.pending").expect("valid"),
@@ -181,10 +226,17 @@ pub async fn seed(store: &Store, now: i64) -> Seeded {
         created_at: now,
     };
     let pending_id = store.create_person(&form).await.expect("seed");
-    store.set_pupil_class(pending_id, class_a).await.expect("seed");
+    store
+        .set_pupil_class(pending_id, class_a)
+        .await
+        .expect("seed");
     let code = ardoise_web::auth::new_activation_code();
     store
-        .set_activation_code(pending_id, &ardoise_web::auth::activation_code_hash(&code), now + 90 * 86400)
+        .set_activation_code(
+            pending_id,
+            &ardoise_web::auth::activation_code_hash(&code),
+            now + 90 * 86400,
+        )
         .await
         .expect("seed");
     Seeded {
@@ -203,7 +255,11 @@ pub async fn seed(store: &Store, now: i64) -> Seeded {
         staff,
         foreign_staff,
         admin,
-        pending: Person { id: pending_id, login: "paul.pending".into(), password: code },
+        pending: Person {
+            id: pending_id,
+            login: "paul.pending".into(),
+            password: code,
+        },
     }
 }
 
@@ -218,8 +274,18 @@ pub async fn spawn_app_with(config: WebConfig) -> TestApp {
     let now = ardoise_core::Clock::now(&ardoise_core::SystemClock);
     let seeded = seed(&store, now).await;
     let clock = Arc::new(ManualClock::new(now));
-    let (state, address, shutdown) = start_with_shutdown(store.clone(), clock.clone(), config).await;
-    TestApp { address, store, state, clock, seeded, database_url, shutdown: Some(shutdown), _dir: dir }
+    let (state, address, shutdown) =
+        start_with_shutdown(store.clone(), clock.clone(), config).await;
+    TestApp {
+        address,
+        store,
+        state,
+        clock,
+        seeded,
+        database_url,
+        shutdown: Some(shutdown),
+        _dir: dir,
+    }
 }
 
 /// Serves an application on `store` on a random port, for the rest of the
@@ -238,7 +304,9 @@ pub async fn start_with_shutdown(
     config: WebConfig,
 ) -> (AppState, String, tokio::sync::oneshot::Sender<()>) {
     let state = AppState::new(store, clock, config).expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = format!("http://{}", listener.local_addr().expect("addr"));
     let served = state.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -253,7 +321,11 @@ pub async fn start_with_shutdown(
 
 /// A browser-like client: keeps cookies, does not follow redirects.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
 }
 
 /// Reads the first `name="csrf"` hidden field of a page.
@@ -286,20 +358,43 @@ impl TestApp {
 
     /// The anti-CSRF token of a signed-in client's session.
     pub async fn csrf(&self, c: &reqwest::Client) -> String {
-        let html = c.get(self.url("/account")).send().await.expect("request").text().await.expect("text");
+        let html = c
+            .get(self.url("/account"))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("text");
         csrf_in(&html).expect("csrf field on /account")
     }
 
     /// Signs in through the HTML form, as a browser does.
     pub async fn sign_in_form(&self, p: &Person, remember: bool) -> reqwest::Client {
         let c = client();
-        let html = c.get(self.url("/login")).send().await.expect("request").text().await.expect("text");
+        let html = c
+            .get(self.url("/login"))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("text");
         let csrf = csrf_in(&html).expect("csrf on /login");
-        let mut form = vec![("login", p.login.clone()), ("password", p.password.clone()), ("csrf", csrf)];
+        let mut form = vec![
+            ("login", p.login.clone()),
+            ("password", p.password.clone()),
+            ("csrf", csrf),
+        ];
         if remember {
             form.push(("remember", "1".into()));
         }
-        let resp = c.post(self.url("/login")).form(&form).send().await.expect("request");
+        let resp = c
+            .post(self.url("/login"))
+            .form(&form)
+            .send()
+            .await
+            .expect("request");
         assert_eq!(resp.status().as_u16(), 303, "form sign in as {}", p.login);
         c
     }

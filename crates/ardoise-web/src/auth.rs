@@ -46,20 +46,32 @@ pub fn hash_password_blocking(password: &str) -> Result<String, ApiError> {
 }
 
 fn verify_blocking(params: Params, password: &str, phc: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(phc) else { return false };
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params).verify_password(password.as_bytes(), &parsed).is_ok()
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
 }
 
 impl Passwords {
     /// `permits` hashes may run at once.
     pub fn new(permits: usize) -> Result<Self, ApiError> {
         let params = argon2_params().map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(Passwords { params, permits: Semaphore::new(permits.max(1)), dummy_hash: hash_password_blocking("dummy password for timing")? })
+        Ok(Passwords {
+            params,
+            permits: Semaphore::new(permits.max(1)),
+            dummy_hash: hash_password_blocking("dummy password for timing")?,
+        })
     }
 
     /// Hashes a password on a blocking thread.
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(|_| ApiError::Unavailable)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Unavailable)?;
         tokio::task::spawn_blocking(move || hash_password_blocking(&password))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -68,7 +80,11 @@ impl Passwords {
     /// Checks a password against a stored hash (or, with none, against a
     /// dummy hash, to take the same time) on a blocking thread.
     pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(|_| ApiError::Unavailable)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Unavailable)?;
         let params = self.params.clone();
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
@@ -121,7 +137,13 @@ async fn record_failure(state: &AppState, creds: &Credentials) -> Result<(), Api
 }
 
 /// Signs in with a login and password.
-pub async fn sign_in(state: &AppState, login: &str, password: &str, remember: bool, client: &ClientInfo) -> Result<NewSession, ApiError> {
+pub async fn sign_in(
+    state: &AppState,
+    login: &str,
+    password: &str,
+    remember: bool,
+    client: &ClientInfo,
+) -> Result<NewSession, ApiError> {
     if password.is_empty() || password.len() > 1024 {
         return Err(ApiError::BadCredentials);
     }
@@ -136,7 +158,10 @@ pub async fn sign_in(state: &AppState, login: &str, password: &str, remember: bo
         return Err(ApiError::BadCredentials);
     };
     throttle_check(state, &creds).await?;
-    let ok = state.passwords.verify(password.to_string(), creds.password_hash.clone()).await?;
+    let ok = state
+        .passwords
+        .verify(password.to_string(), creds.password_hash.clone())
+        .await?;
     if !ok {
         record_failure(state, &creds).await?;
         if creds.status == AccountStatus::Pending {
@@ -148,35 +173,63 @@ pub async fn sign_in(state: &AppState, login: &str, password: &str, remember: bo
         return Err(ApiError::Invalid("account_disabled"));
     }
     if creds.throttle.failures > 0 {
-        state.store.save_throttle(creds.person_id, &state.throttle.after_success()).await?;
+        state
+            .store
+            .save_throttle(creds.person_id, &state.throttle.after_success())
+            .await?;
     }
     metrics::counter!("ardoise_signin_total", "outcome" => "success").increment(1);
     start_session(state, creds.person_id, remember, client).await
 }
 
 /// Opens a session for a person who just proved who they are.
-pub async fn start_session(state: &AppState, person_id: PersonId, remember: bool, client: &ClientInfo) -> Result<NewSession, ApiError> {
+pub async fn start_session(
+    state: &AppState,
+    person_id: PersonId,
+    remember: bool,
+    client: &ClientInfo,
+) -> Result<NewSession, ApiError> {
     let now = state.now();
     let token = new_token();
     let form = SessionInsertForm {
         token_hash: hex::encode(token_digest(&token)),
         person_id,
         created_at: now,
-        expires_at: now + if remember { REMEMBER_SECS } else { SESSION_SECS },
+        expires_at: now
+            + if remember {
+                REMEMBER_SECS
+            } else {
+                SESSION_SECS
+            },
         remembered: remember,
         user_agent: client.user_agent.chars().take(200).collect(),
         csrf_token: new_token(),
     };
     let record = state.store.insert_session(&form).await?;
-    let session = load_live(state, &record).await?.ok_or(ApiError::Unauthenticated)?;
+    let session = load_live(state, &record)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
     state.sessions.insert(Arc::clone(&session));
     Ok(NewSession { token, session })
 }
 
-async fn load_live(state: &AppState, record: &ardoise_store::SessionRecord) -> Result<Option<Arc<LiveSession>>, ApiError> {
-    let Some(actor) = state.store.load_actor(record.person_id).await? else { return Ok(None) };
-    let Some(person) = state.store.find_person(record.person_id).await? else { return Ok(None) };
-    Ok(Some(Arc::new(LiveSession::new(record, actor, person.first_name, person.last_name, person.login))))
+async fn load_live(
+    state: &AppState,
+    record: &ardoise_store::SessionRecord,
+) -> Result<Option<Arc<LiveSession>>, ApiError> {
+    let Some(actor) = state.store.load_actor(record.person_id).await? else {
+        return Ok(None);
+    };
+    let Some(person) = state.store.find_person(record.person_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(LiveSession::new(
+        record,
+        actor,
+        person.first_name,
+        person.last_name,
+        person.login,
+    ))))
 }
 
 /// Finds the session of a token: in memory, or else in the database (after
@@ -190,7 +243,9 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<Arc<LiveSes
                 return Ok(None);
             }
             let hash = hex::encode(token_digest(token));
-            let Some(record) = state.store.find_session(&hash, now).await? else { return Ok(None) };
+            let Some(record) = state.store.find_session(&hash, now).await? else {
+                return Ok(None);
+            };
             let live = load_live(state, &record).await?;
             if let Some(s) = &live {
                 state.sessions.insert(Arc::clone(s));
@@ -208,7 +263,11 @@ pub async fn end_session(state: &AppState, token_hash: &str) -> Result<(), ApiEr
 }
 
 /// Ends every session of a person but `keep` (a token hash).
-pub async fn end_sessions_of(state: &AppState, person_id: PersonId, keep: Option<&str>) -> Result<usize, ApiError> {
+pub async fn end_sessions_of(
+    state: &AppState,
+    person_id: PersonId,
+    keep: Option<&str>,
+) -> Result<usize, ApiError> {
     let ended = state.store.delete_sessions_of(person_id, keep).await?;
     for h in &ended {
         state.sessions.remove_hash(h);
@@ -218,22 +277,47 @@ pub async fn end_sessions_of(state: &AppState, person_id: PersonId, keep: Option
 
 /// Changes one's password, after checking the current one; other sessions
 /// are signed out.
-pub async fn change_password(state: &AppState, session: &LiveSession, current: &str, new: &str, confirm: &str) -> Result<(), ApiError> {
+pub async fn change_password(
+    state: &AppState,
+    session: &LiveSession,
+    current: &str,
+    new: &str,
+    confirm: &str,
+) -> Result<(), ApiError> {
     if new != confirm {
         return Err(ApiError::Invalid("password_mismatch"));
     }
-    let login = Login::parse(&session.login).map_err(|_| ApiError::Internal("stored login invalid".into()))?;
-    let creds = state.store.find_credentials(&login).await?.ok_or(ApiError::Unauthenticated)?;
+    let login = Login::parse(&session.login)
+        .map_err(|_| ApiError::Internal("stored login invalid".into()))?;
+    let creds = state
+        .store
+        .find_credentials(&login)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
     throttle_check(state, &creds).await?;
-    if !state.passwords.verify(current.to_string(), creds.password_hash.clone()).await? {
+    if !state
+        .passwords
+        .verify(current.to_string(), creds.password_hash.clone())
+        .await?
+    {
         record_failure(state, &creds).await?;
         return Err(ApiError::Invalid("current_password_wrong"));
     }
-    validate_new_password(new, &[&creds.login, &creds.first_name, &creds.last_name]).map_err(map_password_error)?;
+    validate_new_password(new, &[&creds.login, &creds.first_name, &creds.last_name])
+        .map_err(map_password_error)?;
     let hash = state.passwords.hash(new.to_string()).await?;
     state.store.set_password(creds.person_id, &hash).await?;
     end_sessions_of(state, creds.person_id, Some(&session.token_hash)).await?;
-    state.store.record_audit(state.now(), Some(creds.person_id), "password_changed", &creds.login, "").await?;
+    state
+        .store
+        .record_audit(
+            state.now(),
+            Some(creds.person_id),
+            "password_changed",
+            &creds.login,
+            "",
+        )
+        .await?;
     Ok(())
 }
 
@@ -243,26 +327,52 @@ const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 /// A new activation code, `XXXX-XXXX-XXXX` (about 59 bits).
 pub fn new_activation_code() -> String {
     let mut rng = rand::rngs::OsRng;
-    let chars: Vec<char> = (0..12).map(|_| CODE_ALPHABET[rng.gen_range(0..CODE_ALPHABET.len())] as char).collect();
-    chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+    let chars: Vec<char> = (0..12)
+        .map(|_| CODE_ALPHABET[rng.gen_range(0..CODE_ALPHABET.len())] as char)
+        .collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// The stored form of a code: SHA-256 of its letters, uppercase, without
 /// separators, so `abcd efgh-jkmn` and `ABCD-EFGH-JKMN` match.
 pub fn activation_code_hash(code: &str) -> String {
-    let normal: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+    let normal: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
     hex::encode(Sha256::digest(normal.as_bytes()))
 }
 
 /// Gives an account a new activation code, valid for the configured
 /// number of days; returns the code (shown once, printed on a letter).
-pub async fn reset_activation_code(state: &AppState, person_id: PersonId, by: Option<PersonId>) -> Result<String, ApiError> {
+pub async fn reset_activation_code(
+    state: &AppState,
+    person_id: PersonId,
+    by: Option<PersonId>,
+) -> Result<String, ApiError> {
     let code = new_activation_code();
     let expires = state.now() + state.config.activation_days * 24 * 3600;
-    state.store.set_activation_code(person_id, &activation_code_hash(&code), expires).await?;
+    state
+        .store
+        .set_activation_code(person_id, &activation_code_hash(&code), expires)
+        .await?;
     end_sessions_of(state, person_id, None).await?;
     state.sessions.forget_person(person_id);
-    state.store.record_audit(state.now(), by, "activation_code_reset", &person_id.to_string(), "").await?;
+    state
+        .store
+        .record_audit(
+            state.now(),
+            by,
+            "activation_code_reset",
+            &person_id.to_string(),
+            "",
+        )
+        .await?;
     Ok(code)
 }
 
@@ -277,12 +387,20 @@ pub async fn activate(
     client: &ClientInfo,
 ) -> Result<NewSession, ApiError> {
     let login = Login::parse(login).map_err(|_| ApiError::Invalid("activation_failed"))?;
-    let creds = state.store.find_credentials(&login).await?.ok_or(ApiError::Invalid("activation_failed"))?;
+    let creds = state
+        .store
+        .find_credentials(&login)
+        .await?
+        .ok_or(ApiError::Invalid("activation_failed"))?;
     throttle_check(state, &creds).await?;
     let now = state.now();
     let matches = creds.activation_code_hash.as_deref().is_some_and(|stored| {
         use subtle::ConstantTimeEq;
-        bool::from(stored.as_bytes().ct_eq(activation_code_hash(code).as_bytes()))
+        bool::from(
+            stored
+                .as_bytes()
+                .ct_eq(activation_code_hash(code).as_bytes()),
+        )
     });
     let fresh = creds.activation_expires_at.is_some_and(|t| now < t);
     if !matches || creds.status != AccountStatus::Pending {
@@ -295,11 +413,27 @@ pub async fn activate(
     if password != confirm {
         return Err(ApiError::Invalid("password_mismatch"));
     }
-    validate_new_password(password, &[&creds.login, &creds.first_name, &creds.last_name]).map_err(map_password_error)?;
+    validate_new_password(
+        password,
+        &[&creds.login, &creds.first_name, &creds.last_name],
+    )
+    .map_err(map_password_error)?;
     let hash = state.passwords.hash(password.to_string()).await?;
     state.store.set_password(creds.person_id, &hash).await?;
-    state.store.save_throttle(creds.person_id, &state.throttle.after_success()).await?;
-    state.store.record_audit(now, Some(creds.person_id), "account_activated", &creds.login, "").await?;
+    state
+        .store
+        .save_throttle(creds.person_id, &state.throttle.after_success())
+        .await?;
+    state
+        .store
+        .record_audit(
+            now,
+            Some(creds.person_id),
+            "account_activated",
+            &creds.login,
+            "",
+        )
+        .await?;
     start_session(state, creds.person_id, false, client).await
 }
 
@@ -311,17 +445,26 @@ mod tests {
     fn activation_codes_are_readable_and_match_loosely() {
         let code = new_activation_code();
         assert_eq!(code.len(), 14);
-        assert!(code.chars().all(|c| c == '-' || CODE_ALPHABET.contains(&(c as u8))));
+        assert!(code
+            .chars()
+            .all(|c| c == '-' || CODE_ALPHABET.contains(&(c as u8))));
         let typed = code.to_lowercase().replace('-', " ");
         assert_eq!(activation_code_hash(&typed), activation_code_hash(&code));
-        assert_ne!(activation_code_hash(&new_activation_code()), activation_code_hash(&code));
+        assert_ne!(
+            activation_code_hash(&new_activation_code()),
+            activation_code_hash(&code)
+        );
     }
 
     #[test]
     fn password_hashes_are_argon2id_with_owasp_parameters() {
-        let Ok(h) = hash_password_blocking("correct horse battery") else { panic!("hashing failed") };
+        let Ok(h) = hash_password_blocking("correct horse battery") else {
+            panic!("hashing failed")
+        };
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        let Ok(params) = argon2_params() else { panic!("params") };
+        let Ok(params) = argon2_params() else {
+            panic!("params")
+        };
         assert!(verify_blocking(params.clone(), "correct horse battery", &h));
         assert!(!verify_blocking(params, "wrong horse battery", &h));
     }

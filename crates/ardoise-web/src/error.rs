@@ -125,13 +125,17 @@ impl IntoResponse for ApiError {
         }
         let mut resp = status.into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         let until = match self {
             ApiError::Throttled(t) => Some(t),
             _ => None,
         };
-        resp.extensions_mut().insert(ErrorMark { code: self.code(), until });
+        resp.extensions_mut().insert(ErrorMark {
+            code: self.code(),
+            until,
+        });
         resp
     }
 }

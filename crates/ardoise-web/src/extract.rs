@@ -26,16 +26,25 @@ pub fn request_lang(headers: &axum::http::HeaderMap) -> Lang {
     if let Some(l) = jar.get(LANG_COOKIE).and_then(|c| Lang::parse(c.value())) {
         return l;
     }
-    headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(Lang::negotiate).unwrap_or_default()
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(Lang::negotiate)
+        .unwrap_or_default()
 }
 
 /// The session token a request carries: `Authorization: Bearer`, else the
 /// session cookie.
 pub fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         return auth.strip_prefix("Bearer ").map(|t| t.trim().to_string());
     }
-    CookieJar::from_headers(headers).get(SESSION_COOKIE).map(|c| c.value().to_string())
+    CookieJar::from_headers(headers)
+        .get(SESSION_COOKIE)
+        .map(|c| c.value().to_string())
 }
 
 /// Every handler's context: language, translator, session if any.
@@ -54,7 +63,10 @@ pub struct Ctx {
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(ctx) = parts.extensions.get::<Ctx>() {
             return Ok(ctx.clone());
         }
@@ -63,7 +75,12 @@ impl FromRequestParts<AppState> for Ctx {
             Some(token) => auth::resolve(state, &token).await?,
             None => None,
         };
-        let ctx = Ctx { lang, tr: state.catalogs.tr(lang), session, jar: CookieJar::from_headers(&parts.headers) };
+        let ctx = Ctx {
+            lang,
+            tr: state.catalogs.tr(lang),
+            session,
+            jar: CookieJar::from_headers(&parts.headers),
+        };
         parts.extensions.insert(ctx.clone());
         Ok(ctx)
     }
@@ -82,7 +99,10 @@ pub struct Signed {
 impl FromRequestParts<AppState> for Signed {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let ctx = Ctx::from_request_parts(parts, state).await?;
         let session = ctx.session.clone().ok_or(ApiError::Unauthenticated)?;
         Ok(Signed { ctx, session })

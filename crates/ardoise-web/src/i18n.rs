@@ -27,7 +27,12 @@ impl Lang {
 
     /// Parses a language code (`fr`, `en-GB`…).
     pub fn parse(s: &str) -> Option<Lang> {
-        let primary = s.trim().split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
+        let primary = s
+            .trim()
+            .split(['-', '_'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         match primary.as_str() {
             "fr" => Some(Lang::Fr),
             "en" => Some(Lang::En),
@@ -43,7 +48,11 @@ impl Lang {
             let mut pieces = part.split(';');
             let tag = pieces.next().unwrap_or_default();
             let q = pieces
-                .find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.parse::<f32>().ok()))
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|v| v.parse::<f32>().ok())
+                })
                 .unwrap_or(1.0);
             if let Some(lang) = Lang::parse(tag) {
                 if best.is_none_or(|(bq, _)| q > bq) {
@@ -73,12 +82,14 @@ pub const FR_SOURCE: &str = include_str!("../locales/fr.ftl");
 pub const EN_SOURCE: &str = include_str!("../locales/en.ftl");
 
 fn bundle(lang: &str, source: &str) -> Result<FluentBundle<FluentResource>, String> {
-    let resource = FluentResource::try_new(source.to_string()).map_err(|(_, errors)| format!("{lang}.ftl: {errors:?}"))?;
+    let resource = FluentResource::try_new(source.to_string())
+        .map_err(|(_, errors)| format!("{lang}.ftl: {errors:?}"))?;
     let id = lang.parse().map_err(|e| format!("{lang}: {e:?}"))?;
     let mut b = FluentBundle::new_concurrent(vec![id]);
     // No Unicode isolation marks: our pages are left-to-right only.
     b.set_use_isolating(false);
-    b.add_resource(resource).map_err(|e| format!("{lang}.ftl: {e:?}"))?;
+    b.add_resource(resource)
+        .map_err(|e| format!("{lang}.ftl: {e:?}"))?;
     Ok(b)
 }
 
@@ -86,12 +97,18 @@ impl Catalogs {
     /// Parses both catalogues. They are compiled in; an error here is a
     /// bug caught by the tests.
     pub fn load() -> Result<Arc<Catalogs>, String> {
-        Ok(Arc::new(Catalogs { fr: bundle("fr", FR_SOURCE)?, en: bundle("en", EN_SOURCE)? }))
+        Ok(Arc::new(Catalogs {
+            fr: bundle("fr", FR_SOURCE)?,
+            en: bundle("en", EN_SOURCE)?,
+        }))
     }
 
     /// A translator for one language.
     pub fn tr(self: &Arc<Self>, lang: Lang) -> Tr {
-        Tr { catalogs: Arc::clone(self), lang }
+        Tr {
+            catalogs: Arc::clone(self),
+            lang,
+        }
     }
 }
 
@@ -172,7 +189,10 @@ mod tests {
         en.sort();
         let missing_en: Vec<_> = fr.iter().filter(|k| !en.contains(k)).collect();
         let missing_fr: Vec<_> = en.iter().filter(|k| !fr.contains(k)).collect();
-        assert!(missing_en.is_empty() && missing_fr.is_empty(), "missing in en: {missing_en:?}; missing in fr: {missing_fr:?}");
+        assert!(
+            missing_en.is_empty() && missing_fr.is_empty(),
+            "missing in en: {missing_en:?}; missing in fr: {missing_fr:?}"
+        );
         assert!(Catalogs::load().is_ok());
     }
 

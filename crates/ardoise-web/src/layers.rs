@@ -29,8 +29,15 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
     let is_api = req.uri().path().starts_with("/api/");
     let lang = request_lang(req.headers());
     let is_get = req.method() == Method::GET;
-    let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
-    let signed_in = req.headers().get(header::COOKIE).is_some_and(|c| c.to_str().unwrap_or("").contains("ardoise_session="));
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let signed_in = req
+        .headers()
+        .get(header::COOKIE)
+        .is_some_and(|c| c.to_str().unwrap_or("").contains("ardoise_session="));
     let resp = next.run(req).await;
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -46,22 +53,43 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
     if already_rendered {
         return resp;
     }
-    let mark = mark.unwrap_or(ErrorMark { code: code_for_status(status), until: None });
+    let mark = mark.unwrap_or(ErrorMark {
+        code: code_for_status(status),
+        until: None,
+    });
     if !is_api && status == StatusCode::UNAUTHORIZED && mark.code == "unauthenticated" {
-        let next = if is_get { format!("/login?next={}", urlencode(&path_and_query)) } else { "/login".into() };
+        let next = if is_get {
+            format!("/login?next={}", urlencode(&path_and_query))
+        } else {
+            "/login".into()
+        };
         return Redirect::to(&next).into_response();
     }
     let tr = state.catalogs.tr(lang);
     let key = format!("error-{}", mark.code);
-    let mut message = if tr.has(&key) { tr.get(&key) } else { tr.get("error-generic") };
+    let mut message = if tr.has(&key) {
+        tr.get(&key)
+    } else {
+        tr.get("error-generic")
+    };
     if let Some(until) = mark.until {
         message = tr.with("error-too_many_attempts", &[("until", &tr.datetime(until))]);
     }
     let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
     let mut out = if is_api {
-        (status, axum::Json(serde_json::json!({ "error": mark.code, "message": message }))).into_response()
+        (
+            status,
+            axum::Json(serde_json::json!({ "error": mark.code, "message": message })),
+        )
+            .into_response()
     } else {
-        let page = ErrorPage { title: tr.get("error-title"), t: tr, message, status: status.as_u16(), signed_in };
+        let page = ErrorPage {
+            title: tr.get("error-title"),
+            t: tr,
+            message,
+            status: status.as_u16(),
+            signed_in,
+        };
         (status, render(&page)).into_response()
     };
     if let Some(r) = retry_after {
@@ -73,7 +101,9 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -107,9 +137,15 @@ pub async fn same_origin(req: Request, next: Next) -> Response {
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

@@ -35,10 +35,16 @@ pub fn app(state: AppState) -> Router {
         .fallback(routes::system::not_found)
         .layer(axum::middleware::from_fn(layers::same_origin))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), layers::render_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            layers::render_errors,
+        ))
         .layer(axum::middleware::from_fn(layers::security_headers))
         .layer(axum::middleware::from_fn(metrics::track))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .with_state(state)
 }
 
@@ -48,5 +54,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -64,7 +64,13 @@ pub struct LiveSession {
 
 impl LiveSession {
     /// Builds the live session from its record and owner.
-    pub fn new(record: &SessionRecord, actor: Actor, first_name: String, last_name: String, login: String) -> Self {
+    pub fn new(
+        record: &SessionRecord,
+        actor: Actor,
+        first_name: String,
+        last_name: String,
+        login: String,
+    ) -> Self {
         LiveSession {
             id: record.id,
             token_hash: record.token_hash.clone(),
@@ -132,7 +138,10 @@ impl SessionTable {
 
     /// Forgets one session by its hex hash.
     pub fn remove_hash(&self, token_hash: &str) {
-        if let Some(digest) = hex::decode(token_hash).ok().and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()) {
+        if let Some(digest) = hex::decode(token_hash)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+        {
             self.map.remove(&digest);
         }
     }
@@ -181,7 +190,13 @@ mod tests {
             taught_classes: vec![],
             taught_groups: vec![],
         };
-        Arc::new(LiveSession::new(&record, actor, "A".into(), "B".into(), "a.b".into()))
+        Arc::new(LiveSession::new(
+            &record,
+            actor,
+            "A".into(),
+            "B".into(),
+            "a.b".into(),
+        ))
     }
 
     #[test]
@@ -189,7 +204,9 @@ mod tests {
         let a = new_token();
         assert_eq!(a.len(), 43);
         assert_ne!(a, new_token());
-        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(a
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     }
 
     #[test]

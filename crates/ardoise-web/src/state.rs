@@ -27,7 +27,13 @@ pub struct WebConfig {
 
 impl Default for WebConfig {
     fn default() -> Self {
-        Self { secure_cookies: false, max_body_bytes: 64 * 1024, request_timeout_secs: 30, signin_permits: 1, activation_days: 90 }
+        Self {
+            secure_cookies: false,
+            max_body_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+            signin_permits: 1,
+            activation_days: 90,
+        }
     }
 }
 

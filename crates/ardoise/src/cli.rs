@@ -97,9 +97,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ardoise: cannot start the runtime: {e}");
@@ -117,16 +124,22 @@ pub fn main() -> ExitCode {
 
 async fn open_store(settings: &Settings, create: bool) -> anyhow::Result<Store> {
     let (url, default_location) = settings.database();
-    let store = Store::connect(&url, create || default_location, settings.database_max_connections)
-        .await
-        .with_context(|| "cannot open the database")?;
+    let store = Store::connect(
+        &url,
+        create || default_location,
+        settings.database_max_connections,
+    )
+    .await
+    .with_context(|| "cannot open the database")?;
     store.migrate().await.context("cannot apply migrations")?;
     Ok(store)
 }
 
 async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Config { action: ConfigAction::PrintDefault } => {
+        Command::Config {
+            action: ConfigAction::PrintDefault,
+        } => {
             print!("{DEFAULT_TOML}");
             Ok(())
         }
@@ -139,18 +152,40 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             let store = open_store(&settings, true).await?;
             run_demo(&store, &settings, pupils, seed).await
         }
-        Command::Admin { action: AdminAction::ResetCode { login } } => {
+        Command::Admin {
+            action: AdminAction::ResetCode { login },
+        } => {
             let store = open_store(&settings, false).await?;
             let login = Login::parse(&login).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let person = store.find_person_by_login(&login).await?.with_context(|| format!("no account with login {login}"))?;
+            let person = store
+                .find_person_by_login(&login)
+                .await?
+                .with_context(|| format!("no account with login {login}"))?;
             let code = ardoise_web::auth::new_activation_code();
             let expires = SystemClock.now() + settings.activation_days * 86400;
-            store.set_activation_code(person.id, &ardoise_web::auth::activation_code_hash(&code), expires).await?;
-            store.record_audit(SystemClock.now(), None, "activation_code_reset", login.as_str(), "command line").await?;
+            store
+                .set_activation_code(
+                    person.id,
+                    &ardoise_web::auth::activation_code_hash(&code),
+                    expires,
+                )
+                .await?;
+            store
+                .record_audit(
+                    SystemClock.now(),
+                    None,
+                    "activation_code_reset",
+                    login.as_str(),
+                    "command line",
+                )
+                .await?;
             println!("{login}: {code}");
             Ok(())
         }
-        Command::Serve { listen, demo: with_demo } => {
+        Command::Serve {
+            listen,
+            demo: with_demo,
+        } => {
             if let Some(l) = listen {
                 settings.listen = l;
             }
@@ -163,11 +198,19 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
     }
 }
 
-async fn run_demo(store: &Store, settings: &Settings, pupils: usize, seed: u64) -> anyhow::Result<()> {
+async fn run_demo(
+    store: &Store,
+    settings: &Settings,
+    pupils: usize,
+    seed: u64,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let world = demo::generate(pupils, seed);
     let csv = settings.demo_accounts_path();
-    let report = demo::load(store, &world, &csv, SystemClock.now(), |step| eprintln!("demo: {step}")).await?;
+    let report = demo::load(store, &world, &csv, SystemClock.now(), |step| {
+        eprintln!("demo: {step}")
+    })
+    .await?;
     if report.already_there {
         println!("The demo school is already in this database.");
     } else {
@@ -180,7 +223,10 @@ async fn run_demo(store: &Store, settings: &Settings, pupils: usize, seed: u64) 
             store.size_bytes().await.unwrap_or(0) as f64 / 1e6
         );
     }
-    println!("Every demo account is listed in {} (login, password, roles, establishment, class).", csv.display());
+    println!(
+        "Every demo account is listed in {} (login, password, roles, establishment, class).",
+        csv.display()
+    );
     println!("Sign in as:");
     for (role, i) in &world.named {
         let p = &world.people[*i];
@@ -191,15 +237,22 @@ async fn run_demo(store: &Store, settings: &Settings, pupils: usize, seed: u64) 
             Role::Staff => "staff / direction",
             Role::Admin => "administrator",
         };
-        println!("  {label:<22} login {:<28} password {}", p.login, demo::demo_password(*role));
+        println!(
+            "  {label:<22} login {:<28} password {}",
+            p.login,
+            demo::demo_password(*role)
+        );
     }
     Ok(())
 }
 
 async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let state = AppState::new(store.clone(), clock.clone(), settings.web()).map_err(|e| anyhow::anyhow!(e))?;
-    let listener = tokio::net::TcpListener::bind(&settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let state = AppState::new(store.clone(), clock.clone(), settings.web())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     println!("Ardoise is serving on http://{addr}/ (Ctrl-C to stop)");
     // Forget expired sessions once an hour.

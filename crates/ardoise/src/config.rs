@@ -121,10 +121,16 @@ log = "info"
 pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     /// The file is not valid TOML or has unknown keys.
     #[error("{path}: {source}")]
-    Parse { path: String, source: toml::de::Error },
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
     /// An environment variable has a bad value.
     #[error("environment variable {name}: {message}")]
     Env { name: String, message: String },
@@ -133,7 +139,10 @@ pub enum ConfigError {
 impl Settings {
     /// Loads settings: defaults, the file (`path`, or `./ardoise.toml` if it
     /// exists), then the environment.
-    pub fn load(path: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Settings, ConfigError> {
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
         let default_path = Path::new("ardoise.toml");
         let file = match path {
             Some(p) => Some(p),
@@ -142,8 +151,14 @@ impl Settings {
         };
         let mut s = match file {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.display().to_string(), source })?;
-                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: p.display().to_string(), source })?
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: p.display().to_string(),
+                    source,
+                })?
             }
             None => Settings::default(),
         };
@@ -151,21 +166,34 @@ impl Settings {
         Ok(s)
     }
 
-    fn apply_env(&mut self, env: impl Iterator<Item = (String, String)>) -> Result<(), ConfigError> {
+    fn apply_env(
+        &mut self,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
         fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ConfigError> {
-            v.trim().parse().map_err(|_| ConfigError::Env { name: name.into(), message: format!("'{v}' is not a number") })
+            v.trim().parse().map_err(|_| ConfigError::Env {
+                name: name.into(),
+                message: format!("'{v}' is not a number"),
+            })
         }
         for (name, v) in env {
             match name.as_str() {
                 "ARDOISE_LISTEN" => self.listen = v,
                 "ARDOISE_DATA_DIR" => self.data_dir = PathBuf::from(v),
                 "ARDOISE_DATABASE_URL" => self.database_url = v,
-                "ARDOISE_DATABASE_MAX_CONNECTIONS" => self.database_max_connections = num(&name, &v)?,
+                "ARDOISE_DATABASE_MAX_CONNECTIONS" => {
+                    self.database_max_connections = num(&name, &v)?
+                }
                 "ARDOISE_SECURE_COOKIES" => {
                     self.secure_cookies = match v.trim() {
                         "1" | "true" | "yes" => true,
                         "0" | "false" | "no" | "" => false,
-                        _ => return Err(ConfigError::Env { name, message: format!("'{v}' is not true or false") }),
+                        _ => {
+                            return Err(ConfigError::Env {
+                                name,
+                                message: format!("'{v}' is not true or false"),
+                            })
+                        }
                     }
                 }
                 "ARDOISE_MAX_BODY_BYTES" => self.max_body_bytes = num(&name, &v)?,
@@ -183,7 +211,10 @@ impl Settings {
     /// created (only for the default location).
     pub fn database(&self) -> (String, bool) {
         if self.database_url.trim().is_empty() {
-            (format!("sqlite://{}", self.data_dir.join("ardoise.db").display()), true)
+            (
+                format!("sqlite://{}", self.data_dir.join("ardoise.db").display()),
+                true,
+            )
         } else {
             (self.database_url.trim().to_string(), false)
         }
@@ -218,11 +249,17 @@ mod tests {
 
     #[test]
     fn environment_overrides_and_bad_values_are_reported() {
-        let env = vec![("ARDOISE_LISTEN".to_string(), "0.0.0.0:9000".to_string()), ("HOME".into(), "/root".into())];
+        let env = vec![
+            ("ARDOISE_LISTEN".to_string(), "0.0.0.0:9000".to_string()),
+            ("HOME".into(), "/root".into()),
+        ];
         let s = Settings::load(None, env.into_iter()).ok();
         assert_eq!(s.map(|s| s.listen), Some("0.0.0.0:9000".to_string()));
         let bad = vec![("ARDOISE_SIGNIN_PERMITS".to_string(), "many".to_string())];
-        assert!(matches!(Settings::load(None, bad.into_iter()), Err(ConfigError::Env { .. })));
+        assert!(matches!(
+            Settings::load(None, bad.into_iter()),
+            Err(ConfigError::Env { .. })
+        ));
     }
 
     #[test]
@@ -233,9 +270,15 @@ mod tests {
 
     #[test]
     fn database_passwords_are_redacted() {
-        let s = Settings { database_url: "postgres://u:secret@db/x".into(), ..Settings::default() };
+        let s = Settings {
+            database_url: "postgres://u:secret@db/x".into(),
+            ..Settings::default()
+        };
         let shown = format!("{s:?}");
-        assert!(!shown.contains("secret") && shown.contains("****"), "{shown}");
+        assert!(
+            !shown.contains("secret") && shown.contains("****"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -243,7 +286,10 @@ mod tests {
         let (url, create) = Settings::default().database();
         assert_eq!(url, "sqlite://data/ardoise.db");
         assert!(create);
-        let s = Settings { database_url: "sqlite://elsewhere.db".into(), ..Settings::default() };
+        let s = Settings {
+            database_url: "sqlite://elsewhere.db".into(),
+            ..Settings::default()
+        };
         assert_eq!(s.database(), ("sqlite://elsewhere.db".to_string(), false));
     }
 }

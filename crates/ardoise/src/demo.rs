@@ -32,7 +32,16 @@ pub fn demo_password(role: Role) -> &'static str {
     }
 }
 
-const CLASSES: [(&str, &str); 8] = [("6eA", "6e"), ("6eB", "6e"), ("5eA", "5e"), ("5eB", "5e"), ("4eA", "4e"), ("4eB", "4e"), ("3eA", "3e"), ("3eB", "3e")];
+const CLASSES: [(&str, &str); 8] = [
+    ("6eA", "6e"),
+    ("6eB", "6e"),
+    ("5eA", "5e"),
+    ("5eB", "5e"),
+    ("4eA", "4e"),
+    ("4eB", "4e"),
+    ("3eA", "3e"),
+    ("3eB", "3e"),
+];
 
 /// Subjects: (code, name, teachers in a collège of 8 classes).
 const SUBJECTS: [(&str, &str, usize); 12] = [
@@ -51,40 +60,214 @@ const SUBJECTS: [(&str, &str, usize); 12] = [
 ];
 
 const FIRST_NAMES: &[&str] = &[
-    "Emma", "Jade", "Louise", "Alice", "Chloé", "Lina", "Léa", "Rose", "Anna", "Mila", "Inès", "Ambre", "Julia", "Mia", "Léna",
-    "Manon", "Juliette", "Lou", "Zoé", "Camille", "Sarah", "Agathe", "Jeanne", "Eva", "Nina", "Romane", "Adèle", "Iris", "Lola",
-    "Margaux", "Gabriel", "Léo", "Raphaël", "Arthur", "Louis", "Lucas", "Adam", "Jules", "Hugo", "Maël", "Liam", "Noah", "Paul",
-    "Ethan", "Tiago", "Sacha", "Gabin", "Nathan", "Mohamed", "Aaron", "Tom", "Éden", "Théo", "Noé", "Victor", "Martin", "Axel",
-    "Timéo", "Nolan", "Marius", "Yanis", "Samuel", "Baptiste", "Enzo", "Malo", "Amir", "Naël", "Aylan", "Rayan", "Kaïs",
+    "Emma", "Jade", "Louise", "Alice", "Chloé", "Lina", "Léa", "Rose", "Anna", "Mila", "Inès",
+    "Ambre", "Julia", "Mia", "Léna", "Manon", "Juliette", "Lou", "Zoé", "Camille", "Sarah",
+    "Agathe", "Jeanne", "Eva", "Nina", "Romane", "Adèle", "Iris", "Lola", "Margaux", "Gabriel",
+    "Léo", "Raphaël", "Arthur", "Louis", "Lucas", "Adam", "Jules", "Hugo", "Maël", "Liam", "Noah",
+    "Paul", "Ethan", "Tiago", "Sacha", "Gabin", "Nathan", "Mohamed", "Aaron", "Tom", "Éden",
+    "Théo", "Noé", "Victor", "Martin", "Axel", "Timéo", "Nolan", "Marius", "Yanis", "Samuel",
+    "Baptiste", "Enzo", "Malo", "Amir", "Naël", "Aylan", "Rayan", "Kaïs",
 ];
 
 const ADULT_FIRST_NAMES: &[&str] = &[
-    "Nathalie", "Isabelle", "Sylvie", "Catherine", "Sandrine", "Valérie", "Christine", "Céline", "Stéphanie", "Sophie", "Aurélie",
-    "Karine", "Émilie", "Julie", "Laurence", "Véronique", "Amina", "Fatima", "Nadia", "Élodie", "Philippe", "Nicolas", "Christophe",
-    "Stéphane", "Sébastien", "Frédéric", "Laurent", "Olivier", "David", "Thierry", "Julien", "Pascal", "Éric", "Jérôme", "Karim",
-    "Mehdi", "Vincent", "François", "Patrick", "Franck",
+    "Nathalie",
+    "Isabelle",
+    "Sylvie",
+    "Catherine",
+    "Sandrine",
+    "Valérie",
+    "Christine",
+    "Céline",
+    "Stéphanie",
+    "Sophie",
+    "Aurélie",
+    "Karine",
+    "Émilie",
+    "Julie",
+    "Laurence",
+    "Véronique",
+    "Amina",
+    "Fatima",
+    "Nadia",
+    "Élodie",
+    "Philippe",
+    "Nicolas",
+    "Christophe",
+    "Stéphane",
+    "Sébastien",
+    "Frédéric",
+    "Laurent",
+    "Olivier",
+    "David",
+    "Thierry",
+    "Julien",
+    "Pascal",
+    "Éric",
+    "Jérôme",
+    "Karim",
+    "Mehdi",
+    "Vincent",
+    "François",
+    "Patrick",
+    "Franck",
 ];
 
 const LAST_NAMES: &[&str] = &[
-    "Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois", "Moreau", "Laurent", "Simon", "Michel",
-    "Lefèvre", "Leroy", "Roux", "David", "Bertrand", "Morel", "Fournier", "Girard", "Bonnet", "Dupont", "Lambert", "Fontaine",
-    "Rousseau", "Vincent", "Muller", "Lefebvre", "Faure", "André", "Mercier", "Blanc", "Guérin", "Boyer", "Garnier", "Chevalier",
-    "François", "Legrand", "Gauthier", "Garcia", "Perrin", "Robin", "Clément", "Morin", "Nicolas", "Henry", "Roussel", "Mathieu",
-    "Gautier", "Masson", "Marchand", "Duval", "Denis", "Dumont", "Marie", "Lemaire", "Noël", "Meyer", "Dufour", "Meunier", "Brun",
-    "Blanchard", "Giraud", "Joly", "Rivière", "Lucas", "Brunet", "Gaillard", "Barbier", "Arnaud", "Martinez", "Gérard", "Roche",
-    "Renard", "Schmitt", "Roy", "Leroux", "Colin", "Vidal", "Caron", "Picard", "Roger", "Fabre", "Aubert", "Lemoine", "Renaud",
-    "Dumas", "Lacroix", "Olivier", "Philippe", "Bourgeois", "Pierre", "Benoît", "Rey", "Leclerc", "Payet", "Rolland", "Leclercq",
-    "Guillaume", "Lecomte", "Benali", "Haddad", "Nguyen", "Diallo", "Traoré", "Da Silva", "Ferreira", "Le Gall", "Le Bihan",
+    "Martin",
+    "Bernard",
+    "Thomas",
+    "Petit",
+    "Robert",
+    "Richard",
+    "Durand",
+    "Dubois",
+    "Moreau",
+    "Laurent",
+    "Simon",
+    "Michel",
+    "Lefèvre",
+    "Leroy",
+    "Roux",
+    "David",
+    "Bertrand",
+    "Morel",
+    "Fournier",
+    "Girard",
+    "Bonnet",
+    "Dupont",
+    "Lambert",
+    "Fontaine",
+    "Rousseau",
+    "Vincent",
+    "Muller",
+    "Lefebvre",
+    "Faure",
+    "André",
+    "Mercier",
+    "Blanc",
+    "Guérin",
+    "Boyer",
+    "Garnier",
+    "Chevalier",
+    "François",
+    "Legrand",
+    "Gauthier",
+    "Garcia",
+    "Perrin",
+    "Robin",
+    "Clément",
+    "Morin",
+    "Nicolas",
+    "Henry",
+    "Roussel",
+    "Mathieu",
+    "Gautier",
+    "Masson",
+    "Marchand",
+    "Duval",
+    "Denis",
+    "Dumont",
+    "Marie",
+    "Lemaire",
+    "Noël",
+    "Meyer",
+    "Dufour",
+    "Meunier",
+    "Brun",
+    "Blanchard",
+    "Giraud",
+    "Joly",
+    "Rivière",
+    "Lucas",
+    "Brunet",
+    "Gaillard",
+    "Barbier",
+    "Arnaud",
+    "Martinez",
+    "Gérard",
+    "Roche",
+    "Renard",
+    "Schmitt",
+    "Roy",
+    "Leroux",
+    "Colin",
+    "Vidal",
+    "Caron",
+    "Picard",
+    "Roger",
+    "Fabre",
+    "Aubert",
+    "Lemoine",
+    "Renaud",
+    "Dumas",
+    "Lacroix",
+    "Olivier",
+    "Philippe",
+    "Bourgeois",
+    "Pierre",
+    "Benoît",
+    "Rey",
+    "Leclerc",
+    "Payet",
+    "Rolland",
+    "Leclercq",
+    "Guillaume",
+    "Lecomte",
+    "Benali",
+    "Haddad",
+    "Nguyen",
+    "Diallo",
+    "Traoré",
+    "Da Silva",
+    "Ferreira",
+    "Le Gall",
+    "Le Bihan",
 ];
 
 const CITIES: &[&str] = &[
-    "Lyon", "Marseille", "Toulouse", "Nantes", "Lille", "Rennes", "Reims", "Dijon", "Angers", "Nîmes", "Brest", "Tours", "Amiens",
-    "Limoges", "Metz", "Besançon", "Orléans", "Rouen", "Caen", "Nancy", "Pau", "Poitiers", "Quimper", "Valence", "Troyes",
+    "Lyon",
+    "Marseille",
+    "Toulouse",
+    "Nantes",
+    "Lille",
+    "Rennes",
+    "Reims",
+    "Dijon",
+    "Angers",
+    "Nîmes",
+    "Brest",
+    "Tours",
+    "Amiens",
+    "Limoges",
+    "Metz",
+    "Besançon",
+    "Orléans",
+    "Rouen",
+    "Caen",
+    "Nancy",
+    "Pau",
+    "Poitiers",
+    "Quimper",
+    "Valence",
+    "Troyes",
 ];
 
 const SCHOOL_NAMES: &[&str] = &[
-    "Jean Moulin", "Victor Hugo", "Jules Ferry", "Louise Michel", "Marie Curie", "Jean Jaurès", "Simone Veil", "Albert Camus",
-    "Jacques Prévert", "George Sand", "Pierre de Coubertin", "Joséphine Baker", "Gisèle Halimi", "Olympe de Gouges", "Jean Zay",
+    "Jean Moulin",
+    "Victor Hugo",
+    "Jules Ferry",
+    "Louise Michel",
+    "Marie Curie",
+    "Jean Jaurès",
+    "Simone Veil",
+    "Albert Camus",
+    "Jacques Prévert",
+    "George Sand",
+    "Pierre de Coubertin",
+    "Joséphine Baker",
+    "Gisèle Halimi",
+    "Olympe de Gouges",
+    "Jean Zay",
 ];
 
 /// A person of the demo world, before insertion.
@@ -134,7 +317,11 @@ impl Logins {
         let base = login_base(first, last);
         let mut n = 1;
         loop {
-            let candidate = if n == 1 { base.clone() } else { format!("{base}{n}") };
+            let candidate = if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}{n}")
+            };
             if self.0.insert(candidate.clone()) {
                 return candidate;
             }
@@ -168,22 +355,59 @@ pub fn generate(pupils: usize, seed: u64) -> DemoWorld {
     for e in 0..n_establishments {
         let school = SCHOOL_NAMES[e % SCHOOL_NAMES.len()];
         let city = CITIES[(e / SCHOOL_NAMES.len()) % CITIES.len()];
-        let name = if e == 0 { format!("Collège {school}") } else { format!("Collège {school} ({city} {})", e / (SCHOOL_NAMES.len() * CITIES.len()) + 1) };
-        w.establishments.push(DemoEstablishment { uai: format!("{:07}{}", 999_001 + e, (b'A' + (e % 26) as u8) as char), name, city: city.into() });
+        let name = if e == 0 {
+            format!("Collège {school}")
+        } else {
+            format!(
+                "Collège {school} ({city} {})",
+                e / (SCHOOL_NAMES.len() * CITIES.len()) + 1
+            )
+        };
+        w.establishments.push(DemoEstablishment {
+            uai: format!("{:07}{}", 999_001 + e, (b'A' + (e % 26) as u8) as char),
+            name,
+            city: city.into(),
+        });
         if e == 0 {
             w.establishments[0].uai = DEMO_UAI.into();
         }
 
-        let adult = |w: &mut DemoWorld, logins: &mut Logins, rng: &mut ChaCha8Rng, roles: Roles, title: &str, last: Option<&str>| {
+        let adult = |w: &mut DemoWorld,
+                     logins: &mut Logins,
+                     rng: &mut ChaCha8Rng,
+                     roles: Roles,
+                     title: &str,
+                     last: Option<&str>| {
             let first = *ADULT_FIRST_NAMES.choose(rng).unwrap_or(&"Alex");
-            let last = last.map(str::to_string).unwrap_or_else(|| LAST_NAMES.choose(rng).unwrap_or(&"Martin").to_string());
+            let last = last
+                .map(str::to_string)
+                .unwrap_or_else(|| LAST_NAMES.choose(rng).unwrap_or(&"Martin").to_string());
             let login = logins.take(first, &last);
-            w.people.push(DemoPerson { login, first_name: first.into(), last_name: last, roles, title: title.into(), establishment: e, class: None });
+            w.people.push(DemoPerson {
+                login,
+                first_name: first.into(),
+                last_name: last,
+                roles,
+                title: title.into(),
+                establishment: e,
+                class: None,
+            });
             w.people.len() - 1
         };
 
-        for (title, named) in [("Principal·e", true), ("Conseiller·e principal·e d'éducation", false), ("Secrétariat", false)] {
-            let s = adult(&mut w, &mut logins, &mut rng, Roles::only(Role::Staff), title, None);
+        for (title, named) in [
+            ("Principal·e", true),
+            ("Conseiller·e principal·e d'éducation", false),
+            ("Secrétariat", false),
+        ] {
+            let s = adult(
+                &mut w,
+                &mut logins,
+                &mut rng,
+                Roles::only(Role::Staff),
+                title,
+                None,
+            );
             if e == 0 && named {
                 w.named.push((Role::Staff, s));
             }
@@ -192,7 +416,20 @@ pub fn generate(pupils: usize, seed: u64) -> DemoWorld {
         // Teachers by subject, then teaching assignments round-robin.
         let mut by_subject: Vec<Vec<usize>> = Vec::new();
         for (_, _, count) in SUBJECTS {
-            by_subject.push((0..count).map(|_| adult(&mut w, &mut logins, &mut rng, Roles::only(Role::Teacher), "", None)).collect());
+            by_subject.push(
+                (0..count)
+                    .map(|_| {
+                        adult(
+                            &mut w,
+                            &mut logins,
+                            &mut rng,
+                            Roles::only(Role::Teacher),
+                            "",
+                            None,
+                        )
+                    })
+                    .collect(),
+            );
         }
         for (ci, _) in CLASSES.iter().enumerate() {
             for (si, (code, _, _)) in SUBJECTS.iter().enumerate() {
@@ -208,7 +445,11 @@ pub fn generate(pupils: usize, seed: u64) -> DemoWorld {
         w.group_teachers.push((german, e));
         if e == 0 {
             // The maths teacher of 6eA is the named teacher.
-            let math_6ea = w.teachings.iter().find(|(_, te, si, ci)| *te == 0 && SUBJECTS[*si].0 == "MATH" && *ci == 0).map(|t| t.0);
+            let math_6ea = w
+                .teachings
+                .iter()
+                .find(|(_, te, si, ci)| *te == 0 && SUBJECTS[*si].0 == "MATH" && *ci == 0)
+                .map(|t| t.0);
             if let Some(t) = math_6ea {
                 w.named.push((Role::Teacher, t));
             }
@@ -223,13 +464,25 @@ pub fn generate(pupils: usize, seed: u64) -> DemoWorld {
             let first = *FIRST_NAMES.choose(&mut rng).unwrap_or(&"Alex");
             // One pupil in seven is the sibling of an earlier pupil.
             let sibling = !families.is_empty() && rng.gen_ratio(1, 7);
-            let family = if sibling { Some(rng.gen_range(0..families.len())) } else { None };
+            let family = if sibling {
+                Some(rng.gen_range(0..families.len()))
+            } else {
+                None
+            };
             let last = match family {
                 Some(f) => families[f].2.clone(),
                 None => LAST_NAMES.choose(&mut rng).unwrap_or(&"Martin").to_string(),
             };
             let login = logins.take(first, &last);
-            w.people.push(DemoPerson { login, first_name: first.into(), last_name: last.clone(), roles: Roles::only(Role::Pupil), title: String::new(), establishment: e, class: Some(ci) });
+            w.people.push(DemoPerson {
+                login,
+                first_name: first.into(),
+                last_name: last.clone(),
+                roles: Roles::only(Role::Pupil),
+                title: String::new(),
+                establishment: e,
+                class: Some(ci),
+            });
             let pupil = w.people.len() - 1;
             if ci >= 2 && rng.gen_ratio(1, 5) {
                 w.group_members.push((pupil, e));
@@ -237,10 +490,28 @@ pub fn generate(pupils: usize, seed: u64) -> DemoWorld {
             let (p1, p2) = match family {
                 Some(f) => (families[f].0, families[f].1),
                 None => {
-                    let p1 = adult(&mut w, &mut logins, &mut rng, Roles::only(Role::Parent), "", Some(&last));
+                    let p1 = adult(
+                        &mut w,
+                        &mut logins,
+                        &mut rng,
+                        Roles::only(Role::Parent),
+                        "",
+                        Some(&last),
+                    );
                     let p2 = if rng.gen_ratio(3, 4) {
-                        let other_last = if rng.gen_ratio(2, 3) { last.clone() } else { LAST_NAMES.choose(&mut rng).unwrap_or(&"Martin").to_string() };
-                        Some(adult(&mut w, &mut logins, &mut rng, Roles::only(Role::Parent), "", Some(&other_last)))
+                        let other_last = if rng.gen_ratio(2, 3) {
+                            last.clone()
+                        } else {
+                            LAST_NAMES.choose(&mut rng).unwrap_or(&"Martin").to_string()
+                        };
+                        Some(adult(
+                            &mut w,
+                            &mut logins,
+                            &mut rng,
+                            Roles::only(Role::Parent),
+                            "",
+                            Some(&other_last),
+                        ))
                     } else {
                         None
                     };
@@ -261,7 +532,9 @@ pub fn generate(pupils: usize, seed: u64) -> DemoWorld {
         // second legal guardian of a pupil of another class.
         if e == 0 && here > 9 {
             let teacher_parent = by_subject[0][0];
-            let pupil = w.people.iter().position(|p| p.establishment == e && p.class == Some(1) && p.roles.has(Role::Pupil));
+            let pupil = w.people.iter().position(|p| {
+                p.establishment == e && p.class == Some(1) && p.roles.has(Role::Pupil)
+            });
             if let Some(pupil) = pupil {
                 w.people[teacher_parent].roles = w.people[teacher_parent].roles.with(Role::Parent);
                 w.guardians.push((teacher_parent, pupil, true));
@@ -282,39 +555,109 @@ pub struct LoadReport {
 
 /// Inserts the world into the store and writes every account to `csv_path`.
 /// Does nothing if the demo establishment already exists.
-pub async fn load(store: &Store, world: &DemoWorld, csv_path: &Path, now: i64, mut progress: impl FnMut(&str)) -> anyhow::Result<LoadReport> {
+pub async fn load(
+    store: &Store,
+    world: &DemoWorld,
+    csv_path: &Path,
+    now: i64,
+    mut progress: impl FnMut(&str),
+) -> anyhow::Result<LoadReport> {
     let existing = store.list_establishments().await?;
     if existing.iter().any(|e| e.uai == DEMO_UAI) {
-        return Ok(LoadReport { already_there: true, ..Default::default() });
+        return Ok(LoadReport {
+            already_there: true,
+            ..Default::default()
+        });
     }
     progress("hashing the demo passwords");
     let mut hashes = HashMap::new();
     for role in Role::ALL {
-        let h = ardoise_web::auth::hash_password_blocking(demo_password(role)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let h = ardoise_web::auth::hash_password_blocking(demo_password(role))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         hashes.insert(role, h);
     }
     let main_role = |r: Roles| -> Role {
-        [Role::Admin, Role::Staff, Role::Teacher, Role::Parent, Role::Pupil].into_iter().find(|x| r.has(*x)).unwrap_or(Role::Pupil)
+        [
+            Role::Admin,
+            Role::Staff,
+            Role::Teacher,
+            Role::Parent,
+            Role::Pupil,
+        ]
+        .into_iter()
+        .find(|x| r.has(*x))
+        .unwrap_or(Role::Pupil)
     };
 
     progress("establishments, classes and subjects");
-    let rows = world.establishments.iter().map(|e| vec![Val::T(e.uai.clone()), Val::T(e.name.clone()), Val::T(e.city.clone()), Val::I(now)]).collect();
-    let est_rows = store.insert_many("establishments", &["uai", "name", "city", "created_at"], rows, Some("id, uai")).await?;
+    let rows = world
+        .establishments
+        .iter()
+        .map(|e| {
+            vec![
+                Val::T(e.uai.clone()),
+                Val::T(e.name.clone()),
+                Val::T(e.city.clone()),
+                Val::I(now),
+            ]
+        })
+        .collect();
+    let est_rows = store
+        .insert_many(
+            "establishments",
+            &["uai", "name", "city", "created_at"],
+            rows,
+            Some("id, uai"),
+        )
+        .await?;
     let est_ids = ids_by_text(&est_rows, "uai")?;
-    let est_id: Vec<i64> = world.establishments.iter().map(|e| est_ids.get(&e.uai).copied().context("establishment id")).collect::<anyhow::Result<_>>()?;
+    let est_id: Vec<i64> = world
+        .establishments
+        .iter()
+        .map(|e| est_ids.get(&e.uai).copied().context("establishment id"))
+        .collect::<anyhow::Result<_>>()?;
 
-    let rows = est_id.iter().map(|id| vec![Val::I(*id), Val::T("2026-2027".into()), Val::T("2026-09-01".into()), Val::T("2027-08-31".into())]).collect();
-    let year_rows = store.insert_many("school_years", &["establishment_id", "label", "starts_on", "ends_on"], rows, Some("id, establishment_id")).await?;
+    let rows = est_id
+        .iter()
+        .map(|id| {
+            vec![
+                Val::I(*id),
+                Val::T("2026-2027".into()),
+                Val::T("2026-09-01".into()),
+                Val::T("2027-08-31".into()),
+            ]
+        })
+        .collect();
+    let year_rows = store
+        .insert_many(
+            "school_years",
+            &["establishment_id", "label", "starts_on", "ends_on"],
+            rows,
+            Some("id, establishment_id"),
+        )
+        .await?;
     let years = ids_by_int(&year_rows, "establishment_id")?;
 
     let mut rows = Vec::new();
     for id in &est_id {
         let year = *years.get(id).context("school year id")?;
         for (name, level) in CLASSES {
-            rows.push(vec![Val::I(*id), Val::I(year), Val::T(name.into()), Val::T(level.into())]);
+            rows.push(vec![
+                Val::I(*id),
+                Val::I(year),
+                Val::T(name.into()),
+                Val::T(level.into()),
+            ]);
         }
     }
-    let class_rows = store.insert_many("classes", &["establishment_id", "school_year_id", "name", "level"], rows, Some("id, establishment_id, name")).await?;
+    let class_rows = store
+        .insert_many(
+            "classes",
+            &["establishment_id", "school_year_id", "name", "level"],
+            rows,
+            Some("id, establishment_id, name"),
+        )
+        .await?;
     let class_id = pair_ids(&class_rows, "name")?;
 
     let mut rows = Vec::new();
@@ -323,23 +666,46 @@ pub async fn load(store: &Store, world: &DemoWorld, csv_path: &Path, now: i64, m
             rows.push(vec![Val::I(*id), Val::T(code.into()), Val::T(name.into())]);
         }
     }
-    let subject_rows = store.insert_many("subjects", &["establishment_id", "code", "name"], rows, Some("id, establishment_id, code")).await?;
+    let subject_rows = store
+        .insert_many(
+            "subjects",
+            &["establishment_id", "code", "name"],
+            rows,
+            Some("id, establishment_id, code"),
+        )
+        .await?;
     let subject_id = pair_ids(&subject_rows, "code")?;
 
     let mut rows = Vec::new();
     for id in &est_id {
-        rows.push(vec![Val::I(*id), Val::I(*years.get(id).context("school year id")?), Val::T("Allemand LV2".into())]);
+        rows.push(vec![
+            Val::I(*id),
+            Val::I(*years.get(id).context("school year id")?),
+            Val::T("Allemand LV2".into()),
+        ]);
     }
-    let group_rows = store.insert_many("teaching_groups", &["establishment_id", "school_year_id", "name"], rows, Some("id, establishment_id")).await?;
+    let group_rows = store
+        .insert_many(
+            "teaching_groups",
+            &["establishment_id", "school_year_id", "name"],
+            rows,
+            Some("id, establishment_id"),
+        )
+        .await?;
     let group_id = ids_by_int(&group_rows, "establishment_id")?;
 
     let mut person_id: Vec<i64> = Vec::with_capacity(world.people.len());
     for (n, chunk) in world.people.chunks(20_000).enumerate() {
-        progress(&format!("people {} / {}", n * 20_000 + chunk.len(), world.people.len()));
+        progress(&format!(
+            "people {} / {}",
+            n * 20_000 + chunk.len(),
+            world.people.len()
+        ));
         let rows = chunk
             .iter()
             .map(|p| {
-                Login::parse(&p.login).map_err(|e| anyhow::anyhow!("demo login {}: {e}", p.login))?;
+                Login::parse(&p.login)
+                    .map_err(|e| anyhow::anyhow!("demo login {}: {e}", p.login))?;
                 Ok(vec![
                     Val::I(est_id[p.establishment]),
                     Val::T(p.login.clone()),
@@ -356,7 +722,17 @@ pub async fn load(store: &Store, world: &DemoWorld, csv_path: &Path, now: i64, m
         let inserted = store
             .insert_many(
                 "people",
-                &["establishment_id", "login", "first_name", "last_name", "roles", "title", "status", "password_hash", "created_at"],
+                &[
+                    "establishment_id",
+                    "login",
+                    "first_name",
+                    "last_name",
+                    "roles",
+                    "title",
+                    "status",
+                    "password_hash",
+                    "created_at",
+                ],
                 rows,
                 Some("id, login"),
             )
@@ -368,39 +744,97 @@ pub async fn load(store: &Store, world: &DemoWorld, csv_path: &Path, now: i64, m
     }
 
     progress("classes, groups, families and teaching assignments");
-    let class_of = |p: &DemoPerson, ci: usize| class_id.get(&(est_id[p.establishment], CLASSES[ci].0.to_string())).copied();
+    let class_of = |p: &DemoPerson, ci: usize| {
+        class_id
+            .get(&(est_id[p.establishment], CLASSES[ci].0.to_string()))
+            .copied()
+    };
     let mut rows = Vec::new();
     for (i, p) in world.people.iter().enumerate() {
         if let Some(ci) = p.class {
-            rows.push(vec![Val::I(person_id[i]), Val::I(class_of(p, ci).context("class id")?)]);
+            rows.push(vec![
+                Val::I(person_id[i]),
+                Val::I(class_of(p, ci).context("class id")?),
+            ]);
         }
     }
-    store.insert_many("class_members", &["pupil_id", "class_id"], rows, None).await?;
-    let rows = world.guardians.iter().map(|(parent, pupil, legal)| vec![Val::I(person_id[*parent]), Val::I(person_id[*pupil]), Val::I(i64::from(*legal))]).collect();
-    store.insert_many("guardians", &["parent_id", "pupil_id", "legal_guardian"], rows, None).await?;
+    store
+        .insert_many("class_members", &["pupil_id", "class_id"], rows, None)
+        .await?;
+    let rows = world
+        .guardians
+        .iter()
+        .map(|(parent, pupil, legal)| {
+            vec![
+                Val::I(person_id[*parent]),
+                Val::I(person_id[*pupil]),
+                Val::I(i64::from(*legal)),
+            ]
+        })
+        .collect();
+    store
+        .insert_many(
+            "guardians",
+            &["parent_id", "pupil_id", "legal_guardian"],
+            rows,
+            None,
+        )
+        .await?;
     let mut rows = Vec::new();
     for (t, e, si, ci) in &world.teachings {
-        let subject = *subject_id.get(&(est_id[*e], SUBJECTS[*si].0.to_string())).context("subject id")?;
-        let class = *class_id.get(&(est_id[*e], CLASSES[*ci].0.to_string())).context("class id")?;
-        rows.push(vec![Val::I(person_id[*t]), Val::I(subject), Val::I(class), Val::Null]);
+        let subject = *subject_id
+            .get(&(est_id[*e], SUBJECTS[*si].0.to_string()))
+            .context("subject id")?;
+        let class = *class_id
+            .get(&(est_id[*e], CLASSES[*ci].0.to_string()))
+            .context("class id")?;
+        rows.push(vec![
+            Val::I(person_id[*t]),
+            Val::I(subject),
+            Val::I(class),
+            Val::Null,
+        ]);
     }
     for (t, e) in &world.group_teachers {
-        let subject = *subject_id.get(&(est_id[*e], "ALL".to_string())).context("subject id")?;
-        rows.push(vec![Val::I(person_id[*t]), Val::I(subject), Val::Null, Val::I(*group_id.get(&est_id[*e]).context("group id")?)]);
+        let subject = *subject_id
+            .get(&(est_id[*e], "ALL".to_string()))
+            .context("subject id")?;
+        rows.push(vec![
+            Val::I(person_id[*t]),
+            Val::I(subject),
+            Val::Null,
+            Val::I(*group_id.get(&est_id[*e]).context("group id")?),
+        ]);
     }
-    store.insert_many("teachings", &["teacher_id", "subject_id", "class_id", "group_id"], rows, None).await?;
+    store
+        .insert_many(
+            "teachings",
+            &["teacher_id", "subject_id", "class_id", "group_id"],
+            rows,
+            None,
+        )
+        .await?;
     let mut rows = Vec::new();
     for (p, e) in &world.group_members {
-        rows.push(vec![Val::I(*group_id.get(&est_id[*e]).context("group id")?), Val::I(person_id[*p])]);
+        rows.push(vec![
+            Val::I(*group_id.get(&est_id[*e]).context("group id")?),
+            Val::I(person_id[*p]),
+        ]);
     }
-    store.insert_many("group_members", &["group_id", "pupil_id"], rows, None).await?;
+    store
+        .insert_many("group_members", &["group_id", "pupil_id"], rows, None)
+        .await?;
 
     progress("writing demo-accounts.csv");
     write_csv(world, csv_path)?;
     Ok(LoadReport {
         establishments: world.establishments.len(),
         people: world.people.len(),
-        pupils: world.people.iter().filter(|p| p.roles.has(Role::Pupil)).count(),
+        pupils: world
+            .people
+            .iter()
+            .filter(|p| p.roles.has(Role::Pupil))
+            .count(),
         already_there: false,
     })
 }
@@ -410,13 +844,36 @@ fn write_csv(world: &DemoWorld, path: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension("csv.tmp");
-    let mut out = csv::Writer::from_path(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let mut out =
+        csv::Writer::from_path(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
     out.write_record(["login", "password", "roles", "establishment", "class"])?;
-    let main_role = |r: Roles| [Role::Admin, Role::Staff, Role::Teacher, Role::Parent, Role::Pupil].into_iter().find(|x| r.has(*x)).unwrap_or(Role::Pupil);
+    let main_role = |r: Roles| {
+        [
+            Role::Admin,
+            Role::Staff,
+            Role::Teacher,
+            Role::Parent,
+            Role::Pupil,
+        ]
+        .into_iter()
+        .find(|x| r.has(*x))
+        .unwrap_or(Role::Pupil)
+    };
     for p in &world.people {
-        let roles = p.roles.iter().map(Role::as_str).collect::<Vec<_>>().join("+");
+        let roles = p
+            .roles
+            .iter()
+            .map(Role::as_str)
+            .collect::<Vec<_>>()
+            .join("+");
         let class = p.class.map(|c| CLASSES[c].0).unwrap_or("");
-        out.write_record([p.login.as_str(), demo_password(main_role(p.roles)), &roles, &world.establishments[p.establishment].uai, class])?;
+        out.write_record([
+            p.login.as_str(),
+            demo_password(main_role(p.roles)),
+            &roles,
+            &world.establishments[p.establishment].uai,
+            class,
+        ])?;
     }
     out.flush()?;
     drop(out);
@@ -426,17 +883,31 @@ fn write_csv(world: &DemoWorld, path: &Path) -> anyhow::Result<()> {
 
 fn ids_by_text(rows: &[sqlx_row::AnyRow], key: &str) -> anyhow::Result<HashMap<String, i64>> {
     use sqlx_row::Row;
-    rows.iter().map(|r| Ok((r.try_get::<String, _>(key)?, r.try_get::<i64, _>("id")?))).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get::<String, _>(key)?, r.try_get::<i64, _>("id")?)))
+        .collect()
 }
 
 fn ids_by_int(rows: &[sqlx_row::AnyRow], key: &str) -> anyhow::Result<HashMap<i64, i64>> {
     use sqlx_row::Row;
-    rows.iter().map(|r| Ok((r.try_get::<i64, _>(key)?, r.try_get::<i64, _>("id")?))).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get::<i64, _>(key)?, r.try_get::<i64, _>("id")?)))
+        .collect()
 }
 
 fn pair_ids(rows: &[sqlx_row::AnyRow], key: &str) -> anyhow::Result<HashMap<(i64, String), i64>> {
     use sqlx_row::Row;
-    rows.iter().map(|r| Ok(((r.try_get::<i64, _>("establishment_id")?, r.try_get::<String, _>(key)?), r.try_get::<i64, _>("id")?))).collect()
+    rows.iter()
+        .map(|r| {
+            Ok((
+                (
+                    r.try_get::<i64, _>("establishment_id")?,
+                    r.try_get::<String, _>(key)?,
+                ),
+                r.try_get::<i64, _>("id")?,
+            ))
+        })
+        .collect()
 }
 
 /// Row access re-exported by the store for bulk-insert results.
@@ -452,23 +923,41 @@ mod tests {
     fn the_demo_world_is_deterministic_and_shaped_like_a_college() {
         let a = generate(200, 7);
         let b = generate(200, 7);
-        assert_eq!(a.people.iter().map(|p| &p.login).collect::<Vec<_>>(), b.people.iter().map(|p| &p.login).collect::<Vec<_>>());
+        assert_eq!(
+            a.people.iter().map(|p| &p.login).collect::<Vec<_>>(),
+            b.people.iter().map(|p| &p.login).collect::<Vec<_>>()
+        );
         assert_eq!(a.establishments.len(), 1);
         let pupils = a.people.iter().filter(|p| p.roles.has(Role::Pupil)).count();
-        let teachers = a.people.iter().filter(|p| p.roles.has(Role::Teacher)).count();
+        let teachers = a
+            .people
+            .iter()
+            .filter(|p| p.roles.has(Role::Teacher))
+            .count();
         assert_eq!(pupils, 200);
         assert_eq!(teachers, 20);
         for ci in 0..8 {
-            assert_eq!(a.people.iter().filter(|p| p.class == Some(ci)).count(), 25, "class {ci}");
+            assert_eq!(
+                a.people.iter().filter(|p| p.class == Some(ci)).count(),
+                25,
+                "class {ci}"
+            );
         }
         // Every pupil has at least one legal guardian.
         for (i, p) in a.people.iter().enumerate() {
             if p.roles.has(Role::Pupil) {
-                assert!(a.guardians.iter().any(|(_, c, legal)| *c == i && *legal), "{}", p.login);
+                assert!(
+                    a.guardians.iter().any(|(_, c, legal)| *c == i && *legal),
+                    "{}",
+                    p.login
+                );
             }
         }
         // A teacher who is also a parent exists.
-        assert!(a.people.iter().any(|p| p.roles.has(Role::Teacher) && p.roles.has(Role::Parent)));
+        assert!(a
+            .people
+            .iter()
+            .any(|p| p.roles.has(Role::Teacher) && p.roles.has(Role::Parent)));
         // Logins are unique and valid.
         let mut logins: Vec<_> = a.people.iter().map(|p| p.login.clone()).collect();
         assert!(logins.iter().all(|l| Login::parse(l).is_ok()));
@@ -485,7 +974,10 @@ mod tests {
     fn the_world_scales_with_more_establishments() {
         let w = generate(1000, 1);
         assert_eq!(w.establishments.len(), 5);
-        assert_eq!(w.people.iter().filter(|p| p.roles.has(Role::Pupil)).count(), 1000);
+        assert_eq!(
+            w.people.iter().filter(|p| p.roles.has(Role::Pupil)).count(),
+            1000
+        );
         let mut uais: Vec<_> = w.establishments.iter().map(|e| e.uai.clone()).collect();
         uais.sort();
         uais.dedup();

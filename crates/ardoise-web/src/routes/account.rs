@@ -44,14 +44,26 @@ struct AccountPage {
     notice: Option<String>,
 }
 
-async fn page(state: &AppState, signed: &Signed, error: Option<String>, notice: Option<String>) -> Result<AccountPage, ApiError> {
+async fn page(
+    state: &AppState,
+    signed: &Signed,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Result<AccountPage, ApiError> {
     let t = signed.ctx.tr.clone();
-    let records = state.store.sessions_of(signed.session.person_id(), state.now()).await?;
+    let records = state
+        .store
+        .sessions_of(signed.session.person_id(), state.now())
+        .await?;
     let sessions = records
         .into_iter()
         .map(|r| SessionRow {
             id: r.id,
-            device: if r.user_agent.is_empty() { t.get("account-unknown-device") } else { r.user_agent.chars().take(80).collect() },
+            device: if r.user_agent.is_empty() {
+                t.get("account-unknown-device")
+            } else {
+                r.user_agent.chars().take(80).collect()
+            },
             created: t.datetime(r.created_at),
             last_seen: t.datetime(r.last_seen_at),
             remembered: r.remembered,
@@ -87,16 +99,32 @@ struct PasswordForm {
 }
 
 /// `POST /account/password`.
-async fn change_password(State(state): State<AppState>, signed: Signed, FormIn(form): FormIn<PasswordForm>) -> Result<Response, ApiError> {
+async fn change_password(
+    State(state): State<AppState>,
+    signed: Signed,
+    FormIn(form): FormIn<PasswordForm>,
+) -> Result<Response, ApiError> {
     signed.check_csrf(&form.csrf)?;
-    match auth::change_password(&state, &signed.session, &form.current, &form.password, &form.confirm).await {
+    match auth::change_password(
+        &state,
+        &signed.session,
+        &form.current,
+        &form.password,
+        &form.confirm,
+    )
+    .await
+    {
         Ok(()) => {
             let notice = signed.ctx.tr.get("account-password-changed");
             Ok(render(&page(&state, &signed, None, Some(notice)).await?))
         }
         Err(e @ (ApiError::Invalid(_) | ApiError::Throttled(_))) => {
             let msg = error_message(&signed.ctx.tr, &e);
-            Ok((e.status(), render(&page(&state, &signed, Some(msg), None).await?)).into_response())
+            Ok((
+                e.status(),
+                render(&page(&state, &signed, Some(msg), None).await?),
+            )
+                .into_response())
         }
         Err(e) => Err(e),
     }
@@ -116,7 +144,11 @@ async fn revoke_session(
     FormIn(form): FormIn<CsrfForm>,
 ) -> Result<Response, ApiError> {
     signed.check_csrf(&form.csrf)?;
-    let hash = state.store.delete_session_of(signed.session.person_id(), id).await?.ok_or(ApiError::NotFound)?;
+    let hash = state
+        .store
+        .delete_session_of(signed.session.person_id(), id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     state.sessions.remove_hash(&hash);
     if hash == signed.session.token_hash {
         return Ok(Redirect::to("/login").into_response());
@@ -125,8 +157,17 @@ async fn revoke_session(
 }
 
 /// `POST /account/sessions/revoke-others`: signs out everywhere else.
-async fn revoke_others(State(state): State<AppState>, signed: Signed, FormIn(form): FormIn<CsrfForm>) -> Result<Response, ApiError> {
+async fn revoke_others(
+    State(state): State<AppState>,
+    signed: Signed,
+    FormIn(form): FormIn<CsrfForm>,
+) -> Result<Response, ApiError> {
     signed.check_csrf(&form.csrf)?;
-    auth::end_sessions_of(&state, signed.session.person_id(), Some(&signed.session.token_hash)).await?;
+    auth::end_sessions_of(
+        &state,
+        signed.session.person_id(),
+        Some(&signed.session.token_hash),
+    )
+    .await?;
     Ok(Redirect::to("/account").into_response())
 }

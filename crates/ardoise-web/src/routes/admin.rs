@@ -12,8 +12,8 @@ use crate::state::AppState;
 use ardoise_core::policy::{self, ClassScope};
 use ardoise_core::{login_base, ClassId, EstablishmentId, PersonId, Role, Roles};
 use ardoise_store::{
-    AccountStatus, ActiveSessionView, AuditEntry, ChildView, ClassView, Establishment, PeopleFilter, PersonInsertForm, PersonSummary,
-    SessionRecord, TeachingView,
+    AccountStatus, ActiveSessionView, AuditEntry, ChildView, ClassView, Establishment,
+    PeopleFilter, PersonInsertForm, PersonSummary, SessionRecord, TeachingView,
 };
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -82,7 +82,9 @@ fn clean_uai(s: &str) -> Result<String, ApiError> {
 }
 
 fn parse_id(s: &str) -> Result<i64, ApiError> {
-    s.trim().parse::<i64>().map_err(|_| ApiError::Invalid("id_invalid"))
+    s.trim()
+        .parse::<i64>()
+        .map_err(|_| ApiError::Invalid("id_invalid"))
 }
 
 /// An establishment with its head counts.
@@ -109,7 +111,11 @@ async fn overview(State(state): State<AppState>, signed: Signed) -> Result<Respo
     let a = Admin::check(signed)?;
     let mut establishments = Vec::new();
     for e in state.store.list_establishments().await? {
-        let count = |role| PeopleFilter { establishment_id: Some(e.id), role: Some(role), ..Default::default() };
+        let count = |role| PeopleFilter {
+            establishment_id: Some(e.id),
+            role: Some(role),
+            ..Default::default()
+        };
         establishments.push(EstablishmentRow {
             pupils: state.store.count_people(&count(Role::Pupil)).await?,
             teachers: state.store.count_people(&count(Role::Teacher)).await?,
@@ -144,23 +150,50 @@ struct EstablishmentForm {
 /// and its bounds.
 fn school_year_for(now: i64) -> (String, String, String) {
     use chrono::Datelike;
-    let d = chrono::DateTime::from_timestamp(now, 0).map(|d| d.date_naive()).unwrap_or_default();
-    let start = if d.month() >= 9 { d.year() } else { d.year() - 1 };
-    (format!("{start}-{}", start + 1), format!("{start}-09-01"), format!("{}-08-31", start + 1))
+    let d = chrono::DateTime::from_timestamp(now, 0)
+        .map(|d| d.date_naive())
+        .unwrap_or_default();
+    let start = if d.month() >= 9 {
+        d.year()
+    } else {
+        d.year() - 1
+    };
+    (
+        format!("{start}-{}", start + 1),
+        format!("{start}-09-01"),
+        format!("{}-08-31", start + 1),
+    )
 }
 
 /// `POST /admin/establishments`.
-async fn create_establishment(State(state): State<AppState>, signed: Signed, FormIn(f): FormIn<EstablishmentForm>) -> Result<Response, ApiError> {
+async fn create_establishment(
+    State(state): State<AppState>,
+    signed: Signed,
+    FormIn(f): FormIn<EstablishmentForm>,
+) -> Result<Response, ApiError> {
     let a = Admin::check(signed)?;
     a.0.check_csrf(&f.csrf)?;
     let uai = clean_uai(&f.uai)?;
     let name = clean_name(&f.name, 120)?;
-    let city = if f.city.trim().is_empty() { String::new() } else { clean_name(&f.city, 80)? };
+    let city = if f.city.trim().is_empty() {
+        String::new()
+    } else {
+        clean_name(&f.city, 80)?
+    };
     let now = state.now();
-    let id = state.store.create_establishment(&uai, &name, &city, now).await?;
+    let id = state
+        .store
+        .create_establishment(&uai, &name, &city, now)
+        .await?;
     let (label, starts, ends) = school_year_for(now);
-    state.store.create_school_year(id, &label, &starts, &ends).await?;
-    state.store.record_audit(now, Some(a.id()), "establishment_created", &uai, &name).await?;
+    state
+        .store
+        .create_school_year(id, &label, &starts, &ends)
+        .await?;
+    state
+        .store
+        .record_audit(now, Some(a.id()), "establishment_created", &uai, &name)
+        .await?;
     Ok(Redirect::to(&format!("/admin/establishments/{id}")).into_response())
 }
 
@@ -176,12 +209,35 @@ struct EstablishmentPage {
 }
 
 /// `GET /admin/establishments/{id}`.
-async fn establishment_page(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>) -> Result<Response, ApiError> {
+async fn establishment_page(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
     let a = Admin::check(signed)?;
-    let e = state.store.find_establishment(EstablishmentId(id)).await?.ok_or(ApiError::NotFound)?;
-    let year = state.store.current_school_year(e.id).await?.map(|y| y.label).unwrap_or_default();
-    let classes = state.store.list_classes(&ClassScope::Establishment(e.id)).await?;
-    let page = EstablishmentPage { nav: Nav::signed(e.name.clone(), &a.0.session), csrf: a.csrf(), t: a.t(), e, year, classes };
+    let e = state
+        .store
+        .find_establishment(EstablishmentId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let year = state
+        .store
+        .current_school_year(e.id)
+        .await?
+        .map(|y| y.label)
+        .unwrap_or_default();
+    let classes = state
+        .store
+        .list_classes(&ClassScope::Establishment(e.id))
+        .await?;
+    let page = EstablishmentPage {
+        nav: Nav::signed(e.name.clone(), &a.0.session),
+        csrf: a.csrf(),
+        t: a.t(),
+        e,
+        year,
+        classes,
+    };
     Ok(render(&page))
 }
 
@@ -204,18 +260,28 @@ async fn create_class(
 ) -> Result<Response, ApiError> {
     let a = Admin::check(signed)?;
     a.0.check_csrf(&f.csrf)?;
-    let e = state.store.find_establishment(EstablishmentId(id)).await?.ok_or(ApiError::NotFound)?;
+    let e = state
+        .store
+        .find_establishment(EstablishmentId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let name = clean_name(&f.name, 40)?;
     let level = f.level.trim().chars().take(20).collect::<String>();
     let year = match state.store.current_school_year(e.id).await? {
         Some(y) => y.id,
         None => {
             let (label, starts, ends) = school_year_for(state.now());
-            state.store.create_school_year(e.id, &label, &starts, &ends).await?
+            state
+                .store
+                .create_school_year(e.id, &label, &starts, &ends)
+                .await?
         }
     };
     state.store.create_class(e.id, year, &name, &level).await?;
-    state.store.record_audit(state.now(), Some(a.id()), "class_created", &e.uai, &name).await?;
+    state
+        .store
+        .record_audit(state.now(), Some(a.id()), "class_created", &e.uai, &name)
+        .await?;
     Ok(Redirect::to(&format!("/admin/establishments/{id}")).into_response())
 }
 
@@ -259,13 +325,22 @@ pub struct PersonRow {
 const PAGE_SIZE: i64 = 50;
 
 fn person_row(t: &Tr, p: PersonSummary) -> PersonRow {
-    let roles = p.roles.iter().map(|r| role_label(t, r)).collect::<Vec<_>>().join(", ");
+    let roles = p
+        .roles
+        .iter()
+        .map(|r| role_label(t, r))
+        .collect::<Vec<_>>()
+        .join(", ");
     let status = t.get(&format!("status-{}", p.status.as_str()));
     PersonRow { p, roles, status }
 }
 
 /// `GET /admin/accounts`: search and filter accounts, 50 a page.
-async fn accounts_page(State(state): State<AppState>, signed: Signed, Query(q): Query<AccountsQuery>) -> Result<Response, ApiError> {
+async fn accounts_page(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(q): Query<AccountsQuery>,
+) -> Result<Response, ApiError> {
     let a = Admin::check(signed)?;
     let t = a.t();
     let page = q.page.parse::<i64>().unwrap_or(1).max(1);
@@ -279,13 +354,33 @@ async fn accounts_page(State(state): State<AppState>, signed: Signed, Query(q): 
         offset: (page - 1) * PAGE_SIZE,
     };
     let total = state.store.count_people(&filter).await?;
-    let people = state.store.list_people(&filter).await?.into_iter().map(|p| person_row(&t, p)).collect();
+    let people = state
+        .store
+        .list_people(&filter)
+        .await?
+        .into_iter()
+        .map(|p| person_row(&t, p))
+        .collect();
     let establishments = state.store.list_establishments().await?;
     let classes = match establishment_id.or(establishments.first().map(|e| e.id)) {
-        Some(e) => state.store.list_classes(&ClassScope::Establishment(e)).await?,
+        Some(e) => {
+            state
+                .store
+                .list_classes(&ClassScope::Establishment(e))
+                .await?
+        }
         None => vec![],
     };
-    let role_options = Role::ALL.iter().map(|r| (r.as_str().to_string(), role_label(&t, *r), q.role == r.as_str())).collect();
+    let role_options = Role::ALL
+        .iter()
+        .map(|r| {
+            (
+                r.as_str().to_string(),
+                role_label(&t, *r),
+                q.role == r.as_str(),
+            )
+        })
+        .collect();
     let page = AccountsPage {
         role_options,
         nav: a.nav("admin-accounts-title"),
@@ -345,10 +440,18 @@ struct LettersPage {
 
 /// `POST /admin/accounts`: creates an account waiting for activation and
 /// shows its first-login letter.
-async fn create_account(State(state): State<AppState>, signed: Signed, FormIn(f): FormIn<AccountForm>) -> Result<Response, ApiError> {
+async fn create_account(
+    State(state): State<AppState>,
+    signed: Signed,
+    FormIn(f): FormIn<AccountForm>,
+) -> Result<Response, ApiError> {
     let a = Admin::check(signed)?;
     a.0.check_csrf(&f.csrf)?;
-    let e = state.store.find_establishment(EstablishmentId(parse_id(&f.establishment_id)?)).await?.ok_or(ApiError::Invalid("establishment_unknown"))?;
+    let e = state
+        .store
+        .find_establishment(EstablishmentId(parse_id(&f.establishment_id)?))
+        .await?
+        .ok_or(ApiError::Invalid("establishment_unknown"))?;
     let first_name = clean_name(&f.first_name, 100)?;
     let last_name = clean_name(&f.last_name, 100)?;
     let roles: Roles = [
@@ -365,8 +468,16 @@ async fn create_account(State(state): State<AppState>, signed: Signed, FormIn(f)
         return Err(ApiError::Invalid("roles_missing"));
     }
     let class = if roles.has(Role::Pupil) {
-        let c = state.store.find_class(ClassId(parse_id(&f.class_id).map_err(|_| ApiError::Invalid("class_missing"))?)).await?;
-        Some(c.filter(|c| c.establishment_id == e.id).ok_or(ApiError::Invalid("class_missing"))?)
+        let c = state
+            .store
+            .find_class(ClassId(
+                parse_id(&f.class_id).map_err(|_| ApiError::Invalid("class_missing"))?,
+            ))
+            .await?;
+        Some(
+            c.filter(|c| c.establishment_id == e.id)
+                .ok_or(ApiError::Invalid("class_missing"))?,
+        )
     } else {
         None
     };
@@ -391,7 +502,10 @@ async fn create_account(State(state): State<AppState>, signed: Signed, FormIn(f)
     if let Some(c) = &class {
         state.store.set_pupil_class(id, c.id).await?;
     }
-    state.store.record_audit(now, Some(a.id()), "account_created", login.as_str(), "").await?;
+    state
+        .store
+        .record_audit(now, Some(a.id()), "account_created", login.as_str(), "")
+        .await?;
     let code = auth::reset_activation_code(&state, id, Some(a.id())).await?;
     let t = a.t();
     let letters = vec![Letter {
@@ -401,7 +515,13 @@ async fn create_account(State(state): State<AppState>, signed: Signed, FormIn(f)
         detail: class.map(|c| c.name).unwrap_or_default(),
     }];
     let expires = t.datetime(now + state.config.activation_days * 86400);
-    Ok(render(&LettersPage { nav: a.nav("letters-title"), t, establishment: e.name, letters, expires }))
+    Ok(render(&LettersPage {
+        nav: a.nav("letters-title"),
+        t,
+        establishment: e.name,
+        letters,
+        expires,
+    }))
 }
 
 #[derive(Template)]
@@ -419,12 +539,24 @@ struct AccountPage {
 }
 
 /// `GET /admin/accounts/{id}`.
-async fn account_page(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>) -> Result<Response, ApiError> {
+async fn account_page(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
     let a = Admin::check(signed)?;
     let t = a.t();
-    let p = state.store.find_person(PersonId(id)).await?.ok_or(ApiError::NotFound)?;
+    let p = state
+        .store
+        .find_person(PersonId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let children = state.store.children_of(p.id).await?;
-    let parents = if p.roles.has(Role::Pupil) { state.store.parents_of(p.id).await? } else { vec![] };
+    let parents = if p.roles.has(Role::Pupil) {
+        state.store.parents_of(p.id).await?
+    } else {
+        vec![]
+    };
     let teachings = state.store.teachings_of(p.id).await?;
     let sessions = state.store.sessions_of(p.id, state.now()).await?;
     let active = p.status != AccountStatus::Disabled;
@@ -452,7 +584,12 @@ struct StatusForm {
 
 /// `POST /admin/accounts/{id}/status`: enables or disables an account; a
 /// disabled account is signed out at once.
-async fn set_status(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>, FormIn(f): FormIn<StatusForm>) -> Result<Response, ApiError> {
+async fn set_status(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    FormIn(f): FormIn<StatusForm>,
+) -> Result<Response, ApiError> {
     let a = Admin::check(signed)?;
     a.0.check_csrf(&f.csrf)?;
     let enabled = match f.enabled.as_str() {
@@ -469,8 +606,15 @@ async fn set_status(State(state): State<AppState>, signed: Signed, Path(id): Pat
         auth::end_sessions_of(&state, person, None).await?;
     }
     state.sessions.forget_person(person);
-    let action = if enabled { "account_enabled" } else { "account_disabled" };
-    state.store.record_audit(state.now(), Some(a.id()), action, &id.to_string(), "").await?;
+    let action = if enabled {
+        "account_enabled"
+    } else {
+        "account_disabled"
+    };
+    state
+        .store
+        .record_audit(state.now(), Some(a.id()), action, &id.to_string(), "")
+        .await?;
     Ok(Redirect::to(&format!("/admin/accounts/{id}")).into_response())
 }
 
@@ -482,55 +626,124 @@ struct CsrfForm {
 
 /// `POST /admin/accounts/{id}/activation-code`: a new code and its letter;
 /// the account must activate again (for a forgotten password too).
-async fn reset_code(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>, FormIn(f): FormIn<CsrfForm>) -> Result<Response, ApiError> {
+async fn reset_code(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    FormIn(f): FormIn<CsrfForm>,
+) -> Result<Response, ApiError> {
     let a = Admin::check(signed)?;
     a.0.check_csrf(&f.csrf)?;
-    let p = state.store.find_person(PersonId(id)).await?.ok_or(ApiError::NotFound)?;
+    let p = state
+        .store
+        .find_person(PersonId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     if p.status == AccountStatus::Disabled {
         return Err(ApiError::Invalid("account_disabled"));
     }
     let code = auth::reset_activation_code(&state, p.id, Some(a.id())).await?;
-    let e = state.store.find_establishment(p.establishment_id).await?.map(|e| e.name).unwrap_or_default();
+    let e = state
+        .store
+        .find_establishment(p.establishment_id)
+        .await?
+        .map(|e| e.name)
+        .unwrap_or_default();
     let t = a.t();
     let expires = t.datetime(state.now() + state.config.activation_days * 86400);
-    let letters = vec![Letter { name: p.display_name(), login: p.login.clone(), code, detail: p.class_name.clone().unwrap_or_default() }];
-    Ok(render(&LettersPage { nav: a.nav("letters-title"), t, establishment: e, letters, expires }))
+    let letters = vec![Letter {
+        name: p.display_name(),
+        login: p.login.clone(),
+        code,
+        detail: p.class_name.clone().unwrap_or_default(),
+    }];
+    Ok(render(&LettersPage {
+        nav: a.nav("letters-title"),
+        t,
+        establishment: e,
+        letters,
+        expires,
+    }))
 }
 
 /// `POST /admin/accounts/{id}/sessions/revoke`: signs a person out everywhere.
-async fn revoke_sessions(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>, FormIn(f): FormIn<CsrfForm>) -> Result<Response, ApiError> {
+async fn revoke_sessions(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    FormIn(f): FormIn<CsrfForm>,
+) -> Result<Response, ApiError> {
     let a = Admin::check(signed)?;
     a.0.check_csrf(&f.csrf)?;
     let n = auth::end_sessions_of(&state, PersonId(id), None).await?;
-    state.store.record_audit(state.now(), Some(a.id()), "sessions_revoked", &id.to_string(), &n.to_string()).await?;
+    state
+        .store
+        .record_audit(
+            state.now(),
+            Some(a.id()),
+            "sessions_revoked",
+            &id.to_string(),
+            &n.to_string(),
+        )
+        .await?;
     Ok(Redirect::to(&format!("/admin/accounts/{id}")).into_response())
 }
 
 /// `POST /admin/classes/{id}/letters`: new activation codes and printable
 /// letters for every pupil of a class who has not activated yet, and for
 /// their parents who have not either (September's first-login letters).
-async fn class_letters(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>, FormIn(f): FormIn<CsrfForm>) -> Result<Response, ApiError> {
+async fn class_letters(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    FormIn(f): FormIn<CsrfForm>,
+) -> Result<Response, ApiError> {
     let a = Admin::check(signed)?;
     a.0.check_csrf(&f.csrf)?;
-    let class = state.store.find_class(ClassId(id)).await?.ok_or(ApiError::NotFound)?;
+    let class = state
+        .store
+        .find_class(ClassId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let t = a.t();
     let mut letters = Vec::new();
     for pupil in state.store.class_pupils(class.id).await? {
         if pupil.status == AccountStatus::Pending {
             let code = auth::reset_activation_code(&state, pupil.id, Some(a.id())).await?;
-            letters.push(Letter { name: pupil.display_name(), login: pupil.login.clone(), code, detail: class.name.clone() });
+            letters.push(Letter {
+                name: pupil.display_name(),
+                login: pupil.login.clone(),
+                code,
+                detail: class.name.clone(),
+            });
         }
         for parent in state.store.parents_of(pupil.id).await? {
             if parent.status == AccountStatus::Pending {
                 let code = auth::reset_activation_code(&state, parent.id, Some(a.id())).await?;
                 let detail = t.with("letters-parent-of", &[("child", &pupil.display_name())]);
-                letters.push(Letter { name: parent.display_name(), login: parent.login.clone(), code, detail });
+                letters.push(Letter {
+                    name: parent.display_name(),
+                    login: parent.login.clone(),
+                    code,
+                    detail,
+                });
             }
         }
     }
-    let e = state.store.find_establishment(class.establishment_id).await?.map(|e| e.name).unwrap_or_default();
+    let e = state
+        .store
+        .find_establishment(class.establishment_id)
+        .await?
+        .map(|e| e.name)
+        .unwrap_or_default();
     let expires = t.datetime(state.now() + state.config.activation_days * 86400);
-    Ok(render(&LettersPage { nav: a.nav("letters-title"), t, establishment: e, letters, expires }))
+    Ok(render(&LettersPage {
+        nav: a.nav("letters-title"),
+        t,
+        establishment: e,
+        letters,
+        expires,
+    }))
 }
 
 #[derive(Template)]
@@ -543,7 +756,10 @@ struct SessionsPage {
 }
 
 /// `GET /admin/sessions`: who is connected, most recent first.
-async fn sessions_page(State(state): State<AppState>, signed: Signed) -> Result<Response, ApiError> {
+async fn sessions_page(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Response, ApiError> {
     let a = Admin::check(signed)?;
     let now = state.now();
     let page = SessionsPage {

@@ -39,9 +39,31 @@ pub fn routes() -> RouteTable {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Ardoise API", version = "1", description = "School digital workspace. Errors are {\"error\": code, \"message\": text}."),
-    paths(create_session, delete_session, me, my_sessions, children, list_classes, class, class_pupils, person),
-    components(schemas(SessionIn, SessionOut, MeOut, PersonOut, ClassOut, SessionInfoOut, ErrorOut))
+    info(
+        title = "Ardoise API",
+        version = "1",
+        description = "School digital workspace. Errors are {\"error\": code, \"message\": text}."
+    ),
+    paths(
+        create_session,
+        delete_session,
+        me,
+        my_sessions,
+        children,
+        list_classes,
+        class,
+        class_pupils,
+        person
+    ),
+    components(schemas(
+        SessionIn,
+        SessionOut,
+        MeOut,
+        PersonOut,
+        ClassOut,
+        SessionInfoOut,
+        ErrorOut
+    ))
 )]
 struct ApiDoc;
 
@@ -133,7 +155,13 @@ pub struct ClassOut {
 
 impl From<ClassView> for ClassOut {
     fn from(c: ClassView) -> Self {
-        ClassOut { id: c.id.0, establishment_id: c.establishment_id.0, name: c.name, level: c.level, pupil_count: c.pupil_count }
+        ClassOut {
+            id: c.id.0,
+            establishment_id: c.establishment_id.0,
+            name: c.name,
+            level: c.level,
+            pupil_count: c.pupil_count,
+        }
     }
 }
 
@@ -167,18 +195,44 @@ fn me_out(s: &crate::session::LiveSession) -> MeOut {
 /// Sign in.
 #[utoipa::path(post, path = "/api/v1/session", request_body = SessionIn,
     responses((status = 201, body = SessionOut), (status = 401, body = ErrorOut), (status = 429, body = ErrorOut)))]
-async fn create_session(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, JsonIn(body): JsonIn<SessionIn>) -> Result<Response, ApiError> {
-    let new = auth::sign_in(&state, &body.login, &body.password, body.remember, &super::signin::client_info(&headers)).await?;
-    let out = SessionOut { token: new.token.clone(), expires_at: new.session.expires_at, me: me_out(&new.session) };
-    let jar = ctx.jar.clone().add(super::signin::session_cookie(&new, state.config.secure_cookies));
+async fn create_session(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    JsonIn(body): JsonIn<SessionIn>,
+) -> Result<Response, ApiError> {
+    let new = auth::sign_in(
+        &state,
+        &body.login,
+        &body.password,
+        body.remember,
+        &super::signin::client_info(&headers),
+    )
+    .await?;
+    let out = SessionOut {
+        token: new.token.clone(),
+        expires_at: new.session.expires_at,
+        me: me_out(&new.session),
+    };
+    let jar = ctx.jar.clone().add(super::signin::session_cookie(
+        &new,
+        state.config.secure_cookies,
+    ));
     Ok((StatusCode::CREATED, jar, Json(out)).into_response())
 }
 
 /// Sign out (ends the session of the token or cookie used).
 #[utoipa::path(delete, path = "/api/v1/session", responses((status = 204), (status = 401, body = ErrorOut)))]
-async fn delete_session(State(state): State<AppState>, signed: Signed) -> Result<Response, ApiError> {
+async fn delete_session(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Response, ApiError> {
     auth::end_session(&state, &signed.session.token_hash).await?;
-    let jar = signed.ctx.jar.clone().remove(Cookie::build(SESSION_COOKIE).path("/"));
+    let jar = signed
+        .ctx
+        .jar
+        .clone()
+        .remove(Cookie::build(SESSION_COOKIE).path("/"));
     Ok((StatusCode::NO_CONTENT, jar).into_response())
 }
 
@@ -190,8 +244,14 @@ async fn me(signed: Signed) -> Json<MeOut> {
 
 /// The caller's live sessions.
 #[utoipa::path(get, path = "/api/v1/me/sessions", responses((status = 200, body = [SessionInfoOut]), (status = 401, body = ErrorOut)))]
-async fn my_sessions(State(state): State<AppState>, signed: Signed) -> Result<Json<Vec<SessionInfoOut>>, ApiError> {
-    let list = state.store.sessions_of(signed.session.person_id(), state.now()).await?;
+async fn my_sessions(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Json<Vec<SessionInfoOut>>, ApiError> {
+    let list = state
+        .store
+        .sessions_of(signed.session.person_id(), state.now())
+        .await?;
     Ok(Json(
         list.into_iter()
             .map(|r| SessionInfoOut {
@@ -209,7 +269,10 @@ async fn my_sessions(State(state): State<AppState>, signed: Signed) -> Result<Js
 
 /// A parent's children (empty for others).
 #[utoipa::path(get, path = "/api/v1/children", responses((status = 200, body = [PersonOut]), (status = 401, body = ErrorOut)))]
-async fn children(State(state): State<AppState>, signed: Signed) -> Result<Json<Vec<PersonOut>>, ApiError> {
+async fn children(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Json<Vec<PersonOut>>, ApiError> {
     if !signed.session.actor.is(Role::Parent) {
         return Ok(Json(vec![]));
     }
@@ -219,14 +282,36 @@ async fn children(State(state): State<AppState>, signed: Signed) -> Result<Json<
 
 /// The classes the caller may see.
 #[utoipa::path(get, path = "/api/v1/classes", responses((status = 200, body = [ClassOut]), (status = 401, body = ErrorOut)))]
-async fn list_classes(State(state): State<AppState>, signed: Signed) -> Result<Json<Vec<ClassOut>>, ApiError> {
+async fn list_classes(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Json<Vec<ClassOut>>, ApiError> {
     let scope = policy::class_scope(&signed.session.actor);
-    Ok(Json(state.store.list_classes(&scope).await?.into_iter().map(Into::into).collect()))
+    Ok(Json(
+        state
+            .store
+            .list_classes(&scope)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
 }
 
-async fn visible_class(state: &AppState, signed: &Signed, id: i64) -> Result<(ClassView, ClassRef), ApiError> {
-    let c = state.store.find_class(ClassId(id)).await?.ok_or(ApiError::NotFound)?;
-    let r = ClassRef { id: c.id, establishment_id: c.establishment_id };
+async fn visible_class(
+    state: &AppState,
+    signed: &Signed,
+    id: i64,
+) -> Result<(ClassView, ClassRef), ApiError> {
+    let c = state
+        .store
+        .find_class(ClassId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let r = ClassRef {
+        id: c.id,
+        establishment_id: c.establishment_id,
+    };
     if !policy::may_read_class(&signed.session.actor, r) {
         // Not "forbidden": the caller may not even know the class exists.
         return Err(ApiError::NotFound);
@@ -237,27 +322,56 @@ async fn visible_class(state: &AppState, signed: &Signed, id: i64) -> Result<(Cl
 /// One class.
 #[utoipa::path(get, path = "/api/v1/classes/{id}", params(("id" = i64, Path)),
     responses((status = 200, body = ClassOut), (status = 404, body = ErrorOut)))]
-async fn class(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>) -> Result<Json<ClassOut>, ApiError> {
+async fn class(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+) -> Result<Json<ClassOut>, ApiError> {
     Ok(Json(visible_class(&state, &signed, id).await?.0.into()))
 }
 
 /// The pupils of a class (its teachers, its pupils, staff).
 #[utoipa::path(get, path = "/api/v1/classes/{id}/pupils", params(("id" = i64, Path)),
     responses((status = 200, body = [PersonOut]), (status = 403, body = ErrorOut), (status = 404, body = ErrorOut)))]
-async fn class_pupils(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>) -> Result<Json<Vec<PersonOut>>, ApiError> {
+async fn class_pupils(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<PersonOut>>, ApiError> {
     let (c, r) = visible_class(&state, &signed, id).await?;
     if !policy::may_read_class_roster(&signed.session.actor, r) {
         return Err(ApiError::Forbidden);
     }
-    Ok(Json(state.store.class_pupils(c.id).await?.into_iter().map(Into::into).collect()))
+    Ok(Json(
+        state
+            .store
+            .class_pupils(c.id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
 }
 
 /// A person's directory card.
 #[utoipa::path(get, path = "/api/v1/people/{id}", params(("id" = i64, Path)),
     responses((status = 200, body = PersonOut), (status = 404, body = ErrorOut)))]
-async fn person(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>) -> Result<Json<PersonOut>, ApiError> {
-    let p = state.store.find_person(PersonId(id)).await?.ok_or(ApiError::NotFound)?;
-    let r = PersonRef { id: p.id, establishment_id: p.establishment_id, roles: p.roles, class_id: p.class_id };
+async fn person(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+) -> Result<Json<PersonOut>, ApiError> {
+    let p = state
+        .store
+        .find_person(PersonId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let r = PersonRef {
+        id: p.id,
+        establishment_id: p.establishment_id,
+        roles: p.roles,
+        class_id: p.class_id,
+    };
     if !policy::may_read_person(&signed.session.actor, r) {
         return Err(ApiError::NotFound);
     }

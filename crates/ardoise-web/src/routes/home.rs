@@ -16,7 +16,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 /// This module's routes.
 pub fn routes() -> RouteTable {
-    RouteTable::default().get("/", root).get("/home", home).get("/classes/{id}", class_page)
+    RouteTable::default()
+        .get("/", root)
+        .get("/home", home)
+        .get("/classes/{id}", class_page)
 }
 
 /// `GET /`: home if signed in, the sign-in page otherwise.
@@ -59,7 +62,11 @@ async fn home(State(state): State<AppState>, signed: Signed) -> Result<Response,
     let actor = &signed.session.actor;
     let t = signed.ctx.tr.clone();
     let store = &state.store;
-    let establishment = store.find_establishment(actor.establishment_id).await?.map(|e| e.name).unwrap_or_default();
+    let establishment = store
+        .find_establishment(actor.establishment_id)
+        .await?
+        .map(|e| e.name)
+        .unwrap_or_default();
     let (pupil_class, pupil_teachers) = match actor.class_id.filter(|_| actor.is(Role::Pupil)) {
         Some(c) => (store.find_class(c).await?, store.class_teachers(c).await?),
         None => (None, vec![]),
@@ -74,13 +81,21 @@ async fn home(State(state): State<AppState>, signed: Signed) -> Result<Response,
             children.push(ChildSection { child, teachers });
         }
     }
-    let teachings = if actor.is(Role::Teacher) { store.teachings_of(actor.person_id).await? } else { vec![] };
-    let classes = if actor.is(Role::Staff) {
-        store.list_classes(&ClassScope::Establishment(actor.establishment_id)).await?
+    let teachings = if actor.is(Role::Teacher) {
+        store.teachings_of(actor.person_id).await?
     } else {
         vec![]
     };
-    let today = chrono::DateTime::from_timestamp(state.now(), 0).map(|d| d.format("%d/%m/%Y").to_string()).unwrap_or_default();
+    let classes = if actor.is(Role::Staff) {
+        store
+            .list_classes(&ClassScope::Establishment(actor.establishment_id))
+            .await?
+    } else {
+        vec![]
+    };
+    let today = chrono::DateTime::from_timestamp(state.now(), 0)
+        .map(|d| d.format("%d/%m/%Y").to_string())
+        .unwrap_or_default();
     let page = HomePage {
         nav: Nav::signed(t.get("home-title"), &signed.session),
         first_name: signed.session.first_name.clone(),
@@ -113,15 +128,36 @@ struct ClassPage {
 
 /// `GET /classes/{id}`: the class, its teachers, and its pupils for those
 /// who may see the roster. A class one may not see is "not found".
-async fn class_page(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>) -> Result<Response, ApiError> {
-    let class = state.store.find_class(ClassId(id)).await?.ok_or(ApiError::NotFound)?;
-    let r = ClassRef { id: class.id, establishment_id: class.establishment_id };
+async fn class_page(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let class = state
+        .store
+        .find_class(ClassId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let r = ClassRef {
+        id: class.id,
+        establishment_id: class.establishment_id,
+    };
     if !policy::may_read_class(&signed.session.actor, r) {
         return Err(ApiError::NotFound);
     }
-    let pupils = if policy::may_read_class_roster(&signed.session.actor, r) { Some(state.store.class_pupils(class.id).await?) } else { None };
+    let pupils = if policy::may_read_class_roster(&signed.session.actor, r) {
+        Some(state.store.class_pupils(class.id).await?)
+    } else {
+        None
+    };
     let teachers = state.store.class_teachers(class.id).await?;
     let t = signed.ctx.tr.clone();
-    let page = ClassPage { nav: Nav::signed(class.name.clone(), &signed.session), t, class, teachers, pupils };
+    let page = ClassPage {
+        nav: Nav::signed(class.name.clone(), &signed.session),
+        t,
+        class,
+        teachers,
+        pupils,
+    };
     Ok(render(&page))
 }

@@ -30,7 +30,10 @@ pub struct RouteTable {
 
 impl Default for RouteTable {
     fn default() -> Self {
-        RouteTable { router: Router::new(), entries: Vec::new() }
+        RouteTable {
+            router: Router::new(),
+            entries: Vec::new(),
+        }
     }
 }
 
@@ -38,21 +41,30 @@ impl RouteTable {
     /// A `GET` route.
     pub fn get<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, h: H) -> Self {
         self.router = self.router.route(path, get(h));
-        self.entries.push(RouteEntry { method: "GET", path });
+        self.entries.push(RouteEntry {
+            method: "GET",
+            path,
+        });
         self
     }
 
     /// A `POST` route.
     pub fn post<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, h: H) -> Self {
         self.router = self.router.route(path, post(h));
-        self.entries.push(RouteEntry { method: "POST", path });
+        self.entries.push(RouteEntry {
+            method: "POST",
+            path,
+        });
         self
     }
 
     /// A `DELETE` route.
     pub fn delete<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, h: H) -> Self {
         self.router = self.router.route(path, delete(h));
-        self.entries.push(RouteEntry { method: "DELETE", path });
+        self.entries.push(RouteEntry {
+            method: "DELETE",
+            path,
+        });
         self
     }
 

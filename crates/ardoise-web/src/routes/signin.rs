@@ -64,21 +64,33 @@ fn csrf_cookie(jar: CookieJar, secure: bool) -> (CookieJar, String) {
         }
     }
     let token = crate::session::new_token();
-    let cookie = Cookie::build((CSRF_COOKIE, token.clone())).path("/").http_only(true).same_site(SameSite::Strict).secure(secure);
+    let cookie = Cookie::build((CSRF_COOKIE, token.clone()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure);
     (jar.add(cookie), token)
 }
 
 fn check_pre_csrf(jar: &CookieJar, field: &str) -> Result<(), ApiError> {
     use subtle::ConstantTimeEq;
     match jar.get(CSRF_COOKIE) {
-        Some(c) if !field.is_empty() && bool::from(c.value().as_bytes().ct_eq(field.as_bytes())) => Ok(()),
+        Some(c)
+            if !field.is_empty() && bool::from(c.value().as_bytes().ct_eq(field.as_bytes())) =>
+        {
+            Ok(())
+        }
         _ => Err(ApiError::Csrf),
     }
 }
 
 /// The session cookie for a new session.
 pub fn session_cookie(new: &NewSession, secure: bool) -> Cookie<'static> {
-    let mut c = Cookie::build((SESSION_COOKIE, new.token.clone())).path("/").http_only(true).same_site(SameSite::Lax).secure(secure);
+    let mut c = Cookie::build((SESSION_COOKIE, new.token.clone()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure);
     if new.session.remembered {
         c = c.max_age(time_secs(REMEMBER_SECS));
     }
@@ -91,13 +103,21 @@ fn time_secs(s: i64) -> time::Duration {
 
 /// What the browser sent about itself.
 pub fn client_info(headers: &HeaderMap) -> ClientInfo {
-    ClientInfo { user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string() }
+    ClientInfo {
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string(),
+    }
 }
 
 /// The message shown for a sign-in error.
 pub fn error_message(t: &Tr, e: &ApiError) -> String {
     match e {
-        ApiError::Throttled(until) => t.with("error-too_many_attempts", &[("until", &t.datetime(*until))]),
+        ApiError::Throttled(until) => {
+            t.with("error-too_many_attempts", &[("until", &t.datetime(*until))])
+        }
         e => {
             let key = format!("error-{}", e.code());
             if t.has(&key) {
@@ -115,7 +135,11 @@ struct NextQuery {
 }
 
 /// `GET /login`.
-async fn login_page(State(state): State<AppState>, ctx: Ctx, Query(q): Query<NextQuery>) -> Response {
+async fn login_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<NextQuery>,
+) -> Response {
     if ctx.session.is_some() {
         return Redirect::to(&safe_next(q.next.as_deref())).into_response();
     }
@@ -144,15 +168,33 @@ struct LoginForm {
 }
 
 /// `POST /login`.
-async fn login_submit(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, FormIn(form): FormIn<LoginForm>) -> Response {
+async fn login_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    FormIn(form): FormIn<LoginForm>,
+) -> Response {
     let next = safe_next(form.next.as_deref());
     let result = match check_pre_csrf(&ctx.jar, &form.csrf) {
-        Ok(()) => auth::sign_in(&state, &form.login, &form.password, form.remember.is_some(), &client_info(&headers)).await,
+        Ok(()) => {
+            auth::sign_in(
+                &state,
+                &form.login,
+                &form.password,
+                form.remember.is_some(),
+                &client_info(&headers),
+            )
+            .await
+        }
         Err(e) => Err(e),
     };
     match result {
         Ok(new) => {
-            let jar = ctx.jar.clone().add(session_cookie(&new, state.config.secure_cookies)).remove(Cookie::build(CSRF_COOKIE).path("/"));
+            let jar = ctx
+                .jar
+                .clone()
+                .add(session_cookie(&new, state.config.secure_cookies))
+                .remove(Cookie::build(CSRF_COOKIE).path("/"));
             (jar, Redirect::to(&next)).into_response()
         }
         Err(e) if matches!(e, ApiError::Unavailable | ApiError::Internal(_)) => e.into_response(),
@@ -178,17 +220,31 @@ struct CsrfForm {
 }
 
 /// `POST /logout`.
-async fn logout(State(state): State<AppState>, signed: Signed, FormIn(form): FormIn<CsrfForm>) -> Result<Response, ApiError> {
+async fn logout(
+    State(state): State<AppState>,
+    signed: Signed,
+    FormIn(form): FormIn<CsrfForm>,
+) -> Result<Response, ApiError> {
     signed.check_csrf(&form.csrf)?;
     auth::end_session(&state, &signed.session.token_hash).await?;
-    let jar = signed.ctx.jar.clone().remove(Cookie::build(SESSION_COOKIE).path("/"));
+    let jar = signed
+        .ctx
+        .jar
+        .clone()
+        .remove(Cookie::build(SESSION_COOKIE).path("/"));
     Ok((jar, Redirect::to("/login")).into_response())
 }
 
 /// `GET /activate`.
 async fn activate_page(State(state): State<AppState>, ctx: Ctx) -> Response {
     let (jar, csrf) = csrf_cookie(ctx.jar.clone(), state.config.secure_cookies);
-    let page = ActivatePage { nav: Nav::public(ctx.tr.get("activate-title")), t: ctx.tr, error: None, login: String::new(), csrf };
+    let page = ActivatePage {
+        nav: Nav::public(ctx.tr.get("activate-title")),
+        t: ctx.tr,
+        error: None,
+        login: String::new(),
+        csrf,
+    };
     (jar, render(&page)).into_response()
 }
 
@@ -207,14 +263,32 @@ struct ActivateForm {
 }
 
 /// `POST /activate`.
-async fn activate_submit(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, FormIn(form): FormIn<ActivateForm>) -> Response {
+async fn activate_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    FormIn(form): FormIn<ActivateForm>,
+) -> Response {
     let result = match check_pre_csrf(&ctx.jar, &form.csrf) {
-        Ok(()) => auth::activate(&state, &form.login, &form.code, &form.password, &form.confirm, &client_info(&headers)).await,
+        Ok(()) => {
+            auth::activate(
+                &state,
+                &form.login,
+                &form.code,
+                &form.password,
+                &form.confirm,
+                &client_info(&headers),
+            )
+            .await
+        }
         Err(e) => Err(e),
     };
     match result {
         Ok(new) => {
-            let jar = ctx.jar.clone().add(session_cookie(&new, state.config.secure_cookies));
+            let jar = ctx
+                .jar
+                .clone()
+                .add(session_cookie(&new, state.config.secure_cookies));
             (jar, Redirect::to("/home")).into_response()
         }
         Err(e) if matches!(e, ApiError::Unavailable | ApiError::Internal(_)) => e.into_response(),
@@ -242,7 +316,10 @@ struct LanguageForm {
 /// `POST /language`: remembers the chosen language in a cookie.
 async fn set_language(ctx: Ctx, FormIn(form): FormIn<LanguageForm>) -> Result<Response, ApiError> {
     let lang = Lang::parse(&form.lang).ok_or(ApiError::Invalid("unknown_language"))?;
-    let cookie = Cookie::build((LANG_COOKIE, lang.code())).path("/").max_age(time_secs(365 * 24 * 3600)).same_site(SameSite::Lax);
+    let cookie = Cookie::build((LANG_COOKIE, lang.code()))
+        .path("/")
+        .max_age(time_secs(365 * 24 * 3600))
+        .same_site(SameSite::Lax);
     let back = safe_next(form.back.as_deref());
     Ok((ctx.jar.clone().add(cookie), Redirect::to(&back)).into_response())
 }

@@ -23,14 +23,22 @@ async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the store answers; 503 with `Retry-After` otherwise.
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    state.store.ping().await.map_err(|_| ApiError::Unavailable)?;
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
     Ok("ready")
 }
 
 /// `GET /metrics`: Prometheus text format.
 async fn metrics_text(State(state): State<AppState>) -> Response {
     metrics::gauge!("ardoise_sessions_live").set(state.sessions.len() as f64);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 /// `GET /api/v1/openapi.json`.

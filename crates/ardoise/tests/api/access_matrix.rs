@@ -43,51 +43,172 @@ struct Row {
     expect: &'static str,
 }
 
-const WHO: [&str; 10] = ["anonymous", "pupil A", "pupil B", "parent A", "parent B", "teacher A", "teacher B", "staff", "foreign staff", "admin"];
+const WHO: [&str; 10] = [
+    "anonymous",
+    "pupil A",
+    "pupil B",
+    "parent A",
+    "parent B",
+    "teacher A",
+    "teacher B",
+    "staff",
+    "foreign staff",
+    "admin",
+];
 
 const PUBLIC: &str = "AAAAAAAAAA";
 const SIGNED: &str = "DAAAAAAAAA";
 const ADMIN: &str = "DDDDDDDDDA";
 /// Class 6eA: its pupils, their parents, its teachers, staff, admin.
 const CLASS_A: &str = "DADADADADA";
-const PASSWORD_FORM: &[(&str, &str)] = &[("current", PASSWORD), ("password", "une phrase de passe neuve"), ("confirm", "une phrase de passe neuve")];
+const PASSWORD_FORM: &[(&str, &str)] = &[
+    ("current", PASSWORD),
+    ("password", "une phrase de passe neuve"),
+    ("confirm", "une phrase de passe neuve"),
+];
 
 fn rows() -> Vec<Row> {
     use Body::*;
     use Target::*;
-    let r = |method, path, target, body, expect| Row { method, path, target, body, expect };
+    let r = |method, path, target, body, expect| Row {
+        method,
+        path,
+        target,
+        body,
+        expect,
+    };
     vec![
         r("GET", "/healthz", None, Empty, PUBLIC),
         r("GET", "/readyz", None, Empty, PUBLIC),
         r("GET", "/metrics", None, Empty, PUBLIC),
         r("GET", "/api/v1/openapi.json", None, Empty, PUBLIC),
         r("GET", "/login", None, Empty, PUBLIC),
-        r("POST", "/login", None, PreForm(&[("login", "alice.pupil"), ("password", PASSWORD)]), PUBLIC),
+        r(
+            "POST",
+            "/login",
+            None,
+            PreForm(&[("login", "alice.pupil"), ("password", PASSWORD)]),
+            PUBLIC,
+        ),
         r("POST", "/logout", None, Form(&[]), SIGNED),
         r("GET", "/activate", None, Empty, PUBLIC),
-        r("POST", "/activate", None, PreForm(&[("login", "paul.pending"), ("code", "WRONG-CODE-0000"), ("password", "x"), ("confirm", "x")]), PUBLIC),
+        r(
+            "POST",
+            "/activate",
+            None,
+            PreForm(&[
+                ("login", "paul.pending"),
+                ("code", "WRONG-CODE-0000"),
+                ("password", "x"),
+                ("confirm", "x"),
+            ]),
+            PUBLIC,
+        ),
         r("POST", "/language", None, Form(&[("lang", "en")]), PUBLIC),
         r("GET", "/account", None, Empty, SIGNED),
-        r("POST", "/account/password", None, Form(PASSWORD_FORM), SIGNED),
-        r("POST", "/account/sessions/{id}/revoke", OwnSession, Form(&[]), SIGNED),
-        r("POST", "/account/sessions/{id}/revoke", PupilASession, Form(&[]), "DADDDDDDDD"),
-        r("POST", "/account/sessions/revoke-others", None, Form(&[]), SIGNED),
+        r(
+            "POST",
+            "/account/password",
+            None,
+            Form(PASSWORD_FORM),
+            SIGNED,
+        ),
+        r(
+            "POST",
+            "/account/sessions/{id}/revoke",
+            OwnSession,
+            Form(&[]),
+            SIGNED,
+        ),
+        r(
+            "POST",
+            "/account/sessions/{id}/revoke",
+            PupilASession,
+            Form(&[]),
+            "DADDDDDDDD",
+        ),
+        r(
+            "POST",
+            "/account/sessions/revoke-others",
+            None,
+            Form(&[]),
+            SIGNED,
+        ),
         r("GET", "/", None, Empty, PUBLIC),
         r("GET", "/home", None, Empty, SIGNED),
         r("GET", "/classes/{id}", ClassA, Empty, CLASS_A),
         r("GET", "/admin", None, Empty, ADMIN),
-        r("POST", "/admin/establishments", None, Form(&[("uai", "0990099Z"), ("name", "Collège Nouveau")]), ADMIN),
-        r("GET", "/admin/establishments/{id}", Establishment, Empty, ADMIN),
-        r("POST", "/admin/establishments/{id}/classes", Establishment, Form(&[("name", "5eC"), ("level", "5e")]), ADMIN),
+        r(
+            "POST",
+            "/admin/establishments",
+            None,
+            Form(&[("uai", "0990099Z"), ("name", "Collège Nouveau")]),
+            ADMIN,
+        ),
+        r(
+            "GET",
+            "/admin/establishments/{id}",
+            Establishment,
+            Empty,
+            ADMIN,
+        ),
+        r(
+            "POST",
+            "/admin/establishments/{id}/classes",
+            Establishment,
+            Form(&[("name", "5eC"), ("level", "5e")]),
+            ADMIN,
+        ),
         r("GET", "/admin/accounts", None, Empty, ADMIN),
-        r("POST", "/admin/accounts", None, Form(&[("establishment_id", "1"), ("first_name", "Nouvel"), ("last_name", "Arrivant"), ("role_parent", "1")]), ADMIN),
+        r(
+            "POST",
+            "/admin/accounts",
+            None,
+            Form(&[
+                ("establishment_id", "1"),
+                ("first_name", "Nouvel"),
+                ("last_name", "Arrivant"),
+                ("role_parent", "1"),
+            ]),
+            ADMIN,
+        ),
         r("GET", "/admin/accounts/{id}", PupilA, Empty, ADMIN),
-        r("POST", "/admin/accounts/{id}/status", PupilA, Form(&[("enabled", "0")]), ADMIN),
-        r("POST", "/admin/accounts/{id}/activation-code", PupilA, Form(&[]), ADMIN),
-        r("POST", "/admin/accounts/{id}/sessions/revoke", PupilA, Form(&[]), ADMIN),
-        r("POST", "/admin/classes/{id}/letters", ClassA, Form(&[]), ADMIN),
+        r(
+            "POST",
+            "/admin/accounts/{id}/status",
+            PupilA,
+            Form(&[("enabled", "0")]),
+            ADMIN,
+        ),
+        r(
+            "POST",
+            "/admin/accounts/{id}/activation-code",
+            PupilA,
+            Form(&[]),
+            ADMIN,
+        ),
+        r(
+            "POST",
+            "/admin/accounts/{id}/sessions/revoke",
+            PupilA,
+            Form(&[]),
+            ADMIN,
+        ),
+        r(
+            "POST",
+            "/admin/classes/{id}/letters",
+            ClassA,
+            Form(&[]),
+            ADMIN,
+        ),
         r("GET", "/admin/sessions", None, Empty, ADMIN),
-        r("POST", "/api/v1/session", None, Json(r#"{"login": "bruno.pupil", "password": "cheval agrafe batterie correcte"}"#), PUBLIC),
+        r(
+            "POST",
+            "/api/v1/session",
+            None,
+            Json(r#"{"login": "bruno.pupil", "password": "cheval agrafe batterie correcte"}"#),
+            PUBLIC,
+        ),
         r("DELETE", "/api/v1/session", None, Empty, SIGNED),
         r("GET", "/api/v1/me", None, Empty, SIGNED),
         r("GET", "/api/v1/me/sessions", None, Empty, SIGNED),
@@ -95,7 +216,13 @@ fn rows() -> Vec<Row> {
         r("GET", "/api/v1/classes", None, Empty, SIGNED),
         r("GET", "/api/v1/classes/{id}", ClassA, Empty, CLASS_A),
         // Parents see their child's class, not the classmates.
-        r("GET", "/api/v1/classes/{id}/pupils", ClassA, Empty, "DADDDADADA"),
+        r(
+            "GET",
+            "/api/v1/classes/{id}/pupils",
+            ClassA,
+            Empty,
+            "DADDDADADA",
+        ),
         // Pupil A themself, their parent, their teacher, classmates' view excluded for class B.
         r("GET", "/api/v1/people/{id}", PupilA, Empty, "DADADADADA"),
     ]
@@ -106,15 +233,24 @@ fn every_route_has_an_access_matrix_entry() {
     let rows = rows();
     let mut missing = Vec::new();
     for e in ardoise_web::routes::all().entries() {
-        if !rows.iter().any(|r| r.method == e.method && r.path == e.path) {
+        if !rows
+            .iter()
+            .any(|r| r.method == e.method && r.path == e.path)
+        {
             missing.push(format!("{} {}", e.method, e.path));
         }
     }
-    assert!(missing.is_empty(), "routes without an access-matrix entry: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "routes without an access-matrix entry: {missing:?}"
+    );
     for r in &rows {
         assert_eq!(r.expect.len(), WHO.len(), "{} {}", r.method, r.path);
         assert!(
-            ardoise_web::routes::all().entries().iter().any(|e| e.method == r.method && e.path == r.path),
+            ardoise_web::routes::all()
+                .entries()
+                .iter()
+                .any(|e| e.method == r.method && e.path == r.path),
             "matrix row for a route that does not exist: {} {}",
             r.method,
             r.path
@@ -131,9 +267,24 @@ struct Actor {
 async fn sign_in(app: &TestApp, p: &Person) -> Actor {
     let (client, _) = app.sign_in(p).await;
     let csrf = app.csrf(&client).await;
-    let sessions: Vec<serde_json::Value> = client.get(app.url("/api/v1/me/sessions")).send().await.unwrap().json().await.unwrap();
-    let session_id = sessions.iter().find(|s| s["current"] == true).and_then(|s| s["id"].as_i64()).unwrap();
-    Actor { client, csrf, session_id }
+    let sessions: Vec<serde_json::Value> = client
+        .get(app.url("/api/v1/me/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session_id = sessions
+        .iter()
+        .find(|s| s["current"] == true)
+        .and_then(|s| s["id"].as_i64())
+        .unwrap();
+    Actor {
+        client,
+        csrf,
+        session_id,
+    }
 }
 
 async fn run_row(row: &Row) -> Vec<String> {
@@ -167,7 +318,10 @@ async fn run_row(row: &Row) -> Vec<String> {
             Target::ClassA => s.class_a.to_string(),
             Target::PupilA => s.pupil_a.id.to_string(),
             Target::Establishment => s.establishment.to_string(),
-            Target::OwnSession => actor.map(|a| a.session_id).unwrap_or(pupil_a_session).to_string(),
+            Target::OwnSession => actor
+                .map(|a| a.session_id)
+                .unwrap_or(pupil_a_session)
+                .to_string(),
             Target::PupilASession => pupil_a_session.to_string(),
         };
         let path = row.path.replace("{id}", &id);
@@ -182,22 +336,40 @@ async fn run_row(row: &Row) -> Vec<String> {
             Body::Empty => req,
             Body::Json(j) => req.header("content-type", "application/json").body(j),
             Body::Form(fields) => {
-                let mut f: HashMap<&str, String> = fields.iter().map(|(k, v)| (*k, v.to_string())).collect();
+                let mut f: HashMap<&str, String> =
+                    fields.iter().map(|(k, v)| (*k, v.to_string())).collect();
                 f.insert("csrf", actor.map(|a| a.csrf.clone()).unwrap_or_default());
                 req.form(&f)
             }
             Body::PreForm(fields) => {
-                let html = c.get(app.url("/activate")).send().await.unwrap().text().await.unwrap();
-                let mut f: HashMap<&str, String> = fields.iter().map(|(k, v)| (*k, v.to_string())).collect();
+                let html = c
+                    .get(app.url("/activate"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                let mut f: HashMap<&str, String> =
+                    fields.iter().map(|(k, v)| (*k, v.to_string())).collect();
                 f.insert("csrf", csrf_in(&html).unwrap_or_default());
                 req.form(&f)
             }
         };
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
-        let location = resp.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_string();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let to_login = (300..400).contains(&status) && location.starts_with("/login");
-        let denied = matches!(status, 401 | 403 | 404) || (to_login && row.path != "/" && row.path != "/logout" && !row.path.starts_with("/account/sessions"));
+        let denied = matches!(status, 401 | 403 | 404)
+            || (to_login
+                && row.path != "/"
+                && row.path != "/logout"
+                && !row.path.starts_with("/account/sessions"));
         let allowed = !denied && status < 500 && status != 405;
         let ok = match expect {
             'A' => allowed,
@@ -205,7 +377,10 @@ async fn run_row(row: &Row) -> Vec<String> {
             _ => false,
         };
         if !ok {
-            failures.push(format!("{} {} as {}: expected {expect}, got {status} {location}", row.method, path, WHO[i]));
+            failures.push(format!(
+                "{} {} as {}: expected {expect}, got {status} {location}",
+                row.method, path, WHO[i]
+            ));
         }
     }
     failures
@@ -217,5 +392,9 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
     for row in rows() {
         failures.extend(run_row(&row).await);
     }
-    assert!(failures.is_empty(), "access matrix violations:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "access matrix violations:\n{}",
+        failures.join("\n")
+    );
 }

@@ -1,0 +1,321 @@
+//! An adaptive limit on admitted users or in-flight requests.
+//!
+//! Owns one number, the current limit, and how it moves with measured
+//! queueing delay. It must not count users or requests itself (the caller
+//! passes how many are in use) and must not enforce the limit (the lobby
+//! and bulkheads do).
+//!
+//! # Why AIMD on queueing delay, not a latency gradient
+//!
+//! Gradient limits compare recent latency with a long-term baseline. In
+//! Ardoise a request costs anything from a cached `304` to a 15 ms argon2
+//! hash, so latency moves with the mix of requests, not with congestion.
+//! Queueing delay does not: it stays near zero whenever the node keeps up,
+//! whatever the mix, and grows only when demand exceeds capacity. That
+//! yes/no congestion signal is exactly what AIMD needs, and AIMD's
+//! behaviour is easy to reason about: once per interval, if the minimum
+//! delay stayed above the target (a standing queue, as in CoDel), the
+//! limit is multiplied by `backoff`; otherwise, if the limit was actually
+//! being used, it grows by `√limit` (at least 1), which climbs quickly from
+//! a small limit and probes gently near a large one. The limit never leaves
+//! `[floor, ceiling]`, the operator's bounds.
+//!
+//! Admitted users are never cut off, so a limit that falls below the number
+//! of admitted users only stops new admissions until some leave or the
+//! delay falls.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::{micros, IntervalMin, Tick};
+
+/// The adaptive limit's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdaptiveLimitConfig {
+    /// The operator's floor: the limit never goes below it (at least 1).
+    /// Default 8.
+    pub floor: u64,
+    /// The operator's ceiling: the limit never goes above it. Default 100 000.
+    pub ceiling: u64,
+    /// Where the limit starts, clamped into `[floor, ceiling]`. Default 64.
+    pub initial: u64,
+    /// How often the limit may move. Several times the
+    /// [`super::CodelConfig::interval`], so that each move can show its
+    /// effect before the next. Default 1 s.
+    pub interval: Duration,
+    /// Standing queueing delay above which the limit shrinks; normally the
+    /// delay gate's target. Default 5 ms.
+    pub delay_target: Duration,
+    /// Multiplicative decrease per congested interval, in `(0, 1)`.
+    /// Default 0.9.
+    pub backoff: f64,
+    /// The limit grows only if at some point of the interval at least this
+    /// share of it was in use: an unused limit says nothing about capacity.
+    /// Default 0.5.
+    pub grow_above_use: f64,
+}
+
+impl Default for AdaptiveLimitConfig {
+    fn default() -> Self {
+        Self {
+            floor: 8,
+            ceiling: 100_000,
+            initial: 64,
+            interval: Duration::from_secs(1),
+            delay_target: Duration::from_millis(5),
+            backoff: 0.9,
+            grow_above_use: 0.5,
+        }
+    }
+}
+
+/// The limit. Share one per quantity (admitted users, in-flight requests)
+/// behind an `Arc`; [`AdaptiveLimit::observe`] is lock-free.
+#[derive(Debug)]
+pub struct AdaptiveLimit {
+    floor: u64,
+    ceiling: u64,
+    interval_us: u64,
+    target_us: u64,
+    backoff: f64,
+    grow_above_use: f64,
+    limit: AtomicU64,
+    window: IntervalMin,
+    max_in_use: AtomicU64,
+}
+
+impl AdaptiveLimit {
+    /// A limit with `config`, its bounds made consistent: the floor is at
+    /// least 1, the ceiling at least the floor, the backoff within
+    /// `[0.1, 0.99]`.
+    pub fn new(config: AdaptiveLimitConfig) -> Self {
+        let floor = config.floor.max(1);
+        let ceiling = config.ceiling.max(floor);
+        let backoff = if config.backoff.is_finite() {
+            config.backoff.clamp(0.1, 0.99)
+        } else {
+            AdaptiveLimitConfig::default().backoff
+        };
+        let grow_above_use = if config.grow_above_use.is_finite() {
+            config.grow_above_use.clamp(0.0, 1.0)
+        } else {
+            AdaptiveLimitConfig::default().grow_above_use
+        };
+        Self {
+            floor,
+            ceiling,
+            interval_us: micros(config.interval).max(1),
+            target_us: micros(config.delay_target),
+            backoff,
+            grow_above_use,
+            limit: AtomicU64::new(config.initial.clamp(floor, ceiling)),
+            window: IntervalMin::new(),
+            max_in_use: AtomicU64::new(0),
+        }
+    }
+
+    /// The current limit.
+    pub fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Acquire)
+    }
+
+    /// The operator's bounds, `(floor, ceiling)`.
+    pub fn bounds(&self) -> (u64, u64) {
+        (self.floor, self.ceiling)
+    }
+
+    /// Records one request that waited `queue_delay` while `in_use` users
+    /// (or requests) were admitted, at `now` since the node started.
+    /// Returns the new limit when this sample closed an interval and the
+    /// limit moved.
+    pub fn observe(&self, queue_delay: Duration, in_use: u64, now: Duration) -> Option<u64> {
+        self.max_in_use.fetch_max(in_use, Ordering::AcqRel);
+        let Tick::Closed { min, idle } =
+            self.window
+                .record(micros(queue_delay), micros(now), self.interval_us)
+        else {
+            return None;
+        };
+        let used = self.max_in_use.swap(in_use, Ordering::AcqRel);
+        if idle {
+            return None;
+        }
+        let current = self.limit();
+        let next = if min > self.target_us {
+            let shrunk = (current as f64 * self.backoff) as u64;
+            shrunk.min(current.saturating_sub(1)).max(self.floor)
+        } else if used as f64 >= current as f64 * self.grow_above_use {
+            let step = ((current as f64).sqrt() as u64).max(1);
+            current.saturating_add(step).min(self.ceiling)
+        } else {
+            current
+        };
+        if next == current {
+            return None;
+        }
+        self.limit.store(next, Ordering::Release);
+        Some(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn config(floor: u64, ceiling: u64, initial: u64) -> AdaptiveLimitConfig {
+        AdaptiveLimitConfig {
+            floor,
+            ceiling,
+            initial,
+            ..AdaptiveLimitConfig::default()
+        }
+    }
+
+    /// One second of requests, one every 10 ms, each waiting `delay_ms`
+    /// with the limit fully used. Returns the limit afterwards.
+    fn second(limit: &AdaptiveLimit, start_ms: u64, delay_ms: u64) -> u64 {
+        for t in (start_ms..start_ms + 1_000).step_by(10) {
+            limit.observe(ms(delay_ms), limit.limit(), ms(t));
+        }
+        limit.limit()
+    }
+
+    #[test]
+    fn the_limit_shrinks_under_rising_delay_and_recovers_when_it_falls() {
+        let limit = AdaptiveLimit::new(config(10, 1_000, 400));
+        // Delay per second: rising past the 5 ms target, then falling back.
+        let series = [1, 2, 3, 8, 15, 30, 60, 90, 60, 30, 4, 2, 1, 1, 1, 1, 1, 1];
+        let limits: Vec<u64> = series
+            .iter()
+            .enumerate()
+            .map(|(i, &delay)| second(&limit, i as u64 * 1_000, delay))
+            .collect();
+        // Each second's verdict lands with the first sample of the next one.
+        let moves: Vec<i64> = limits
+            .windows(2)
+            .map(|w| w[1] as i64 - w[0] as i64)
+            .collect();
+        for (i, &m) in moves.iter().enumerate() {
+            let delay_of_closed_second = series[i];
+            if delay_of_closed_second > 5 {
+                assert!(
+                    m < 0,
+                    "second {i}: delay {delay_of_closed_second} ms but limit moved {m}"
+                );
+            } else {
+                assert!(
+                    m > 0,
+                    "second {i}: delay {delay_of_closed_second} ms but limit moved {m}"
+                );
+            }
+        }
+        let lowest = *limits.iter().min().unwrap_or(&0);
+        assert!(lowest < 400 * 6 / 10, "lowest {lowest}");
+        assert!(limits[limits.len() - 1] > lowest + 100, "{limits:?}");
+    }
+
+    #[test]
+    fn the_limit_settles_around_the_capacity_of_a_simulated_node_and_follows_it() {
+        // A node that serves `capacity` users without queueing; past that,
+        // the queue grows with the excess.
+        let limit = AdaptiveLimit::new(config(10, 5_000, 50));
+        let mut t = 0;
+        let mut run = |capacity: u64, seconds: u64| {
+            let mut seen = Vec::new();
+            for _ in 0..seconds * 100 {
+                let in_use = limit.limit();
+                let delay = if in_use > capacity {
+                    1 + (in_use - capacity) / 2
+                } else {
+                    1
+                };
+                limit.observe(ms(delay), in_use, ms(t));
+                t += 10;
+                seen.push(limit.limit());
+            }
+            seen
+        };
+        let settled = run(600, 120);
+        let tail = &settled[settled.len() - 3_000..];
+        assert!(
+            tail.iter().all(|&l| (480..=720).contains(&l)),
+            "{:?}",
+            &tail[..20]
+        );
+        // Capacity falls (a costly job starts): the limit follows it down.
+        let fallen = run(150, 60);
+        let tail = &fallen[fallen.len() - 3_000..];
+        assert!(
+            tail.iter().all(|&l| (110..=190).contains(&l)),
+            "{:?}",
+            &tail[..20]
+        );
+        // And back up when it ends.
+        let recovered = run(600, 60);
+        let tail = &recovered[recovered.len() - 2_000..];
+        assert!(
+            tail.iter().all(|&l| (480..=720).contains(&l)),
+            "{:?}",
+            &tail[..20]
+        );
+    }
+
+    #[test]
+    fn the_limit_never_leaves_the_operator_bounds() {
+        let limit = AdaptiveLimit::new(config(20, 200, 100));
+        let mut t = 0;
+        let mut seen = Vec::new();
+        // A minute of huge delays, then ten minutes of none.
+        for second in 0..660u64 {
+            let delay = if second < 60 { 500 } else { 0 };
+            for _ in 0..10 {
+                limit.observe(ms(delay), 1_000_000, ms(t));
+                t += 100;
+            }
+            seen.push(limit.limit());
+        }
+        assert_eq!(seen[59], 20);
+        assert_eq!(seen[659], 200);
+        assert!(seen.iter().all(|l| (20..=200).contains(l)));
+    }
+
+    #[test]
+    fn an_unused_limit_does_not_grow() {
+        let limit = AdaptiveLimit::new(config(10, 1_000, 100));
+        for t in (0..10_000).step_by(10) {
+            limit.observe(ms(1), 20, ms(t));
+        }
+        assert_eq!(limit.limit(), 100);
+        for t in (10_000..20_000).step_by(10) {
+            limit.observe(ms(1), 60, ms(t));
+        }
+        assert!(limit.limit() > 100);
+    }
+
+    #[test]
+    fn an_idle_node_leaves_the_limit_alone() {
+        let limit = AdaptiveLimit::new(config(10, 1_000, 100));
+        limit.observe(ms(50), 100, ms(0));
+        // The next request comes a minute later: the congested second before
+        // the silence says nothing about now.
+        assert_eq!(limit.observe(ms(50), 100, ms(60_000)), None);
+        assert_eq!(limit.limit(), 100);
+    }
+
+    #[test]
+    fn inconsistent_bounds_are_made_consistent() {
+        let limit = AdaptiveLimit::new(AdaptiveLimitConfig {
+            floor: 0,
+            ceiling: 0,
+            initial: 50,
+            backoff: f64::NAN,
+            ..AdaptiveLimitConfig::default()
+        });
+        assert_eq!(limit.bounds(), (1, 1));
+        assert_eq!(limit.limit(), 1);
+    }
+}

@@ -1,0 +1,322 @@
+//! The store's conformance suite: the same tests on SQLite and on
+//! PostgreSQL (`ARDOISE_TEST_DATABASE_URL`), through the store's API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ardoise_core::policy::ClassScope;
+use ardoise_core::throttle;
+use ardoise_core::{Login, Role, Roles};
+use ardoise_store::{
+    AccountStatus, PeopleFilter, PersonInsertForm, SessionInsertForm, Store, StoreError, Val,
+};
+use ardoise_testkit::{fresh_database, seed};
+
+const NOW: i64 = 1_795_000_000;
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    let (store, _url, _dir) = fresh_database().await;
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_taken_login_is_a_conflict_and_writes_nothing() {
+    let (store, _url, _dir) = fresh_database().await;
+    let s = seed(&store, NOW).await;
+    let form = PersonInsertForm {
+        establishment_id: s.establishment,
+        login: Login::parse("alice.pupil").unwrap(),
+        first_name: "Other".into(),
+        last_name: "Alice".into(),
+        roles: Roles::only(Role::Pupil),
+        title: String::new(),
+        status: AccountStatus::Pending,
+        password_hash: None,
+        created_at: NOW,
+    };
+    let before = store.count_people(&PeopleFilter::default()).await.unwrap();
+    assert!(matches!(
+        store.create_person(&form).await,
+        Err(StoreError::Conflict("login"))
+    ));
+    assert_eq!(
+        store.count_people(&PeopleFilter::default()).await.unwrap(),
+        before
+    );
+    assert_eq!(
+        store.free_login("alice.pupil").await.unwrap().as_str(),
+        "alice.pupil2"
+    );
+    let dup = store
+        .create_establishment("0990001A", "Again", "", NOW)
+        .await;
+    assert!(matches!(
+        dup,
+        Err(StoreError::Conflict("establishment_uai"))
+    ));
+}
+
+#[tokio::test]
+async fn class_scopes_are_applied_in_the_query() {
+    let (store, _url, _dir) = fresh_database().await;
+    let s = seed(&store, NOW).await;
+    let ids = |v: Vec<ardoise_store::ClassView>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store
+            .list_classes(&ClassScope::Only(vec![s.class_b]))
+            .await
+            .unwrap()),
+        vec![s.class_b]
+    );
+    assert_eq!(
+        ids(store.list_classes(&ClassScope::Only(vec![])).await.unwrap()),
+        vec![]
+    );
+    assert_eq!(
+        ids(store
+            .list_classes(&ClassScope::Establishment(s.other_establishment))
+            .await
+            .unwrap()),
+        vec![s.class_other]
+    );
+    assert_eq!(store.list_classes(&ClassScope::All).await.unwrap().len(), 3);
+    let a = store.find_class(s.class_a).await.unwrap().unwrap();
+    assert_eq!(a.pupil_count, 2, "alice and the pending pupil");
+}
+
+#[tokio::test]
+async fn the_actor_carries_every_relationship_and_disabled_people_have_none() {
+    let (store, _url, _dir) = fresh_database().await;
+    let s = seed(&store, NOW).await;
+    let parent = store.load_actor(s.parent_a.id).await.unwrap().unwrap();
+    assert_eq!(parent.children.len(), 1);
+    assert_eq!(parent.children[0].pupil_id, s.pupil_a.id);
+    assert_eq!(parent.children[0].class_id, Some(s.class_a));
+    let teacher = store.load_actor(s.teacher_a.id).await.unwrap().unwrap();
+    assert_eq!(teacher.taught_classes, vec![s.class_a]);
+    let pupil = store.load_actor(s.pupil_a.id).await.unwrap().unwrap();
+    assert_eq!(pupil.class_id, Some(s.class_a));
+    assert!(
+        store.load_actor(s.pending.id).await.unwrap().is_none(),
+        "pending accounts cannot act"
+    );
+    store.set_status(s.pupil_a.id, false).await.unwrap();
+    assert!(store.load_actor(s.pupil_a.id).await.unwrap().is_none());
+    store.set_status(s.pupil_a.id, true).await.unwrap();
+    assert!(store.load_actor(s.pupil_a.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sessions_expire_and_are_revoked_per_person() {
+    let (store, _url, _dir) = fresh_database().await;
+    let s = seed(&store, NOW).await;
+    let form = |hash: &str, expires| SessionInsertForm {
+        token_hash: hash.into(),
+        person_id: s.pupil_a.id,
+        created_at: NOW,
+        expires_at: expires,
+        remembered: false,
+        user_agent: "test".into(),
+        csrf_token: "c".into(),
+    };
+    store.insert_session(&form("h1", NOW + 100)).await.unwrap();
+    store.insert_session(&form("h2", NOW + 100)).await.unwrap();
+    store.insert_session(&form("h3", NOW + 10)).await.unwrap();
+    assert!(store.find_session("h1", NOW).await.unwrap().is_some());
+    assert!(
+        store.find_session("h3", NOW + 10).await.unwrap().is_none(),
+        "expired"
+    );
+    assert_eq!(
+        store
+            .sessions_of(s.pupil_a.id, NOW + 50)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let ended = store
+        .delete_sessions_of(s.pupil_a.id, Some("h1"))
+        .await
+        .unwrap();
+    assert_eq!(ended.len(), 2);
+    assert!(
+        store.find_session("h1", NOW).await.unwrap().is_some(),
+        "kept"
+    );
+    assert!(store.find_session("h2", NOW).await.unwrap().is_none());
+    let h1 = store.find_session("h1", NOW).await.unwrap().unwrap();
+    assert_eq!(
+        store.delete_session_of(s.pupil_b.id, h1.id).await.unwrap(),
+        None,
+        "not theirs"
+    );
+    assert_eq!(
+        store.delete_session_of(s.pupil_a.id, h1.id).await.unwrap(),
+        Some("h1".to_string())
+    );
+    assert_eq!(
+        store.delete_expired_sessions(NOW + 1000).await.unwrap(),
+        0,
+        "h3 was removed with the others"
+    );
+}
+
+#[tokio::test]
+async fn throttling_state_and_passwords_round_trip() {
+    let (store, _url, _dir) = fresh_database().await;
+    let s = seed(&store, NOW).await;
+    let state = throttle::State {
+        failures: 7,
+        window_start: NOW,
+        locked_until: NOW + 4,
+    };
+    store.save_throttle(s.pupil_a.id, &state).await.unwrap();
+    let creds = store
+        .find_credentials(&Login::parse("alice.pupil").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(creds.throttle, state);
+    store
+        .set_activation_code(s.pupil_a.id, "hash", NOW + 10)
+        .await
+        .unwrap();
+    let creds = store
+        .find_credentials(&Login::parse("alice.pupil").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(creds.status, AccountStatus::Pending);
+    assert_eq!(creds.password_hash, None);
+    assert_eq!(creds.throttle.failures, 0);
+    store.set_password(s.pupil_a.id, "new-hash").await.unwrap();
+    let creds = store
+        .find_credentials(&Login::parse("alice.pupil").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            creds.status,
+            creds.password_hash.as_deref(),
+            creds.activation_code_hash
+        ),
+        (AccountStatus::Active, Some("new-hash"), None)
+    );
+}
+
+#[tokio::test]
+async fn account_search_takes_wildcards_literally_and_pages() {
+    let (store, _url, _dir) = fresh_database().await;
+    let s = seed(&store, NOW).await;
+    let q = |query: &str| PeopleFilter {
+        query: query.into(),
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_people(&q("PUPIL")).await.unwrap().len(),
+        2,
+        "case-insensitive"
+    );
+    assert_eq!(
+        store.list_people(&q("%")).await.unwrap().len(),
+        0,
+        "% is literal"
+    );
+    assert_eq!(
+        store.list_people(&q("_")).await.unwrap().len(),
+        0,
+        "_ is literal"
+    );
+    let teachers = PeopleFilter {
+        role: Some(Role::Teacher),
+        establishment_id: Some(s.establishment),
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(store.count_people(&teachers).await.unwrap(), 2);
+    let page = PeopleFilter {
+        limit: 3,
+        offset: 3,
+        ..Default::default()
+    };
+    let all = store.count_people(&page).await.unwrap();
+    assert_eq!(all, 10);
+    assert_eq!(store.list_people(&page).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn bulk_inserts_span_many_statements_in_one_transaction() {
+    let (store, _url, _dir) = fresh_database().await;
+    let s = seed(&store, NOW).await;
+    let rows: Vec<Vec<Val>> = (0..1234)
+        .map(|i| {
+            vec![
+                Val::I(s.establishment.0),
+                Val::T(format!("bulk.{i}")),
+                Val::T("B".into()),
+                Val::T("Ulk".into()),
+                Val::I(1),
+                Val::T("active".into()),
+                Val::I(NOW),
+            ]
+        })
+        .collect();
+    let cols = [
+        "establishment_id",
+        "login",
+        "first_name",
+        "last_name",
+        "roles",
+        "status",
+        "created_at",
+    ];
+    let back = store
+        .insert_many("people", &cols, rows, Some("id, login"))
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1234);
+    // A batch with one duplicate inserts nothing at all.
+    let before = store.count_people(&PeopleFilter::default()).await.unwrap();
+    let rows: Vec<Vec<Val>> = ["fresh.one", "fresh.two", "bulk.5"]
+        .iter()
+        .map(|l| {
+            vec![
+                Val::I(s.establishment.0),
+                Val::T(l.to_string()),
+                Val::T("B".into()),
+                Val::T("U".into()),
+                Val::I(1),
+                Val::T("active".into()),
+                Val::I(NOW),
+            ]
+        })
+        .collect();
+    assert!(store
+        .insert_many("people", &cols, rows, None)
+        .await
+        .is_err());
+    assert_eq!(
+        store.count_people(&PeopleFilter::default()).await.unwrap(),
+        before
+    );
+}
+
+#[tokio::test]
+async fn a_mistyped_sqlite_path_is_never_created_and_unknown_schemes_are_refused() {
+    let missing = std::env::temp_dir().join("ardoise-no-such-dir-xyz/typo.db");
+    let r = Store::connect(&format!("sqlite://{}", missing.display()), false, 1).await;
+    assert!(matches!(r, Err(StoreError::BadUrl(_))));
+    assert!(!missing.exists());
+    assert!(matches!(
+        Store::connect("mysql://localhost/x", true, 1).await,
+        Err(StoreError::BadUrl(_))
+    ));
+    assert!(matches!(
+        Store::connect("sqlite::memory:", true, 1).await,
+        Err(StoreError::BadUrl(_))
+    ));
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Architecture invariants that the compiler does not check:
+# - ardoise-core does no I/O: it depends on neither sqlx, axum nor tokio;
+# - only ardoise-store contains SQL: no other crate depends on sqlx.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+deps() { cargo tree -p "$1" -e normal --prefix none --format '{p}' 2>/dev/null | awk '{print $1}' | sort -u; }
+for forbidden in sqlx axum tokio hyper; do
+  if deps ardoise-core | grep -qx "$forbidden"; then echo "ardoise-core must not depend on $forbidden" >&2; fail=1; fi
+done
+for crate in ardoise-web ardoise ardoise-admission; do
+  if cargo tree -p "$crate" -e normal --depth 1 --prefix none --format '{p}' 2>/dev/null | awk '{print $1}' | grep -qx sqlx; then
+    echo "$crate must not depend on sqlx directly: SQL lives in ardoise-store" >&2; fail=1
+  fi
+done
+if grep -rEn --include='*.rs' '"(SELECT|INSERT INTO|UPDATE [a-z_]+ SET|DELETE FROM) ' crates | grep -v '^crates/ardoise-store/' ; then
+  echo "SQL found outside ardoise-store (above)" >&2; fail=1
+fi
+[ "$fail" = 0 ] && echo "boundaries hold"
+exit "$fail"
