@@ -237,7 +237,20 @@ async fn load_live(
 pub async fn resolve(state: &AppState, token: &str) -> Result<Option<Arc<LiveSession>>, ApiError> {
     let now = state.now();
     match state.sessions.check(token, now) {
-        Lookup::Live(s) => Ok(Some(s)),
+        Lookup::Live(s) => {
+            if s.claim_touch(now) {
+                // Off the request path: the session list shows activity to
+                // within a few minutes, and a request never waits on a write.
+                let store = state.store.clone();
+                let (hash, expires) = (s.token_hash.clone(), s.expires_at);
+                tokio::spawn(async move {
+                    if let Err(e) = store.touch_session(&hash, now, expires).await {
+                        tracing::debug!(error = %e, "could not record session activity");
+                    }
+                });
+            }
+            Ok(Some(s))
+        }
         Lookup::Miss => {
             if token.len() != 43 {
                 return Ok(None);

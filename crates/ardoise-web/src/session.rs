@@ -60,7 +60,13 @@ pub struct LiveSession {
     pub remembered: bool,
     /// Last request seen by this node.
     pub last_seen: AtomicI64,
+    /// Last activity written to the database (written at most every
+    /// [`TOUCH_EVERY_SECS`], never on the request path).
+    pub persisted_seen: AtomicI64,
 }
+
+/// How stale the stored "last seen" of a session may get.
+pub const TOUCH_EVERY_SECS: i64 = 300;
 
 impl LiveSession {
     /// Builds the live session from its record and owner.
@@ -83,6 +89,7 @@ impl LiveSession {
             expires_at: record.expires_at,
             remembered: record.remembered,
             last_seen: AtomicI64::new(record.last_seen_at),
+            persisted_seen: AtomicI64::new(record.last_seen_at),
         }
     }
 
@@ -94,6 +101,13 @@ impl LiveSession {
     /// « Prénom NOM ».
     pub fn display_name(&self) -> String {
         format!("{} {}", self.first_name, self.last_name.to_uppercase())
+    }
+
+    /// Whether the stored "last seen" is stale at `now`; if so, marks it as
+    /// written, so that only one request per interval writes it.
+    pub fn claim_touch(&self, now: UnixTime) -> bool {
+        let seen = self.persisted_seen.load(Ordering::Relaxed);
+        now - seen >= TOUCH_EVERY_SECS && self.persisted_seen.compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
     }
 }
 
@@ -224,5 +238,14 @@ mod tests {
         table.insert(live(&token, 100));
         table.forget_person(PersonId(7));
         assert!(matches!(table.check(&token, 50), Lookup::Miss), "forgotten");
+    }
+
+    #[test]
+    fn activity_is_written_at_most_once_per_interval() {
+        let s = live(&new_token(), 10_000);
+        assert!(!s.claim_touch(TOUCH_EVERY_SECS - 1));
+        assert!(s.claim_touch(TOUCH_EVERY_SECS));
+        assert!(!s.claim_touch(TOUCH_EVERY_SECS + 1), "already claimed");
+        assert!(s.claim_touch(2 * TOUCH_EVERY_SECS));
     }
 }
