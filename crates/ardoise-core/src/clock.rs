@@ -52,3 +52,40 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// The school year that contains `now`, from September to August: its
+/// label (`2026-2027`) and its first and last days (ISO dates).
+pub fn school_year_for(now: UnixTime) -> (String, String, String) {
+    use chrono::Datelike;
+    let d = chrono::DateTime::from_timestamp(now, 0)
+        .map(|d| d.date_naive())
+        .unwrap_or_default();
+    let start = if d.month() >= 9 {
+        d.year()
+    } else {
+        d.year() - 1
+    };
+    (
+        format!("{start}-{}", start + 1),
+        format!("{start}-09-01"),
+        format!("{}-08-31", start + 1),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn school_years_run_from_september_to_august() {
+        // 2026-11-23 and 2027-03-01 are in 2026-2027; 2026-07-01 in 2025-2026.
+        assert_eq!(school_year_for(1_795_392_000).0, "2026-2027");
+        assert_eq!(school_year_for(1_803_859_200).0, "2026-2027");
+        assert_eq!(
+            school_year_for(1_782_864_000),
+            ("2025-2026".into(), "2025-09-01".into(), "2026-08-31".into())
+        );
+        // The first of September starts the new year.
+        assert_eq!(school_year_for(1_788_220_800).0, "2026-2027");
+    }
+}

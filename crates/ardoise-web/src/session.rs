@@ -107,7 +107,11 @@ impl LiveSession {
     /// written, so that only one request per interval writes it.
     pub fn claim_touch(&self, now: UnixTime) -> bool {
         let seen = self.persisted_seen.load(Ordering::Relaxed);
-        now - seen >= TOUCH_EVERY_SECS && self.persisted_seen.compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        now - seen >= TOUCH_EVERY_SECS
+            && self
+                .persisted_seen
+                .compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 }
 

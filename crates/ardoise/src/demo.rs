@@ -617,14 +617,15 @@ pub async fn load(
         .map(|e| est_ids.get(&e.uai).copied().context("establishment id"))
         .collect::<anyhow::Result<_>>()?;
 
+    let (year_label, year_starts, year_ends) = ardoise_core::clock::school_year_for(now);
     let rows = est_id
         .iter()
         .map(|id| {
             vec![
                 Val::I(*id),
-                Val::T("2026-2027".into()),
-                Val::T("2026-09-01".into()),
-                Val::T("2027-08-31".into()),
+                Val::T(year_label.clone()),
+                Val::T(year_starts.clone()),
+                Val::T(year_ends.clone()),
             ]
         })
         .collect();

@@ -41,6 +41,12 @@ pub fn routes() -> RouteTable {
 struct Admin(Signed);
 
 impl Admin {
+    /// The administrator posting a form, with its anti-CSRF token checked.
+    fn posting(signed: Signed, csrf: &str) -> Result<Admin, ApiError> {
+        let a = Admin::check(signed)?;
+        a.0.check_csrf(csrf)?;
+        Ok(a)
+    }
     fn check(signed: Signed) -> Result<Admin, ApiError> {
         if policy::may_administer(&signed.session.actor) {
             Ok(Admin(signed))
@@ -146,33 +152,13 @@ struct EstablishmentForm {
     city: String,
 }
 
-/// The school year that contains `now` (September to August), as a label
-/// and its bounds.
-fn school_year_for(now: i64) -> (String, String, String) {
-    use chrono::Datelike;
-    let d = chrono::DateTime::from_timestamp(now, 0)
-        .map(|d| d.date_naive())
-        .unwrap_or_default();
-    let start = if d.month() >= 9 {
-        d.year()
-    } else {
-        d.year() - 1
-    };
-    (
-        format!("{start}-{}", start + 1),
-        format!("{start}-09-01"),
-        format!("{}-08-31", start + 1),
-    )
-}
-
 /// `POST /admin/establishments`.
 async fn create_establishment(
     State(state): State<AppState>,
     signed: Signed,
     FormIn(f): FormIn<EstablishmentForm>,
 ) -> Result<Response, ApiError> {
-    let a = Admin::check(signed)?;
-    a.0.check_csrf(&f.csrf)?;
+    let a = Admin::posting(signed, &f.csrf)?;
     let uai = clean_uai(&f.uai)?;
     let name = clean_name(&f.name, 120)?;
     let city = if f.city.trim().is_empty() {
@@ -185,7 +171,7 @@ async fn create_establishment(
         .store
         .create_establishment(&uai, &name, &city, now)
         .await?;
-    let (label, starts, ends) = school_year_for(now);
+    let (label, starts, ends) = ardoise_core::clock::school_year_for(now);
     state
         .store
         .create_school_year(id, &label, &starts, &ends)
@@ -258,8 +244,7 @@ async fn create_class(
     Path(id): Path<i64>,
     FormIn(f): FormIn<ClassForm>,
 ) -> Result<Response, ApiError> {
-    let a = Admin::check(signed)?;
-    a.0.check_csrf(&f.csrf)?;
+    let a = Admin::posting(signed, &f.csrf)?;
     let e = state
         .store
         .find_establishment(EstablishmentId(id))
@@ -270,7 +255,7 @@ async fn create_class(
     let year = match state.store.current_school_year(e.id).await? {
         Some(y) => y.id,
         None => {
-            let (label, starts, ends) = school_year_for(state.now());
+            let (label, starts, ends) = ardoise_core::clock::school_year_for(state.now());
             state
                 .store
                 .create_school_year(e.id, &label, &starts, &ends)
@@ -445,8 +430,7 @@ async fn create_account(
     signed: Signed,
     FormIn(f): FormIn<AccountForm>,
 ) -> Result<Response, ApiError> {
-    let a = Admin::check(signed)?;
-    a.0.check_csrf(&f.csrf)?;
+    let a = Admin::posting(signed, &f.csrf)?;
     let e = state
         .store
         .find_establishment(EstablishmentId(parse_id(&f.establishment_id)?))
@@ -590,8 +574,7 @@ async fn set_status(
     Path(id): Path<i64>,
     FormIn(f): FormIn<StatusForm>,
 ) -> Result<Response, ApiError> {
-    let a = Admin::check(signed)?;
-    a.0.check_csrf(&f.csrf)?;
+    let a = Admin::posting(signed, &f.csrf)?;
     let enabled = match f.enabled.as_str() {
         "1" | "true" => true,
         "0" | "false" => false,
@@ -632,8 +615,7 @@ async fn reset_code(
     Path(id): Path<i64>,
     FormIn(f): FormIn<CsrfForm>,
 ) -> Result<Response, ApiError> {
-    let a = Admin::check(signed)?;
-    a.0.check_csrf(&f.csrf)?;
+    let a = Admin::posting(signed, &f.csrf)?;
     let p = state
         .store
         .find_person(PersonId(id))
@@ -673,8 +655,7 @@ async fn revoke_sessions(
     Path(id): Path<i64>,
     FormIn(f): FormIn<CsrfForm>,
 ) -> Result<Response, ApiError> {
-    let a = Admin::check(signed)?;
-    a.0.check_csrf(&f.csrf)?;
+    let a = Admin::posting(signed, &f.csrf)?;
     let n = auth::end_sessions_of(&state, PersonId(id), None).await?;
     state
         .store
@@ -698,8 +679,7 @@ async fn class_letters(
     Path(id): Path<i64>,
     FormIn(f): FormIn<CsrfForm>,
 ) -> Result<Response, ApiError> {
-    let a = Admin::check(signed)?;
-    a.0.check_csrf(&f.csrf)?;
+    let a = Admin::posting(signed, &f.csrf)?;
     let class = state
         .store
         .find_class(ClassId(id))
@@ -781,14 +761,5 @@ mod tests {
         for bad in ["", "075001A", "07500011", "0750001AB", "O750001A"] {
             assert!(clean_uai(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn school_years_run_from_september() {
-        // 2026-11-23 and 2027-03-01 are both in 2026-2027.
-        assert_eq!(school_year_for(1_795_392_000).0, "2026-2027");
-        assert_eq!(school_year_for(1_803_859_200).0, "2026-2027");
-        // 2026-07-01 is in 2025-2026.
-        assert_eq!(school_year_for(1_782_864_000).0, "2025-2026");
     }
 }
