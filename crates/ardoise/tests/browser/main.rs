@@ -1,0 +1,419 @@
+//! The browser test: in headless Chromium, on a phone-sized window, a person
+//! signs in as pupil, parent, teacher and administrator through the login
+//! form, sees their home page, and signs out with the header button; a wrong
+//! password shows the error on the page.
+//!
+//! A full-page screenshot of each home page is kept in
+//! `target/browser-artifacts/home-<role>.png` (plus `login-error.png`) under
+//! the workspace root.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver`
+//! (`scripts/install-browser.sh`); without them the test fails, it never
+//! passes silently.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ardoise_testkit::{Person, TestApp};
+use base64::Engine as _;
+use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long a page may take to arrive after a click.
+const PAGE_WAIT: Duration = Duration::from_secs(15);
+/// The whole test, so that a stuck browser fails instead of hanging CI.
+const WHOLE_TEST: Duration = Duration::from_secs(180);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_of_every_role_sign_in_and_out_in_chromium() {
+    let driver = Chromedriver::start();
+    let app = ardoise_testkit::spawn_app().await;
+    let browser = driver.connect().await;
+    let outcome = tokio::time::timeout(WHOLE_TEST, run(&browser, &app)).await;
+    // Close the session (Chromium quits) before the guard stops chromedriver.
+    let _ = browser.close().await;
+    drop(driver);
+    outcome.unwrap_or_else(|_| panic!("the browser test did not finish within {WHOLE_TEST:?}"));
+}
+
+async fn run(b: &Client, app: &TestApp) {
+    let dir = artifacts_dir();
+    let s = &app.seeded;
+
+    wrong_password_shows_the_error(b, app, &s.pupil_b, &dir).await;
+
+    sign_in(b, app, &s.pupil_a).await;
+    home_shows(b, "pupil", "alice").await;
+    assert_section_contains(b, "pupil", "6eA").await;
+    screenshot(b, &dir.join("home-pupil.png")).await;
+    sign_out(b, app).await;
+
+    sign_in(b, app, &s.parent_a).await;
+    home_shows(b, "parent", "anne").await;
+    assert_section_contains(b, "parent", "alice").await;
+    screenshot(b, &dir.join("home-parent.png")).await;
+    sign_out(b, app).await;
+
+    sign_in(b, app, &s.teacher_a).await;
+    home_shows(b, "teacher", "agathe").await;
+    assert_section_contains(b, "teacher", "6eA").await;
+    screenshot(b, &dir.join("home-teacher.png")).await;
+    sign_out(b, app).await;
+
+    sign_in(b, app, &s.admin).await;
+    home_shows(b, "admin", "ada").await;
+    let link = b
+        .find(Locator::Css("section#admin a[href='/admin']"))
+        .await
+        .expect("a link to /admin in the admin section");
+    assert!(
+        link.is_displayed().await.unwrap(),
+        "the link to /admin is visible"
+    );
+    screenshot(b, &dir.join("home-admin.png")).await;
+    sign_out(b, app).await;
+}
+
+/// Opens /login and types the login and password as a person would, then
+/// presses the submit button.
+async fn fill_login_form(b: &Client, app: &TestApp, login: &str, password: &str) {
+    b.goto(&app.url("/login")).await.expect("open /login");
+    assert_eq!(path(b).await, "/login");
+    let lang = b
+        .find(Locator::Css("html"))
+        .await
+        .unwrap()
+        .attr("lang")
+        .await
+        .unwrap();
+    assert_eq!(lang.as_deref(), Some("fr"), "the page is in French");
+    b.find(Locator::Id("login"))
+        .await
+        .expect("login field")
+        .send_keys(login)
+        .await
+        .unwrap();
+    b.find(Locator::Id("password"))
+        .await
+        .expect("password field")
+        .send_keys(password)
+        .await
+        .unwrap();
+    b.find(Locator::Css(
+        "main form[action='/login'] button[type='submit']",
+    ))
+    .await
+    .expect("submit button of the login form")
+    .click()
+    .await
+    .unwrap();
+}
+
+async fn sign_in(b: &Client, app: &TestApp, p: &Person) {
+    fill_login_form(b, app, &p.login, &p.password).await;
+    wait_for_path(b, "/home").await;
+}
+
+async fn wrong_password_shows_the_error(b: &Client, app: &TestApp, p: &Person, dir: &Path) {
+    fill_login_form(b, app, &p.login, "pas le bon mot de passe").await;
+    let error = b
+        .wait()
+        .at_most(PAGE_WAIT)
+        .for_element(Locator::Css("p.error[role='alert']"))
+        .await
+        .expect("an error message after a wrong password");
+    assert!(
+        error.is_displayed().await.unwrap(),
+        "the error message is visible"
+    );
+    assert_eq!(
+        error.text().await.unwrap().trim(),
+        "Identifiant ou mot de passe incorrect."
+    );
+    assert_eq!(path(b).await, "/login", "still on the sign-in page");
+    screenshot(b, &dir.join("login-error.png")).await;
+}
+
+/// The home page greets the person by first name and shows the role's
+/// section.
+async fn home_shows(b: &Client, role: &str, first_name: &str) {
+    let h1 = b
+        .find(Locator::Css("h1"))
+        .await
+        .expect("a heading on /home");
+    assert!(h1.is_displayed().await.unwrap(), "the greeting is visible");
+    let greeting = h1.text().await.unwrap();
+    assert!(
+        greeting.starts_with("Bonjour") && greeting.contains(first_name),
+        "{role}: the greeting {greeting:?} is « Bonjour {first_name} »"
+    );
+    let section = b
+        .find(Locator::Css(&format!("section#{role}")))
+        .await
+        .unwrap_or_else(|_| panic!("a section#{role} on /home"));
+    assert!(
+        section.is_displayed().await.unwrap(),
+        "the {role} section is visible"
+    );
+}
+
+async fn assert_section_contains(b: &Client, role: &str, text: &str) {
+    let section = b
+        .find(Locator::Css(&format!("section#{role}")))
+        .await
+        .unwrap();
+    let shown = section.text().await.unwrap();
+    assert!(
+        shown.contains(text),
+        "the {role} section shows {text:?}; it shows {shown:?}"
+    );
+}
+
+async fn sign_out(b: &Client, app: &TestApp) {
+    let button = b
+        .find(Locator::Css("header form[action='/logout'] button"))
+        .await
+        .expect("a sign-out button in the header");
+    assert!(
+        button.is_displayed().await.unwrap(),
+        "the sign-out button is visible"
+    );
+    assert_eq!(button.text().await.unwrap().trim(), "Se déconnecter");
+    button.click().await.unwrap();
+    wait_for_path(b, "/login").await;
+    assert!(
+        b.find(Locator::Id("password")).await.is_ok(),
+        "the sign-in form is shown after signing out"
+    );
+    // The session is over: the home page sends back to sign-in.
+    b.goto(&app.url("/home")).await.unwrap();
+    assert_eq!(path(b).await, "/login", "/home after signing out");
+}
+
+async fn path(b: &Client) -> String {
+    b.current_url()
+        .await
+        .expect("current URL")
+        .path()
+        .to_string()
+}
+
+async fn wait_for_path(b: &Client, want: &str) {
+    let deadline = Instant::now() + PAGE_WAIT;
+    loop {
+        let now = path(b).await;
+        if now == want {
+            return;
+        }
+        if Instant::now() > deadline {
+            let body = b.find(Locator::Css("body")).await.ok();
+            let text = match body {
+                Some(e) => e.text().await.unwrap_or_default(),
+                None => String::new(),
+            };
+            panic!(
+                "expected to reach {want} within {PAGE_WAIT:?}; still on {now}, showing: {text:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Saves a full-page PNG screenshot (Chromium's DevTools protocol, through
+/// chromedriver, since WebDriver's own screenshot stops at the viewport).
+async fn screenshot(b: &Client, to: &Path) {
+    let metrics = b
+        .issue_cmd(Cdp::new("Page.getLayoutMetrics", json!({})))
+        .await
+        .expect("layout metrics");
+    let size = &metrics["cssContentSize"];
+    let (width, height) = (
+        size["width"].as_f64().expect("content width"),
+        size["height"].as_f64().expect("content height"),
+    );
+    let shot = b
+        .issue_cmd(Cdp::new(
+            "Page.captureScreenshot",
+            json!({
+                "format": "png",
+                "captureBeyondViewport": true,
+                "clip": {"x": 0, "y": 0, "width": width.ceil(), "height": height.ceil(), "scale": 1},
+            }),
+        ))
+        .await
+        .expect("screenshot");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().expect("screenshot data"))
+        .expect("base64 PNG");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "the screenshot is a PNG"
+    );
+    std::fs::write(to, png).unwrap_or_else(|e| panic!("write {}: {e}", to.display()));
+}
+
+/// A Chrome DevTools Protocol command sent through chromedriver.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl Cdp {
+    fn new(cmd: &'static str, params: Value) -> Self {
+        Self { cmd, params }
+    }
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"cmd": self.cmd, "params": self.params}).to_string()),
+        )
+    }
+}
+
+/// `<workspace>/target/browser-artifacts`, created.
+fn artifacts_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    dir.canonicalize().unwrap()
+}
+
+/// A chromedriver child process on a free port, with a fresh browser
+/// profile; dropping it stops chromedriver and everything it started, and
+/// removes the profile, also when the test fails.
+struct Chromedriver {
+    child: Child,
+    port: u16,
+    profile: PathBuf,
+}
+
+impl Chromedriver {
+    fn start() -> Self {
+        for b in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(b).exists(),
+                "{b} is missing: the browser test needs Debian's chromium and chromium-driver; run scripts/install-browser.sh"
+            );
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let profile = std::env::temp_dir().join(format!(
+            "ardoise-browser-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&profile).expect("browser profile folder");
+        let child = std::os::unix::process::CommandExt::process_group(
+            Command::new(CHROMEDRIVER).arg(format!("--port={port}")),
+            0,
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {CHROMEDRIVER} ({e}); run scripts/install-browser.sh"));
+        let mut driver = Self {
+            child,
+            port,
+            profile,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = driver.child.try_wait() {
+                panic!("{CHROMEDRIVER} exited ({status}) before listening on port {port}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{CHROMEDRIVER} did not listen on port {port} within 15 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        driver
+    }
+
+    /// Opens a WebDriver session: headless Chromium, phone-sized, French.
+    async fn connect(&self) -> Client {
+        let user_data_dir = format!("--user-data-dir={}", self.profile.display());
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--window-size=412,915",
+            "--lang=fr-FR",
+            user_data_dir.as_str(),
+        ];
+        let mut caps = Capabilities::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": args,
+                // Accept-Language: the pages must come in French.
+                "prefs": {"intl.accept_languages": "fr-FR,fr"},
+                // Headless windows are at least 500 px wide; emulate the
+                // phone's viewport (412 × 915 CSS px) for real.
+                "mobileEmulation": {"deviceMetrics": {"width": 412, "height": 915, "pixelRatio": 1.0, "mobile": true}},
+            }),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .unwrap_or_else(|e| panic!("open a Chromium session through {CHROMEDRIVER}: {e}"))
+    }
+
+    /// Signals chromedriver's whole process group (Chromium included).
+    fn signal_group(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg("--")
+            .arg(format!("-{}", self.child.id()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        self.signal_group("TERM");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.signal_group("KILL");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
