@@ -119,8 +119,17 @@ impl Store {
         Ok(())
     }
 
-    /// Closes every connection.
+    /// Closes every connection. On SQLite, first folds the write-ahead
+    /// log back into the database file, so a stopped node leaves one file.
     pub async fn close(&self) {
+        if self.backend == Backend::Sqlite {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::debug!(error = %e, "no checkpoint on close");
+            }
+        }
         self.pool.close().await;
     }
 

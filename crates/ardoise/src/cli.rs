@@ -150,7 +150,10 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         }
         Command::Demo { pupils, seed } => {
             let store = open_store(&settings, true).await?;
-            run_demo(&store, &settings, pupils, seed).await
+            let done = run_demo(&store, &settings, pupils, seed).await;
+            // Closing lets SQLite checkpoint its write-ahead log.
+            store.close().await;
+            done
         }
         Command::Admin {
             action: AdminAction::ResetCode { login },
@@ -266,10 +269,31 @@ async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
             }
         }
     });
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-        println!("stopping");
-    };
-    ardoise_web::serve(listener, state, shutdown).await?;
+    ardoise_web::serve(listener, state, stop_signal()).await?;
+    store.close().await;
+    println!("stopped");
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (how service managers stop a process).
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    println!("stopping: finishing requests in flight");
 }
