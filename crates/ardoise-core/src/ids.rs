@@ -34,6 +34,10 @@ id_type!(
     PersonId,
     /// A teaching assignment: a teacher, a class or group, a subject.
     TeachingId,
+    /// A lesson of the diary (séance).
+    LessonId,
+    /// Homework (travail à faire).
+    HomeworkId,
 );
 
 /// A sign-in name: 3 to 64 characters among `a-z 0-9 . _ -`, lowercase.

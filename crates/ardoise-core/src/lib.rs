@@ -5,6 +5,7 @@
 //! nor axum, so every rule here is tested with time passed in.
 
 pub mod clock;
+pub mod diary;
 pub mod ids;
 pub mod password;
 pub mod policy;

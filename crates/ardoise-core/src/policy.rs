@@ -7,7 +7,7 @@
 //! relationships, loaded once per session) and small references to the
 //! target; it never touches the store.
 
-use crate::{ClassId, EstablishmentId, GroupId, PersonId, Role, Roles};
+use crate::{ClassId, EstablishmentId, GroupId, PersonId, Role, Roles, SubjectId};
 use serde::Serialize;
 
 /// A parent's link to one of their children.
@@ -19,6 +19,17 @@ pub struct ChildLink {
     pub class_id: Option<ClassId>,
     /// Whether the parent is a legal guardian (responsable légal).
     pub legal_guardian: bool,
+}
+
+/// One of a teacher's assignments: a subject to a class or a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TeachingRef {
+    /// The subject.
+    pub subject_id: SubjectId,
+    /// The class taught, if it is a class.
+    pub class_id: Option<ClassId>,
+    /// The group taught, if it is a group.
+    pub group_id: Option<GroupId>,
 }
 
 /// The signed-in person and the relationships that authorization needs.
@@ -40,6 +51,8 @@ pub struct Actor {
     pub taught_classes: Vec<ClassId>,
     /// As a teacher: the groups they teach.
     pub taught_groups: Vec<GroupId>,
+    /// As a teacher: what they teach to whom.
+    pub teachings: Vec<TeachingRef>,
 }
 
 /// A class as the policy sees it.
@@ -161,6 +174,33 @@ pub fn may_read_person(actor: &Actor, person: PersonRef) -> bool {
     false
 }
 
+/// Whether the actor may read a class's homework diary: whoever may see
+/// the class (its pupils and their parents, its teachers, staff, admins).
+pub fn may_read_diary(actor: &Actor, class: ClassRef) -> bool {
+    may_read_class(actor, class)
+}
+
+/// Whether the actor may write lessons and homework of `subject` for a
+/// class: only a teacher who teaches that subject to that class.
+pub fn may_write_diary(actor: &Actor, class: ClassId, subject: SubjectId) -> bool {
+    actor.is(Role::Teacher)
+        && actor
+            .teachings
+            .iter()
+            .any(|t| t.class_id == Some(class) && t.subject_id == subject)
+}
+
+/// Whether the actor may see a pupil's own work and "to do" list: the pupil,
+/// their parents, the teachers of their class, staff of their
+/// establishment, administrators.
+pub fn may_see_pupil_work(actor: &Actor, pupil: PersonRef) -> bool {
+    actor.person_id == pupil.id
+        || actor.is_parent_of(pupil.id)
+        || actor.is(Role::Admin)
+        || actor.is_staff_of(pupil.establishment_id)
+        || pupil.class_id.is_some_and(|c| actor.teaches_class(c))
+}
+
 /// Whether the actor may use the administrator console: establishments,
 /// classes, accounts, sessions of others.
 pub fn may_administer(actor: &Actor) -> bool {
@@ -186,6 +226,7 @@ mod tests {
             children: vec![],
             taught_classes: vec![],
             taught_groups: vec![],
+            teachings: vec![],
         }
     }
 
@@ -210,6 +251,11 @@ mod tests {
     fn teacher_of(class: ClassId) -> Actor {
         Actor {
             taught_classes: vec![class],
+            teachings: vec![TeachingRef {
+                subject_id: SubjectId(1),
+                class_id: Some(class),
+                group_id: None,
+            }],
             ..actor(3, &[Role::Teacher])
         }
     }
@@ -326,6 +372,65 @@ mod tests {
             !may_read_person(&p, their_parent),
             "pupils do not browse parents"
         );
+    }
+
+    #[test]
+    fn only_the_teacher_of_the_subject_and_class_writes_its_diary() {
+        let t = teacher_of(C6A);
+        assert!(may_write_diary(&t, C6A, SubjectId(1)));
+        assert!(!may_write_diary(&t, C6A, SubjectId(2)), "another subject");
+        assert!(!may_write_diary(&t, C6B, SubjectId(1)), "another class");
+        for a in [
+            pupil_of(C6A),
+            parent_of(C6A),
+            actor(4, &[Role::Staff]),
+            actor(5, &[Role::Admin]),
+        ] {
+            assert!(!may_write_diary(&a, C6A, SubjectId(1)), "{:?}", a.roles);
+        }
+    }
+
+    #[test]
+    fn a_pupils_work_is_seen_by_them_their_parents_teachers_and_staff() {
+        let pupil = PersonRef {
+            id: PersonId(1),
+            establishment_id: E1,
+            roles: Roles::only(Role::Pupil),
+            class_id: Some(C6A),
+        };
+        assert!(may_see_pupil_work(&pupil_of(C6A), pupil), "themself");
+        assert!(may_see_pupil_work(&parent_of(C6A), pupil));
+        assert!(may_see_pupil_work(&teacher_of(C6A), pupil));
+        assert!(may_see_pupil_work(&actor(4, &[Role::Staff]), pupil));
+        assert!(
+            !may_see_pupil_work(
+                &Actor {
+                    person_id: PersonId(9),
+                    ..pupil_of(C6A)
+                },
+                pupil
+            ),
+            "a classmate"
+        );
+        assert!(
+            !may_see_pupil_work(
+                &Actor {
+                    person_id: PersonId(8),
+                    children: vec![],
+                    ..parent_of(C6A)
+                },
+                pupil
+            ),
+            "another parent"
+        );
+        assert!(!may_see_pupil_work(&teacher_of(C6B), pupil));
+        assert!(!may_see_pupil_work(
+            &Actor {
+                establishment_id: E2,
+                ..actor(4, &[Role::Staff])
+            },
+            pupil
+        ));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::model::*;
 use crate::{Store, StoreError, StoreResult};
-use ardoise_core::policy::{ChildLink, ClassScope};
+use ardoise_core::policy::{ChildLink, ClassScope, TeachingRef};
 use ardoise_core::{
     Actor, ClassId, EstablishmentId, GroupId, PersonId, Roles, SchoolYearId, SubjectId, TeachingId,
     UnixTime,
@@ -466,20 +466,23 @@ impl Store {
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
-        let teachings =
-            sqlx::query("SELECT DISTINCT class_id, group_id FROM teachings WHERE teacher_id = $1")
-                .bind(person_id.0)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query("SELECT subject_id, class_id, group_id FROM teachings WHERE teacher_id = $1 ORDER BY id")
+            .bind(person_id.0)
+            .fetch_all(&self.pool)
+            .await?;
         let mut taught_classes = Vec::new();
         let mut taught_groups = Vec::new();
-        for r in &teachings {
-            if let Some(c) = r.try_get::<Option<i64>, _>("class_id")? {
-                taught_classes.push(ClassId(c));
-            }
-            if let Some(g) = r.try_get::<Option<i64>, _>("group_id")? {
-                taught_groups.push(GroupId(g));
-            }
+        let mut teachings = Vec::new();
+        for r in &rows {
+            let class_id = r.try_get::<Option<i64>, _>("class_id")?.map(ClassId);
+            let group_id = r.try_get::<Option<i64>, _>("group_id")?.map(GroupId);
+            taught_classes.extend(class_id);
+            taught_groups.extend(group_id);
+            teachings.push(TeachingRef {
+                subject_id: SubjectId(r.try_get("subject_id")?),
+                class_id,
+                group_id,
+            });
         }
         taught_classes.sort();
         taught_classes.dedup();
@@ -494,6 +497,7 @@ impl Store {
             children,
             taught_classes,
             taught_groups,
+            teachings,
         }))
     }
 

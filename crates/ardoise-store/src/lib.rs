@@ -17,12 +17,14 @@
 mod accounts;
 mod audit;
 mod connect;
+mod diary;
 mod directory;
 mod error;
 pub mod model;
 mod sessions;
 
 pub use connect::{Backend, Store};
+pub use diary::{HomeworkInsertForm, HomeworkView, LessonInsertForm, LessonView};
 pub use directory::{ClassTeacherView, Val};
 pub use error::StoreError;
 pub use model::*;

@@ -7,6 +7,7 @@
 //! appearing there.
 
 pub mod auth;
+pub mod diary_cache;
 pub mod error;
 pub mod extract;
 pub mod i18n;

@@ -207,6 +207,7 @@ mod tests {
             children: vec![],
             taught_classes: vec![],
             taught_groups: vec![],
+            teachings: vec![],
         };
         Arc::new(LiveSession::new(
             &record,

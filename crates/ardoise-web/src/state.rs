@@ -47,6 +47,8 @@ pub struct Inner {
     pub store: Store,
     /// This node's live sessions.
     pub sessions: SessionTable,
+    /// Per-class diaries and pupils' ticks, kept in memory.
+    pub diary: crate::diary_cache::DiaryCache,
     /// The time source.
     pub clock: Arc<dyn Clock>,
     /// French and English messages.
@@ -76,6 +78,7 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             store,
             sessions: SessionTable::default(),
+            diary: crate::diary_cache::DiaryCache::default(),
             clock,
             catalogs,
             passwords,

@@ -69,7 +69,9 @@ struct ApiDoc;
 
 /// The OpenAPI document.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::diary::DiaryApiDoc::openapi());
+    doc
 }
 
 /// An error.

@@ -4,13 +4,14 @@
 pub mod account;
 pub mod admin;
 pub mod api;
+pub mod diary;
 pub mod home;
 pub mod signin;
 pub mod system;
 
 use crate::state::AppState;
 use axum::handler::Handler;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 /// One declared route.
@@ -58,6 +59,16 @@ impl RouteTable {
         self
     }
 
+    /// A `PUT` route.
+    pub fn put<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, h: H) -> Self {
+        self.router = self.router.route(path, put(h));
+        self.entries.push(RouteEntry {
+            method: "PUT",
+            path,
+        });
+        self
+    }
+
     /// A `DELETE` route.
     pub fn delete<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, h: H) -> Self {
         self.router = self.router.route(path, delete(h));
@@ -94,5 +105,6 @@ pub fn all() -> RouteTable {
         .merge(account::routes())
         .merge(home::routes())
         .merge(admin::routes())
+        .merge(diary::routes())
         .merge(api::routes())
 }

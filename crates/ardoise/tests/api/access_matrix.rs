@@ -22,6 +22,10 @@ enum Target {
     OwnSession,
     /// Pupil A's session.
     PupilASession,
+    /// Homework set by teacher A for class 6eA.
+    HomeworkA,
+    /// A lesson written by teacher A for class 6eA.
+    LessonA,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -61,6 +65,23 @@ const SIGNED: &str = "DAAAAAAAAA";
 const ADMIN: &str = "DDDDDDDDDA";
 /// Class 6eA: its pupils, their parents, its teachers, staff, admin.
 const CLASS_A: &str = "DADADADADA";
+/// Only the teacher of 6eA (in its subject).
+const TEACHER_A: &str = "DDDDDADDDD";
+/// Only pupil A.
+const PUPIL_A: &str = "DADDDDDDDD";
+/// Pupil A's work: them, their parent, their teacher, staff, admin.
+const PUPIL_A_WORK: &str = "DADADADADA";
+const LESSON_FORM: &[(&str, &str)] = &[
+    ("subject_id", "1"),
+    ("lesson_on", "2099-01-05"),
+    ("title", "Séance"),
+    ("content", "Contenu"),
+];
+const HOMEWORK_FORM: &[(&str, &str)] = &[
+    ("subject_id", "1"),
+    ("due_on", "2099-01-05"),
+    ("instructions", "Exercice 1"),
+];
 const PASSWORD_FORM: &[(&str, &str)] = &[
     ("current", PASSWORD),
     ("password", "une phrase de passe neuve"),
@@ -225,6 +246,74 @@ fn rows() -> Vec<Row> {
         ),
         // Pupil A themself, their parent, their teacher, classmates' view excluded for class B.
         r("GET", "/api/v1/people/{id}", PupilA, Empty, "DADADADADA"),
+        // The homework diary.
+        r("GET", "/todo", None, Empty, SIGNED),
+        r("GET", "/pupils/{id}/todo", PupilA, Empty, PUPIL_A_WORK),
+        r("GET", "/classes/{id}/diary", ClassA, Empty, CLASS_A),
+        r(
+            "POST",
+            "/classes/{id}/lessons",
+            ClassA,
+            Form(LESSON_FORM),
+            TEACHER_A,
+        ),
+        r(
+            "POST",
+            "/classes/{id}/homework",
+            ClassA,
+            Form(HOMEWORK_FORM),
+            TEACHER_A,
+        ),
+        r(
+            "POST",
+            "/homework/{id}/done",
+            HomeworkA,
+            Form(&[("done", "1")]),
+            PUPIL_A,
+        ),
+        r(
+            "POST",
+            "/homework/{id}/delete",
+            HomeworkA,
+            Form(&[]),
+            TEACHER_A,
+        ),
+        r(
+            "POST",
+            "/lessons/{id}/delete",
+            LessonA,
+            Form(&[]),
+            TEACHER_A,
+        ),
+        r(
+            "GET",
+            "/api/v1/pupils/{id}/todo",
+            PupilA,
+            Empty,
+            PUPIL_A_WORK,
+        ),
+        r("GET", "/api/v1/classes/{id}/diary", ClassA, Empty, CLASS_A),
+        r(
+            "POST",
+            "/api/v1/classes/{id}/lessons",
+            ClassA,
+            Json(r#"{"subject_id": "1", "lesson_on": "2099-01-05", "title": "T", "content": "C"}"#),
+            TEACHER_A,
+        ),
+        r(
+            "POST",
+            "/api/v1/classes/{id}/homework",
+            ClassA,
+            Json(r#"{"subject_id": "1", "due_on": "2099-01-05", "instructions": "I"}"#),
+            TEACHER_A,
+        ),
+        r(
+            "PUT",
+            "/api/v1/homework/{id}/done",
+            HomeworkA,
+            Json(r#"{"done": true}"#),
+            PUPIL_A,
+        ),
     ]
 }
 
@@ -290,6 +379,32 @@ async fn sign_in(app: &TestApp, p: &Person) -> Actor {
 async fn run_row(row: &Row) -> Vec<String> {
     let app = spawn_app().await;
     let s = app.seeded.clone();
+    assert_eq!(s.subject.0, 1, "the matrix's forms name subject 1");
+    let now = ardoise_core::Clock::now(&*app.clock);
+    let homework = ardoise_store::HomeworkInsertForm {
+        class_id: s.class_a,
+        subject_id: s.subject,
+        teacher_id: s.teacher_a.id,
+        due_on: "2099-01-05".into(),
+        instructions_source: "x".into(),
+        instructions_html: "<p>x</p>".into(),
+        minutes: None,
+        publish_at: now,
+        created_at: now,
+    };
+    let homework_a = app.store.insert_homework(&[homework]).await.unwrap()[0];
+    let lesson = ardoise_store::LessonInsertForm {
+        class_id: s.class_a,
+        subject_id: s.subject,
+        teacher_id: s.teacher_a.id,
+        lesson_on: "2099-01-05".into(),
+        title: "t".into(),
+        content_source: "x".into(),
+        content_html: "<p>x</p>".into(),
+        publish_at: now,
+        created_at: now,
+    };
+    let lesson_a = app.store.insert_lesson(&lesson).await.unwrap();
     let people: Vec<Option<&Person>> = vec![
         None,
         Some(&s.pupil_a),
@@ -323,6 +438,8 @@ async fn run_row(row: &Row) -> Vec<String> {
                 .unwrap_or(pupil_a_session)
                 .to_string(),
             Target::PupilASession => pupil_a_session.to_string(),
+            Target::HomeworkA => homework_a.to_string(),
+            Target::LessonA => lesson_a.to_string(),
         };
         let path = row.path.replace("{id}", &id);
         let c = actor.map(|a| a.client.clone()).unwrap_or_else(client);
@@ -330,6 +447,7 @@ async fn run_row(row: &Row) -> Vec<String> {
             "GET" => c.get(app.url(&path)),
             "POST" => c.post(app.url(&path)),
             "DELETE" => c.delete(app.url(&path)),
+            "PUT" => c.put(app.url(&path)),
             m => panic!("method {m}"),
         };
         req = match row.body {

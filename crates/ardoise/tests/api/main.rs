@@ -4,5 +4,6 @@
 
 mod access_matrix;
 mod accounts;
+mod diary;
 mod errors;
 mod signin;

@@ -1,0 +1,278 @@
+//! The homework diary: lessons, homework, and pupils' "done" ticks.
+
+use crate::{Store, StoreError, StoreResult};
+use ardoise_core::{ClassId, HomeworkId, LessonId, PersonId, SubjectId, UnixTime};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// A new lesson.
+#[derive(Debug, Clone)]
+pub struct LessonInsertForm {
+    pub class_id: ClassId,
+    pub subject_id: SubjectId,
+    pub teacher_id: PersonId,
+    /// ISO date.
+    pub lesson_on: String,
+    pub title: String,
+    /// What the teacher typed.
+    pub content_source: String,
+    /// The same, rendered to safe HTML.
+    pub content_html: String,
+    /// Hidden from pupils and parents before this time.
+    pub publish_at: UnixTime,
+    pub created_at: UnixTime,
+}
+
+/// New homework.
+#[derive(Debug, Clone)]
+pub struct HomeworkInsertForm {
+    pub class_id: ClassId,
+    pub subject_id: SubjectId,
+    pub teacher_id: PersonId,
+    /// ISO date.
+    pub due_on: String,
+    pub instructions_source: String,
+    pub instructions_html: String,
+    /// Estimated time, in minutes.
+    pub minutes: Option<i64>,
+    pub publish_at: UnixTime,
+    pub created_at: UnixTime,
+}
+
+/// A lesson as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LessonView {
+    pub id: LessonId,
+    pub class_id: ClassId,
+    pub subject_id: SubjectId,
+    pub subject_name: String,
+    pub teacher_id: PersonId,
+    pub teacher_name: String,
+    pub lesson_on: String,
+    pub title: String,
+    pub content_html: String,
+    pub publish_at: UnixTime,
+}
+
+/// Homework as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HomeworkView {
+    pub id: HomeworkId,
+    pub class_id: ClassId,
+    pub subject_id: SubjectId,
+    pub subject_name: String,
+    pub teacher_id: PersonId,
+    pub teacher_name: String,
+    pub due_on: String,
+    pub instructions_html: String,
+    pub minutes: Option<i64>,
+    pub publish_at: UnixTime,
+}
+
+const LESSON_SELECT: &str = "SELECT l.id, l.class_id, l.subject_id, s.name AS subject_name, l.teacher_id, \
+     p.first_name || ' ' || upper(p.last_name) AS teacher_name, l.lesson_on, l.title, l.content_html, l.publish_at \
+     FROM lessons l JOIN subjects s ON s.id = l.subject_id JOIN people p ON p.id = l.teacher_id";
+const HOMEWORK_SELECT: &str = "SELECT h.id, h.class_id, h.subject_id, s.name AS subject_name, h.teacher_id, \
+     p.first_name || ' ' || upper(p.last_name) AS teacher_name, h.due_on, h.instructions_html, h.minutes, h.publish_at \
+     FROM homework h JOIN subjects s ON s.id = h.subject_id JOIN people p ON p.id = h.teacher_id";
+
+fn lesson_from_row(r: &AnyRow) -> StoreResult<LessonView> {
+    Ok(LessonView {
+        id: LessonId(r.try_get("id")?),
+        class_id: ClassId(r.try_get("class_id")?),
+        subject_id: SubjectId(r.try_get("subject_id")?),
+        subject_name: r.try_get("subject_name")?,
+        teacher_id: PersonId(r.try_get("teacher_id")?),
+        teacher_name: r.try_get("teacher_name")?,
+        lesson_on: r.try_get("lesson_on")?,
+        title: r.try_get("title")?,
+        content_html: r.try_get("content_html")?,
+        publish_at: r.try_get("publish_at")?,
+    })
+}
+
+fn homework_from_row(r: &AnyRow) -> StoreResult<HomeworkView> {
+    Ok(HomeworkView {
+        id: HomeworkId(r.try_get("id")?),
+        class_id: ClassId(r.try_get("class_id")?),
+        subject_id: SubjectId(r.try_get("subject_id")?),
+        subject_name: r.try_get("subject_name")?,
+        teacher_id: PersonId(r.try_get("teacher_id")?),
+        teacher_name: r.try_get("teacher_name")?,
+        due_on: r.try_get("due_on")?,
+        instructions_html: r.try_get("instructions_html")?,
+        minutes: r.try_get("minutes")?,
+        publish_at: r.try_get("publish_at")?,
+    })
+}
+
+impl Store {
+    /// Records a lesson.
+    pub async fn insert_lesson(&self, f: &LessonInsertForm) -> StoreResult<LessonId> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO lessons (class_id, subject_id, teacher_id, lesson_on, title, content_source, content_html, publish_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(f.class_id.0)
+        .bind(f.subject_id.0)
+        .bind(f.teacher_id.0)
+        .bind(&f.lesson_on)
+        .bind(&f.title)
+        .bind(&f.content_source)
+        .bind(&f.content_html)
+        .bind(f.publish_at)
+        .bind(f.created_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_sqlx(e, "lesson"))?;
+        Ok(LessonId(id))
+    }
+
+    /// Records homework for several classes at once (one teacher's "copy to
+    /// another class"), all or none.
+    pub async fn insert_homework(
+        &self,
+        forms: &[HomeworkInsertForm],
+    ) -> StoreResult<Vec<HomeworkId>> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::new();
+        for f in forms {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO homework (class_id, subject_id, teacher_id, due_on, instructions_source, instructions_html, minutes, publish_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            )
+            .bind(f.class_id.0)
+            .bind(f.subject_id.0)
+            .bind(f.teacher_id.0)
+            .bind(&f.due_on)
+            .bind(&f.instructions_source)
+            .bind(&f.instructions_html)
+            .bind(f.minutes)
+            .bind(f.publish_at)
+            .bind(f.created_at)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, "homework"))?;
+            ids.push(HomeworkId(id));
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// A class's lessons dated within `[from, to]` (ISO dates), by date.
+    pub async fn class_lessons(
+        &self,
+        class_id: ClassId,
+        from: &str,
+        to: &str,
+    ) -> StoreResult<Vec<LessonView>> {
+        let sql = format!("{LESSON_SELECT} WHERE l.class_id = $1 AND l.lesson_on >= $2 AND l.lesson_on <= $3 ORDER BY l.lesson_on, l.id");
+        let rows = sqlx::query(&sql)
+            .bind(class_id.0)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(lesson_from_row).collect()
+    }
+
+    /// A class's homework due within `[from, to]` (ISO dates), by due date.
+    pub async fn class_homework(
+        &self,
+        class_id: ClassId,
+        from: &str,
+        to: &str,
+    ) -> StoreResult<Vec<HomeworkView>> {
+        let sql = format!("{HOMEWORK_SELECT} WHERE h.class_id = $1 AND h.due_on >= $2 AND h.due_on <= $3 ORDER BY h.due_on, s.name, h.id");
+        let rows = sqlx::query(&sql)
+            .bind(class_id.0)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(homework_from_row).collect()
+    }
+
+    /// One piece of homework.
+    pub async fn find_homework(&self, id: HomeworkId) -> StoreResult<Option<HomeworkView>> {
+        let sql = format!("{HOMEWORK_SELECT} WHERE h.id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(homework_from_row).transpose()
+    }
+
+    /// One lesson.
+    pub async fn find_lesson(&self, id: LessonId) -> StoreResult<Option<LessonView>> {
+        let sql = format!("{LESSON_SELECT} WHERE l.id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(lesson_from_row).transpose()
+    }
+
+    /// Removes a lesson.
+    pub async fn delete_lesson(&self, id: LessonId) -> StoreResult<()> {
+        sqlx::query("DELETE FROM lessons WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes homework and its ticks.
+    pub async fn delete_homework(&self, id: HomeworkId) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM homework_done WHERE homework_id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM homework WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ticks or unticks homework as done by a pupil.
+    pub async fn set_homework_done(
+        &self,
+        homework: HomeworkId,
+        pupil: PersonId,
+        done: bool,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        if done {
+            sqlx::query("INSERT INTO homework_done (homework_id, pupil_id, done_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(homework.0)
+                .bind(pupil.0)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| StoreError::from_sqlx(e, "homework_done"))?;
+        } else {
+            sqlx::query("DELETE FROM homework_done WHERE homework_id = $1 AND pupil_id = $2")
+                .bind(homework.0)
+                .bind(pupil.0)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The homework a pupil has ticked, among that due on or after `from`.
+    pub async fn done_homework(&self, pupil: PersonId, from: &str) -> StoreResult<Vec<HomeworkId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT d.homework_id FROM homework_done d JOIN homework h ON h.id = d.homework_id \
+             WHERE d.pupil_id = $1 AND h.due_on >= $2 ORDER BY d.homework_id",
+        )
+        .bind(pupil.0)
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(HomeworkId).collect())
+    }
+}

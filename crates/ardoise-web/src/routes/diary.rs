@@ -1,0 +1,1018 @@
+//! The homework diary (cahier de textes): a pupil's "À faire", a class's
+//! week of lessons and homework, and the teacher's forms to write them.
+//!
+//! Reads come from `DiaryCache`: a class's diary is read from the store
+//! once per change, and pages carry an ETag so a browser that already has
+//! the page gets a `304 Not Modified`.
+
+use super::RouteTable;
+use crate::diary_cache::{ClassDiary, PupilTicks};
+use crate::error::ApiError;
+use crate::extract::{FormIn, JsonIn, Signed};
+use crate::i18n::Tr;
+use crate::pages::{render, Nav};
+use crate::state::AppState;
+use ardoise_core::diary::{
+    due_bucket, parse_date, render_rich_text, week_start, DueBucket, RichTextError,
+};
+use ardoise_core::policy::{self, ClassRef, PersonRef};
+use ardoise_core::{ClassId, HomeworkId, LessonId, PersonId, Role, SubjectId};
+use ardoise_store::{ClassView, HomeworkInsertForm, LessonInsertForm, PersonSummary};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// This module's routes.
+pub fn routes() -> RouteTable {
+    RouteTable::default()
+        .get("/todo", my_todo)
+        .get("/pupils/{id}/todo", pupil_todo)
+        .get("/classes/{id}/diary", class_diary)
+        .post("/classes/{id}/lessons", create_lesson)
+        .post("/classes/{id}/homework", create_homework)
+        .post("/homework/{id}/done", tick_homework)
+        .post("/homework/{id}/delete", delete_homework)
+        .post("/lessons/{id}/delete", delete_lesson)
+        .get("/api/v1/pupils/{id}/todo", api_pupil_todo)
+        .get("/api/v1/classes/{id}/diary", api_class_diary)
+        .post("/api/v1/classes/{id}/lessons", api_create_lesson)
+        .post("/api/v1/classes/{id}/homework", api_create_homework)
+        .put("/api/v1/homework/{id}/done", api_tick_homework)
+}
+
+fn today(state: &AppState) -> NaiveDate {
+    chrono::DateTime::from_timestamp(state.now(), 0)
+        .map(|d| d.date_naive())
+        .unwrap_or_default()
+}
+
+fn iso(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// « mercredi 25/11 » / « Wednesday 25/11 ».
+fn day_label(t: &Tr, iso_date: &str) -> String {
+    use chrono::Datelike;
+    match parse_date(iso_date) {
+        Some(d) => format!(
+            "{} {}",
+            t.get(&format!("day-{}", d.weekday().num_days_from_monday())),
+            d.format("%d/%m")
+        ),
+        None => iso_date.to_string(),
+    }
+}
+
+fn rich_text_error(e: RichTextError) -> ApiError {
+    ApiError::Invalid(match e {
+        RichTextError::Empty => "text_empty",
+        RichTextError::TooLong => "text_too_long",
+        RichTextError::Html => "html_not_allowed",
+        RichTextError::Image => "image_not_allowed",
+        RichTextError::UnsafeLink => "unsafe_link",
+    })
+}
+
+/// The pupil whose work is asked for, if the caller may see it.
+async fn visible_pupil(
+    state: &AppState,
+    signed: &Signed,
+    id: i64,
+) -> Result<(PersonSummary, ClassId), ApiError> {
+    let p = state
+        .store
+        .find_person(PersonId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let r = PersonRef {
+        id: p.id,
+        establishment_id: p.establishment_id,
+        roles: p.roles,
+        class_id: p.class_id,
+    };
+    if !p.roles.has(Role::Pupil) || !policy::may_see_pupil_work(&signed.session.actor, r) {
+        return Err(ApiError::NotFound);
+    }
+    let class = p.class_id.ok_or(ApiError::NotFound)?;
+    Ok((p, class))
+}
+
+/// What one pupil has to do, computed from the cached class diary.
+struct Todo {
+    diary: Arc<ClassDiary>,
+    ticks: Arc<PupilTicks>,
+    now: i64,
+    today: NaiveDate,
+}
+
+impl Todo {
+    async fn load(state: &AppState, pupil: PersonId, class: ClassId) -> Result<Todo, ApiError> {
+        let today = today(state);
+        let diary = state.diary.class(&state.store, class, today).await?;
+        let ticks = state.diary.ticks(&state.store, pupil, today).await?;
+        Ok(Todo {
+            diary,
+            ticks,
+            now: state.now(),
+            today,
+        })
+    }
+
+    fn visible_homework(&self) -> impl Iterator<Item = &ardoise_store::HomeworkView> {
+        self.diary
+            .homework
+            .iter()
+            .filter(move |h| h.publish_at <= self.now)
+    }
+
+    /// Changes whenever what the page shows does.
+    fn etag(&self, lang: &str) -> String {
+        let visible = self.visible_homework().count()
+            + self
+                .diary
+                .lessons
+                .iter()
+                .filter(|l| l.publish_at <= self.now)
+                .count();
+        let mut h = Sha256::new();
+        h.update(format!(
+            "{}/{}/{}/{}/{}",
+            self.diary.version, self.ticks.version, visible, self.today, lang
+        ));
+        format!("\"{}\"", hex::encode(&h.finalize()[..12]))
+    }
+}
+
+/// Answers 304 when the client already has this version.
+fn not_modified(headers: &HeaderMap, etag: &str) -> Option<Response> {
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    matches.then(|| with_etag(StatusCode::NOT_MODIFIED.into_response(), etag))
+}
+
+fn with_etag(mut resp: Response, etag: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    // Private: a page of one pupil; revalidated on every visit, cheaply.
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    resp
+}
+
+/// A line of "À faire".
+pub struct TodoItem {
+    pub id: i64,
+    pub subject: String,
+    pub teacher: String,
+    pub due: String,
+    pub instructions_html: String,
+    pub minutes: Option<i64>,
+    pub done: bool,
+}
+
+/// A heading of "À faire" and its lines.
+pub struct TodoBucket {
+    pub title: String,
+    pub items: Vec<TodoItem>,
+}
+
+/// A subject's recent lessons.
+pub struct SubjectLessons {
+    pub subject: String,
+    pub lessons: Vec<(String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "todo.html")]
+struct TodoPage {
+    t: Tr,
+    nav: Nav,
+    pupil_name: String,
+    class: Option<ClassView>,
+    is_self: bool,
+    csrf: String,
+    buckets: Vec<TodoBucket>,
+    subjects: Vec<SubjectLessons>,
+}
+
+fn todo_buckets(t: &Tr, todo: &Todo) -> Vec<TodoBucket> {
+    let mut buckets: BTreeMap<DueBucket, Vec<TodoItem>> = BTreeMap::new();
+    for h in todo.visible_homework() {
+        let Some(due) = parse_date(&h.due_on) else {
+            continue;
+        };
+        let done = todo.ticks.done.contains(&h.id);
+        let bucket = due_bucket(due, todo.today);
+        if bucket == DueBucket::Late && done {
+            continue;
+        }
+        buckets.entry(bucket).or_default().push(TodoItem {
+            id: h.id.0,
+            subject: h.subject_name.clone(),
+            teacher: h.teacher_name.clone(),
+            due: day_label(t, &h.due_on),
+            instructions_html: h.instructions_html.clone(),
+            minutes: h.minutes,
+            done,
+        });
+    }
+    buckets
+        .into_iter()
+        .map(|(b, items)| TodoBucket {
+            title: t.get(b.key()),
+            items,
+        })
+        .collect()
+}
+
+fn lessons_by_subject(t: &Tr, todo: &Todo) -> Vec<SubjectLessons> {
+    let today = iso(todo.today);
+    let mut by: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+    for l in todo
+        .diary
+        .lessons
+        .iter()
+        .rev()
+        .filter(|l| l.publish_at <= todo.now && l.lesson_on <= today)
+    {
+        by.entry(l.subject_name.clone()).or_default().push((
+            day_label(t, &l.lesson_on),
+            l.title.clone(),
+            l.content_html.clone(),
+        ));
+    }
+    by.into_iter()
+        .map(|(subject, lessons)| SubjectLessons { subject, lessons })
+        .collect()
+}
+
+async fn todo_page(
+    state: &AppState,
+    signed: &Signed,
+    headers: &HeaderMap,
+    pupil: PersonSummary,
+    class: ClassId,
+) -> Result<Response, ApiError> {
+    let todo = Todo::load(state, pupil.id, class).await?;
+    let t = signed.ctx.tr.clone();
+    let etag = todo.etag(t.lang.code());
+    if let Some(r) = not_modified(headers, &etag) {
+        return Ok(r);
+    }
+    let is_self = signed.session.person_id() == pupil.id;
+    let title = if is_self {
+        t.get("todo-title")
+    } else {
+        format!("{} — {}", t.get("todo-title"), pupil.first_name)
+    };
+    let page = TodoPage {
+        nav: Nav::signed(title, &signed.session),
+        pupil_name: pupil.display_name(),
+        class: state.store.find_class(class).await?,
+        is_self,
+        csrf: signed.session.csrf_token.clone(),
+        buckets: todo_buckets(&t, &todo),
+        subjects: lessons_by_subject(&t, &todo),
+        t,
+    };
+    Ok(with_etag(render(&page), &etag))
+}
+
+/// `GET /todo`: a pupil's own "À faire"; a parent goes to their child's.
+async fn my_todo(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let actor = &signed.session.actor;
+    if actor.is(Role::Pupil) {
+        let (pupil, class) = visible_pupil(&state, &signed, actor.person_id.0).await?;
+        return todo_page(&state, &signed, &headers, pupil, class).await;
+    }
+    match actor.children.first() {
+        Some(child) => {
+            Ok(Redirect::to(&format!("/pupils/{}/todo", child.pupil_id)).into_response())
+        }
+        None => Ok(Redirect::to("/home").into_response()),
+    }
+}
+
+/// `GET /pupils/{id}/todo`: what a pupil has to do, for them, their
+/// parents, their teachers and staff.
+async fn pupil_todo(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let (pupil, class) = visible_pupil(&state, &signed, id).await?;
+    todo_page(&state, &signed, &headers, pupil, class).await
+}
+
+#[derive(Deserialize)]
+struct WeekQuery {
+    week: Option<String>,
+}
+
+/// A day of the week view.
+pub struct DayColumn {
+    pub label: String,
+    pub lessons: Vec<LessonRow>,
+    pub homework: Vec<HomeworkRow>,
+}
+
+/// A lesson in the week view.
+pub struct LessonRow {
+    pub id: i64,
+    pub subject: String,
+    pub title: String,
+    pub html: String,
+    pub mine: bool,
+    pub scheduled: Option<String>,
+}
+
+/// Homework in the week view.
+pub struct HomeworkRow {
+    pub id: i64,
+    pub subject: String,
+    pub html: String,
+    pub minutes: Option<i64>,
+    pub mine: bool,
+    pub scheduled: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "diary.html")]
+struct DiaryPage {
+    t: Tr,
+    nav: Nav,
+    class: ClassView,
+    csrf: String,
+    days: Vec<DayColumn>,
+    week_label: String,
+    previous: String,
+    next: String,
+    today: String,
+    /// Subjects the caller teaches to this class (id, name): the forms.
+    my_subjects: Vec<(i64, String)>,
+    /// Other classes the caller teaches those subjects to, for "copy to".
+    other_classes: Vec<(i64, String)>,
+}
+
+async fn readable_class(state: &AppState, signed: &Signed, id: i64) -> Result<ClassView, ApiError> {
+    let class = state
+        .store
+        .find_class(ClassId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !policy::may_read_diary(
+        &signed.session.actor,
+        ClassRef {
+            id: class.id,
+            establishment_id: class.establishment_id,
+        },
+    ) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(class)
+}
+
+/// `GET /classes/{id}/diary?week=YYYY-MM-DD`: a week of lessons and
+/// homework; its teachers also get the forms to write them.
+async fn class_diary(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Query(q): Query<WeekQuery>,
+) -> Result<Response, ApiError> {
+    let class = readable_class(&state, &signed, id).await?;
+    let today = today(&state);
+    let monday = week_start(q.week.as_deref().and_then(parse_date).unwrap_or(today));
+    let sunday = monday + chrono::Duration::days(6);
+    let (from, to) = (iso(monday), iso(sunday));
+    let actor = &signed.session.actor;
+    let is_teacher_here = actor.teachings.iter().any(|t| t.class_id == Some(class.id));
+    let now = state.now();
+    let t = signed.ctx.tr.clone();
+    // Staff and teachers see what is scheduled; pupils and parents only
+    // what is published.
+    let sees_scheduled = is_teacher_here || actor.is(Role::Staff) || actor.is(Role::Admin);
+    let scheduled = |publish_at: i64| (publish_at > now).then(|| t.datetime(publish_at));
+    let lessons = state.store.class_lessons(class.id, &from, &to).await?;
+    let homework = state.store.class_homework(class.id, &from, &to).await?;
+    let mut days: Vec<DayColumn> = (0..7)
+        .map(|i| {
+            let d = monday + chrono::Duration::days(i);
+            DayColumn {
+                label: day_label(&t, &iso(d)),
+                lessons: vec![],
+                homework: vec![],
+            }
+        })
+        .collect();
+    let index = |date: &str| {
+        parse_date(date)
+            .map(|d| (d - monday).num_days())
+            .filter(|i| (0..7).contains(i))
+            .map(|i| i as usize)
+    };
+    for l in lessons
+        .into_iter()
+        .filter(|l| sees_scheduled || l.publish_at <= now)
+    {
+        if let Some(i) = index(&l.lesson_on) {
+            days[i].lessons.push(LessonRow {
+                id: l.id.0,
+                mine: l.teacher_id == actor.person_id,
+                scheduled: scheduled(l.publish_at),
+                subject: l.subject_name,
+                title: l.title,
+                html: l.content_html,
+            });
+        }
+    }
+    for h in homework
+        .into_iter()
+        .filter(|h| sees_scheduled || h.publish_at <= now)
+    {
+        if let Some(i) = index(&h.due_on) {
+            days[i].homework.push(HomeworkRow {
+                id: h.id.0,
+                mine: h.teacher_id == actor.person_id,
+                scheduled: scheduled(h.publish_at),
+                subject: h.subject_name,
+                html: h.instructions_html,
+                minutes: h.minutes,
+            });
+        }
+    }
+    let subjects = state.store.list_subjects(class.establishment_id).await?;
+    let my_subject_ids: Vec<SubjectId> = actor
+        .teachings
+        .iter()
+        .filter(|t| t.class_id == Some(class.id))
+        .map(|t| t.subject_id)
+        .collect();
+    let my_subjects = subjects
+        .iter()
+        .filter(|s| my_subject_ids.contains(&s.id))
+        .map(|s| (s.id.0, s.name.clone()))
+        .collect();
+    let mut other_classes = Vec::new();
+    for c in actor
+        .teachings
+        .iter()
+        .filter(|t| my_subject_ids.contains(&t.subject_id))
+        .filter_map(|t| t.class_id)
+        .filter(|c| *c != class.id)
+    {
+        if let Some(v) = state.store.find_class(c).await? {
+            if !other_classes.iter().any(|(id, _)| *id == v.id.0) {
+                other_classes.push((v.id.0, v.name));
+            }
+        }
+    }
+    let page = DiaryPage {
+        nav: Nav::signed(
+            format!("{} {}", t.get("diary-title"), class.name),
+            &signed.session,
+        ),
+        csrf: signed.session.csrf_token.clone(),
+        days,
+        week_label: t.with(
+            "diary-week-of",
+            &[("date", &monday.format("%d/%m/%Y").to_string())],
+        ),
+        previous: iso(monday - chrono::Duration::days(7)),
+        next: iso(monday + chrono::Duration::days(7)),
+        today: iso(today),
+        my_subjects,
+        other_classes,
+        class,
+        t,
+    };
+    Ok(render(&page))
+}
+
+/// What a teacher sends to write a lesson (form or JSON).
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct LessonIn {
+    #[serde(default)]
+    pub subject_id: String,
+    #[serde(default)]
+    pub lesson_on: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub content: String,
+    /// `YYYY-MM-DDTHH:MM` (UTC); empty: now.
+    #[serde(default)]
+    pub publish_at: String,
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// What a teacher sends to set homework (form or JSON).
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct HomeworkIn {
+    #[serde(default)]
+    pub subject_id: String,
+    #[serde(default)]
+    pub due_on: String,
+    #[serde(default)]
+    pub instructions: String,
+    /// Estimated minutes; empty for none.
+    #[serde(default)]
+    pub minutes: String,
+    /// `YYYY-MM-DDTHH:MM` (UTC); empty: now.
+    #[serde(default)]
+    pub publish_at: String,
+    /// Other classes (ids) to give the same homework to.
+    #[serde(default)]
+    pub also: Vec<i64>,
+    #[serde(default)]
+    pub csrf: String,
+}
+
+fn parse_publish_at(s: &str, now: i64) -> Result<i64, ApiError> {
+    if s.trim().is_empty() {
+        return Ok(now);
+    }
+    chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M")
+        .map(|d| d.and_utc().timestamp())
+        .map_err(|_| ApiError::Invalid("date_invalid"))
+}
+
+fn parse_subject(s: &str) -> Result<SubjectId, ApiError> {
+    s.trim()
+        .parse::<i64>()
+        .map(SubjectId)
+        .map_err(|_| ApiError::Invalid("subject_missing"))
+}
+
+/// Checks and writes a lesson; returns its class.
+async fn write_lesson(
+    state: &AppState,
+    signed: &Signed,
+    class_id: i64,
+    f: &LessonIn,
+) -> Result<LessonId, ApiError> {
+    let class = readable_class(state, signed, class_id).await?;
+    let subject = parse_subject(&f.subject_id)?;
+    if !policy::may_write_diary(&signed.session.actor, class.id, subject) {
+        return Err(ApiError::Forbidden);
+    }
+    let date = parse_date(&f.lesson_on).ok_or(ApiError::Invalid("date_invalid"))?;
+    let title = f.title.trim();
+    if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
+        return Err(ApiError::Invalid("title_invalid"));
+    }
+    let html = render_rich_text(&f.content).map_err(rich_text_error)?;
+    let now = state.now();
+    let form = LessonInsertForm {
+        class_id: class.id,
+        subject_id: subject,
+        teacher_id: signed.session.person_id(),
+        lesson_on: iso(date),
+        title: title.to_string(),
+        content_source: f.content.trim().to_string(),
+        content_html: html,
+        publish_at: parse_publish_at(&f.publish_at, now)?,
+        created_at: now,
+    };
+    let id = state.store.insert_lesson(&form).await?;
+    state.diary.invalidate_class(class.id);
+    Ok(id)
+}
+
+/// Checks and writes homework for a class and the classes it is copied to.
+async fn write_homework(
+    state: &AppState,
+    signed: &Signed,
+    class_id: i64,
+    f: &HomeworkIn,
+) -> Result<Vec<HomeworkId>, ApiError> {
+    let class = readable_class(state, signed, class_id).await?;
+    let subject = parse_subject(&f.subject_id)?;
+    let actor = &signed.session.actor;
+    let mut classes = vec![class.id];
+    for other in &f.also {
+        let c = ClassId(*other);
+        if !classes.contains(&c) {
+            classes.push(c);
+        }
+    }
+    if classes
+        .iter()
+        .any(|c| !policy::may_write_diary(actor, *c, subject))
+    {
+        return Err(ApiError::Forbidden);
+    }
+    let due = parse_date(&f.due_on).ok_or(ApiError::Invalid("date_invalid"))?;
+    if due < today(state) {
+        return Err(ApiError::Invalid("due_date_past"));
+    }
+    let minutes = match f.minutes.trim() {
+        "" => None,
+        m => Some(
+            m.parse::<i64>()
+                .ok()
+                .filter(|m| (1..=600).contains(m))
+                .ok_or(ApiError::Invalid("minutes_invalid"))?,
+        ),
+    };
+    let html = render_rich_text(&f.instructions).map_err(rich_text_error)?;
+    let now = state.now();
+    let publish_at = parse_publish_at(&f.publish_at, now)?;
+    let forms: Vec<HomeworkInsertForm> = classes
+        .iter()
+        .map(|c| HomeworkInsertForm {
+            class_id: *c,
+            subject_id: subject,
+            teacher_id: actor.person_id,
+            due_on: iso(due),
+            instructions_source: f.instructions.trim().to_string(),
+            instructions_html: html.clone(),
+            minutes,
+            publish_at,
+            created_at: now,
+        })
+        .collect();
+    let ids = state.store.insert_homework(&forms).await?;
+    for c in &classes {
+        state.diary.invalidate_class(*c);
+    }
+    Ok(ids)
+}
+
+fn back_to_week(class_id: i64, date: &str) -> Response {
+    Redirect::to(&format!(
+        "/classes/{class_id}/diary?week={}",
+        parse_date(date).map(iso).unwrap_or_default()
+    ))
+    .into_response()
+}
+
+/// `POST /classes/{id}/lessons`.
+async fn create_lesson(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    FormIn(f): FormIn<LessonIn>,
+) -> Result<Response, ApiError> {
+    signed.check_csrf(&f.csrf)?;
+    write_lesson(&state, &signed, id, &f).await?;
+    Ok(back_to_week(id, &f.lesson_on))
+}
+
+/// `POST /classes/{id}/homework`. The form's "copy to" checkboxes arrive as
+/// `also_<class id>` fields.
+async fn create_homework(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    FormIn(fields): FormIn<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
+    signed.check_csrf(&get("csrf"))?;
+    let also = fields
+        .keys()
+        .filter_map(|k| k.strip_prefix("also_"))
+        .filter_map(|v| v.parse::<i64>().ok())
+        .collect();
+    let f = HomeworkIn {
+        subject_id: get("subject_id"),
+        due_on: get("due_on"),
+        instructions: get("instructions"),
+        minutes: get("minutes"),
+        publish_at: get("publish_at"),
+        also,
+        csrf: String::new(),
+    };
+    write_homework(&state, &signed, id, &f).await?;
+    Ok(back_to_week(id, &f.due_on))
+}
+
+async fn tick(state: &AppState, signed: &Signed, id: i64, done: bool) -> Result<(), ApiError> {
+    let h = state
+        .store
+        .find_homework(HomeworkId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let actor = &signed.session.actor;
+    // Only the pupil ticks their own homework, and only homework they can see.
+    if !actor.is(Role::Pupil) || actor.class_id != Some(h.class_id) || h.publish_at > state.now() {
+        return Err(ApiError::NotFound);
+    }
+    state
+        .store
+        .set_homework_done(h.id, actor.person_id, done, state.now())
+        .await?;
+    state.diary.invalidate_ticks(actor.person_id);
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct TickForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    done: String,
+}
+
+/// `POST /homework/{id}/done`: the pupil ticks (done=1) or unticks (done=0).
+async fn tick_homework(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    FormIn(f): FormIn<TickForm>,
+) -> Result<Response, ApiError> {
+    signed.check_csrf(&f.csrf)?;
+    let done = match f.done.as_str() {
+        "1" => true,
+        "0" => false,
+        _ => return Err(ApiError::Invalid("done_invalid")),
+    };
+    tick(&state, &signed, id, done).await?;
+    Ok(Redirect::to("/todo").into_response())
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /homework/{id}/delete`: its author removes it.
+async fn delete_homework(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    FormIn(f): FormIn<CsrfForm>,
+) -> Result<Response, ApiError> {
+    signed.check_csrf(&f.csrf)?;
+    let h = state
+        .store
+        .find_homework(HomeworkId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !policy::may_write_diary(&signed.session.actor, h.class_id, h.subject_id) {
+        return Err(ApiError::NotFound);
+    }
+    state.store.delete_homework(h.id).await?;
+    state.diary.invalidate_class(h.class_id);
+    Ok(back_to_week(h.class_id.0, &h.due_on))
+}
+
+/// `POST /lessons/{id}/delete`: its author removes it.
+async fn delete_lesson(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    FormIn(f): FormIn<CsrfForm>,
+) -> Result<Response, ApiError> {
+    signed.check_csrf(&f.csrf)?;
+    let l = state
+        .store
+        .find_lesson(LessonId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !policy::may_write_diary(&signed.session.actor, l.class_id, l.subject_id) {
+        return Err(ApiError::NotFound);
+    }
+    state.store.delete_lesson(l.id).await?;
+    state.diary.invalidate_class(l.class_id);
+    Ok(back_to_week(l.class_id.0, &l.lesson_on))
+}
+
+/// Homework in the API.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HomeworkOut {
+    pub id: i64,
+    pub class_id: i64,
+    pub subject: String,
+    pub teacher: String,
+    pub due_on: String,
+    pub instructions_html: String,
+    pub minutes: Option<i64>,
+    /// For a pupil's list: whether they ticked it.
+    pub done: Option<bool>,
+}
+
+/// A lesson in the API.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LessonOut {
+    pub id: i64,
+    pub class_id: i64,
+    pub subject: String,
+    pub teacher: String,
+    pub lesson_on: String,
+    pub title: String,
+    pub content_html: String,
+}
+
+/// A class's diary over a period.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DiaryOut {
+    pub lessons: Vec<LessonOut>,
+    pub homework: Vec<HomeworkOut>,
+}
+
+fn homework_out(h: &ardoise_store::HomeworkView, done: Option<bool>) -> HomeworkOut {
+    HomeworkOut {
+        id: h.id.0,
+        class_id: h.class_id.0,
+        subject: h.subject_name.clone(),
+        teacher: h.teacher_name.clone(),
+        due_on: h.due_on.clone(),
+        instructions_html: h.instructions_html.clone(),
+        minutes: h.minutes,
+        done,
+    }
+}
+
+/// A pupil's homework from today on (and late homework not done), with ticks.
+#[utoipa::path(get, path = "/api/v1/pupils/{id}/todo", params(("id" = i64, Path)),
+    responses((status = 200, body = [HomeworkOut]), (status = 304), (status = 404, body = crate::routes::api::ErrorOut)))]
+async fn api_pupil_todo(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let (pupil, class) = visible_pupil(&state, &signed, id).await?;
+    let todo = Todo::load(&state, pupil.id, class).await?;
+    let etag = todo.etag("json");
+    if let Some(r) = not_modified(&headers, &etag) {
+        return Ok(r);
+    }
+    let list: Vec<HomeworkOut> = todo
+        .visible_homework()
+        .filter(|h| {
+            let late = parse_date(&h.due_on).is_some_and(|d| d < todo.today);
+            !(late && todo.ticks.done.contains(&h.id))
+        })
+        .map(|h| homework_out(h, Some(todo.ticks.done.contains(&h.id))))
+        .collect();
+    Ok(with_etag(Json(list).into_response(), &etag))
+}
+
+#[derive(Deserialize)]
+struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// A class's lessons and homework between two dates (at most 62 days;
+/// default: this week).
+#[utoipa::path(get, path = "/api/v1/classes/{id}/diary", params(("id" = i64, Path), ("from" = Option<String>, Query), ("to" = Option<String>, Query)),
+    responses((status = 200, body = DiaryOut), (status = 404, body = crate::routes::api::ErrorOut), (status = 422, body = crate::routes::api::ErrorOut)))]
+async fn api_class_diary(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Json<DiaryOut>, ApiError> {
+    let class = readable_class(&state, &signed, id).await?;
+    let monday = week_start(today(&state));
+    let parse = |s: &Option<String>, default: NaiveDate| match s {
+        Some(s) => parse_date(s).ok_or(ApiError::Invalid("date_invalid")),
+        None => Ok(default),
+    };
+    let from = parse(&q.from, monday)?;
+    let to = parse(&q.to, monday + chrono::Duration::days(6))?;
+    if to < from || (to - from).num_days() > 62 {
+        return Err(ApiError::Invalid("period_invalid"));
+    }
+    let actor = &signed.session.actor;
+    let now = state.now();
+    let sees_scheduled = actor.teachings.iter().any(|t| t.class_id == Some(class.id))
+        || actor.is(Role::Staff)
+        || actor.is(Role::Admin);
+    let lessons = state
+        .store
+        .class_lessons(class.id, &iso(from), &iso(to))
+        .await?;
+    let homework = state
+        .store
+        .class_homework(class.id, &iso(from), &iso(to))
+        .await?;
+    Ok(Json(DiaryOut {
+        lessons: lessons
+            .into_iter()
+            .filter(|l| sees_scheduled || l.publish_at <= now)
+            .map(|l| LessonOut {
+                id: l.id.0,
+                class_id: l.class_id.0,
+                subject: l.subject_name,
+                teacher: l.teacher_name,
+                lesson_on: l.lesson_on,
+                title: l.title,
+                content_html: l.content_html,
+            })
+            .collect(),
+        homework: homework
+            .iter()
+            .filter(|h| sees_scheduled || h.publish_at <= now)
+            .map(|h| homework_out(h, None))
+            .collect(),
+    }))
+}
+
+/// Id of what was created.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedOut {
+    pub ids: Vec<i64>,
+}
+
+/// Writes a lesson (teachers of the class and subject).
+#[utoipa::path(post, path = "/api/v1/classes/{id}/lessons", params(("id" = i64, Path)), request_body = LessonIn,
+    responses((status = 201, body = CreatedOut), (status = 403, body = crate::routes::api::ErrorOut), (status = 422, body = crate::routes::api::ErrorOut)))]
+async fn api_create_lesson(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    JsonIn(f): JsonIn<LessonIn>,
+) -> Result<Response, ApiError> {
+    let lesson = write_lesson(&state, &signed, id, &f).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedOut {
+            ids: vec![lesson.0],
+        }),
+    )
+        .into_response())
+}
+
+/// Sets homework (teachers of the class and subject), optionally for other
+/// classes too.
+#[utoipa::path(post, path = "/api/v1/classes/{id}/homework", params(("id" = i64, Path)), request_body = HomeworkIn,
+    responses((status = 201, body = CreatedOut), (status = 403, body = crate::routes::api::ErrorOut), (status = 422, body = crate::routes::api::ErrorOut)))]
+async fn api_create_homework(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    JsonIn(f): JsonIn<HomeworkIn>,
+) -> Result<Response, ApiError> {
+    let ids = write_homework(&state, &signed, id, &f).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedOut {
+            ids: ids.into_iter().map(|i| i.0).collect(),
+        }),
+    )
+        .into_response())
+}
+
+/// Ticks or unticks homework.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DoneIn {
+    pub done: bool,
+}
+
+/// The pupil ticks their homework done, or not.
+#[utoipa::path(put, path = "/api/v1/homework/{id}/done", params(("id" = i64, Path)), request_body = DoneIn,
+    responses((status = 204), (status = 404, body = crate::routes::api::ErrorOut)))]
+async fn api_tick_homework(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    JsonIn(f): JsonIn<DoneIn>,
+) -> Result<Response, ApiError> {
+    tick(&state, &signed, id, f.done).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The diary's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        api_pupil_todo,
+        api_class_diary,
+        api_create_lesson,
+        api_create_homework,
+        api_tick_homework
+    ),
+    components(schemas(
+        HomeworkOut,
+        LessonOut,
+        DiaryOut,
+        LessonIn,
+        HomeworkIn,
+        CreatedOut,
+        DoneIn
+    ))
+)]
+pub struct DiaryApiDoc;
