@@ -98,7 +98,8 @@ impl Actor {
         self.is(Role::Staff) && self.establishment_id == establishment_id
     }
 
-    fn is_parent_of(&self, pupil: PersonId) -> bool {
+    /// Whether the actor is a parent of this pupil.
+    pub fn is_parent_of(&self, pupil: PersonId) -> bool {
         self.is(Role::Parent) && self.children.iter().any(|c| c.pupil_id == pupil)
     }
 
@@ -123,6 +124,15 @@ pub fn may_read_class_roster(actor: &Actor, class: ClassRef) -> bool {
         || actor.is_staff_of(class.establishment_id)
         || actor.teaches_class(class.id)
         || (actor.is(Role::Pupil) && actor.class_id == Some(class.id))
+}
+
+/// Whether the actor oversees a class's work: sees every pupil's hand-ins
+/// and feedback (the class's teachers, staff of its establishment, admins;
+/// never its pupils or parents).
+pub fn may_oversee_class_work(actor: &Actor, class: ClassRef) -> bool {
+    actor.is(Role::Admin)
+        || actor.is_staff_of(class.establishment_id)
+        || actor.teaches_class(class.id)
 }
 
 /// The classes a list of classes may show to the actor.

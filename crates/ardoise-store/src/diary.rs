@@ -1,5 +1,8 @@
 //! The homework diary: lessons, homework, and pupils' "done" ticks.
 
+use crate::work::{
+    delete_attachments, insert_attachments, AttachmentInsert, AttachmentView, OwnerKind,
+};
 use crate::{Store, StoreError, StoreResult};
 use ardoise_core::{ClassId, HomeworkId, LessonId, PersonId, SubjectId, UnixTime};
 use sqlx::any::AnyRow;
@@ -21,6 +24,19 @@ pub struct LessonInsertForm {
     /// Hidden from pupils and parents before this time.
     pub publish_at: UnixTime,
     pub created_at: UnixTime,
+    /// Files, already durable in the blob store.
+    pub attachments: Vec<AttachmentInsert>,
+}
+
+/// What an assignment (homework to hand in) expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandIn {
+    /// Hand-ins close at this time (unless late ones are allowed).
+    pub deadline_at: UnixTime,
+    /// Whether a hand-in after the deadline is accepted (marked late).
+    pub late_allowed: bool,
+    /// Marks out of this, if marked.
+    pub mark_scale: Option<i64>,
 }
 
 /// New homework.
@@ -37,6 +53,10 @@ pub struct HomeworkInsertForm {
     pub minutes: Option<i64>,
     pub publish_at: UnixTime,
     pub created_at: UnixTime,
+    /// Set when pupils hand work in.
+    pub hand_in: Option<HandIn>,
+    /// Files, already durable in the blob store.
+    pub attachments: Vec<AttachmentInsert>,
 }
 
 /// A lesson as read.
@@ -52,6 +72,7 @@ pub struct LessonView {
     pub title: String,
     pub content_html: String,
     pub publish_at: UnixTime,
+    pub attachments: Vec<AttachmentView>,
 }
 
 /// Homework as read.
@@ -67,13 +88,16 @@ pub struct HomeworkView {
     pub instructions_html: String,
     pub minutes: Option<i64>,
     pub publish_at: UnixTime,
+    pub hand_in: Option<HandIn>,
+    pub attachments: Vec<AttachmentView>,
 }
 
 const LESSON_SELECT: &str = "SELECT l.id, l.class_id, l.subject_id, s.name AS subject_name, l.teacher_id, \
      p.first_name || ' ' || upper(p.last_name) AS teacher_name, l.lesson_on, l.title, l.content_html, l.publish_at \
      FROM lessons l JOIN subjects s ON s.id = l.subject_id JOIN people p ON p.id = l.teacher_id";
 const HOMEWORK_SELECT: &str = "SELECT h.id, h.class_id, h.subject_id, s.name AS subject_name, h.teacher_id, \
-     p.first_name || ' ' || upper(p.last_name) AS teacher_name, h.due_on, h.instructions_html, h.minutes, h.publish_at \
+     p.first_name || ' ' || upper(p.last_name) AS teacher_name, h.due_on, h.instructions_html, h.minutes, h.publish_at, \
+     h.hand_in, h.deadline_at, h.late_allowed, h.mark_scale \
      FROM homework h JOIN subjects s ON s.id = h.subject_id JOIN people p ON p.id = h.teacher_id";
 
 fn lesson_from_row(r: &AnyRow) -> StoreResult<LessonView> {
@@ -88,6 +112,7 @@ fn lesson_from_row(r: &AnyRow) -> StoreResult<LessonView> {
         title: r.try_get("title")?,
         content_html: r.try_get("content_html")?,
         publish_at: r.try_get("publish_at")?,
+        attachments: Vec::new(),
     })
 }
 
@@ -103,12 +128,23 @@ fn homework_from_row(r: &AnyRow) -> StoreResult<HomeworkView> {
         instructions_html: r.try_get("instructions_html")?,
         minutes: r.try_get("minutes")?,
         publish_at: r.try_get("publish_at")?,
+        hand_in: if r.try_get::<i64, _>("hand_in")? != 0 {
+            Some(HandIn {
+                deadline_at: r.try_get::<Option<i64>, _>("deadline_at")?.unwrap_or(0),
+                late_allowed: r.try_get::<i64, _>("late_allowed")? != 0,
+                mark_scale: r.try_get("mark_scale")?,
+            })
+        } else {
+            None
+        },
+        attachments: Vec::new(),
     })
 }
 
 impl Store {
     /// Records a lesson.
     pub async fn insert_lesson(&self, f: &LessonInsertForm) -> StoreResult<LessonId> {
+        let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO lessons (class_id, subject_id, teacher_id, lesson_on, title, content_source, content_html, publish_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -122,9 +158,11 @@ impl Store {
         .bind(&f.content_html)
         .bind(f.publish_at)
         .bind(f.created_at)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| StoreError::from_sqlx(e, "lesson"))?;
+        insert_attachments(&mut tx, OwnerKind::Lesson, id, &f.attachments, f.created_at).await?;
+        tx.commit().await?;
         Ok(LessonId(id))
     }
 
@@ -138,8 +176,9 @@ impl Store {
         let mut ids = Vec::new();
         for f in forms {
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO homework (class_id, subject_id, teacher_id, due_on, instructions_source, instructions_html, minutes, publish_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                "INSERT INTO homework (class_id, subject_id, teacher_id, due_on, instructions_source, instructions_html, minutes, publish_at, created_at, \
+                 hand_in, deadline_at, late_allowed, mark_scale) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
             )
             .bind(f.class_id.0)
             .bind(f.subject_id.0)
@@ -150,9 +189,21 @@ impl Store {
             .bind(f.minutes)
             .bind(f.publish_at)
             .bind(f.created_at)
+            .bind(i64::from(f.hand_in.is_some()))
+            .bind(f.hand_in.map(|h| h.deadline_at))
+            .bind(i64::from(f.hand_in.is_some_and(|h| h.late_allowed)))
+            .bind(f.hand_in.and_then(|h| h.mark_scale))
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| StoreError::from_sqlx(e, "homework"))?;
+            insert_attachments(
+                &mut tx,
+                OwnerKind::Homework,
+                id,
+                &f.attachments,
+                f.created_at,
+            )
+            .await?;
             ids.push(HomeworkId(id));
         }
         tx.commit().await?;
@@ -173,7 +224,17 @@ impl Store {
             .bind(to)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(lesson_from_row).collect()
+        let mut lessons = rows
+            .iter()
+            .map(lesson_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut files = self
+            .class_attachments(OwnerKind::Lesson, class_id, from, to)
+            .await?;
+        for l in &mut lessons {
+            l.attachments = files.remove(&l.id.0).unwrap_or_default();
+        }
+        Ok(lessons)
     }
 
     /// A class's homework due within `[from, to]` (ISO dates), by due date.
@@ -190,7 +251,17 @@ impl Store {
             .bind(to)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(homework_from_row).collect()
+        let mut homework = rows
+            .iter()
+            .map(homework_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut files = self
+            .class_attachments(OwnerKind::Homework, class_id, from, to)
+            .await?;
+        for h in &mut homework {
+            h.attachments = files.remove(&h.id.0).unwrap_or_default();
+        }
+        Ok(homework)
     }
 
     /// One piece of homework.
@@ -200,7 +271,11 @@ impl Store {
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(homework_from_row).transpose()
+        let Some(mut h) = row.as_ref().map(homework_from_row).transpose()? else {
+            return Ok(None);
+        };
+        h.attachments = self.attachments_of(OwnerKind::Homework, h.id.0).await?;
+        Ok(Some(h))
     }
 
     /// One lesson.
@@ -210,21 +285,49 @@ impl Store {
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(lesson_from_row).transpose()
+        let Some(mut l) = row.as_ref().map(lesson_from_row).transpose()? else {
+            return Ok(None);
+        };
+        l.attachments = self.attachments_of(OwnerKind::Lesson, l.id.0).await?;
+        Ok(Some(l))
     }
 
     /// Removes a lesson.
     pub async fn delete_lesson(&self, id: LessonId) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        delete_attachments(&mut tx, OwnerKind::Lesson, id.0).await?;
         sqlx::query("DELETE FROM lessons WHERE id = $1")
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Removes homework and its ticks.
+    /// Removes homework, its ticks and its files. Homework that pupils
+    /// handed work in for is kept: what they wrote is never lost
+    /// (`Conflict("submissions")`).
     pub async fn delete_homework(&self, id: HomeworkId) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        let handed_in: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM submissions WHERE homework_id = $1")
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await?;
+        if handed_in > 0 {
+            return Err(StoreError::Conflict("submissions"));
+        }
+        delete_attachments(&mut tx, OwnerKind::Homework, id.0).await?;
+        sqlx::query(
+            "DELETE FROM attachments WHERE owner_kind = 'feedback' AND owner_id IN (SELECT id FROM feedback WHERE homework_id = $1)",
+        )
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM feedback WHERE homework_id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM homework_done WHERE homework_id = $1")
             .bind(id.0)
             .execute(&mut *tx)

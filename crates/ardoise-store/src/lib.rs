@@ -22,12 +22,17 @@ mod directory;
 mod error;
 pub mod model;
 mod sessions;
+mod work;
 
 pub use connect::{Backend, Store};
-pub use diary::{HomeworkInsertForm, HomeworkView, LessonInsertForm, LessonView};
+pub use diary::{HandIn, HomeworkInsertForm, HomeworkView, LessonInsertForm, LessonView};
 pub use directory::{ClassTeacherView, Val};
 pub use error::StoreError;
 pub use model::*;
+pub use work::{
+    AttachmentInsert, AttachmentView, FeedbackInsert, FeedbackView, OwnerKind, SubmissionInsert,
+    SubmissionView,
+};
 
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -11,6 +11,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use ardoise_core::{ClassId, EstablishmentId, ManualClock, PersonId, Role, Roles, SubjectId};
+use ardoise_files::{FileStore, FilesConfig};
 use ardoise_store::{AccountStatus, PersonInsertForm, Store};
 use ardoise_web::{AppState, WebConfig};
 use rand::Rng;
@@ -69,8 +70,11 @@ pub struct TestApp {
     pub seeded: Seeded,
     /// The database URL (to restart an app on the same data).
     pub database_url: String,
+    /// The folder of the local blob store (to restart on the same files).
+    pub files_root: std::path::PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: Option<TempDir>,
+    _files_dir: TempDir,
 }
 
 impl Drop for TestApp {
@@ -263,6 +267,15 @@ pub async fn seed(store: &Store, now: i64) -> Seeded {
     }
 }
 
+/// Opens a local blob store in `root`.
+pub async fn open_files(root: &std::path::Path) -> FileStore {
+    FileStore::open(&FilesConfig::Local {
+        root: root.to_path_buf(),
+    })
+    .await
+    .expect("open the local blob store")
+}
+
 /// Starts the application on a fresh, seeded database.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(WebConfig::default()).await
@@ -274,8 +287,11 @@ pub async fn spawn_app_with(config: WebConfig) -> TestApp {
     let now = ardoise_core::Clock::now(&ardoise_core::SystemClock);
     let seeded = seed(&store, now).await;
     let clock = Arc::new(ManualClock::new(now));
+    let suffix: u64 = rand::thread_rng().gen();
+    let files_root = std::env::temp_dir().join(format!("ardoise-files-{suffix:016x}"));
+    let files = open_files(&files_root).await;
     let (state, address, shutdown) =
-        start_with_shutdown(store.clone(), clock.clone(), config).await;
+        start_with_shutdown(store.clone(), files, clock.clone(), config).await;
     TestApp {
         address,
         store,
@@ -283,15 +299,22 @@ pub async fn spawn_app_with(config: WebConfig) -> TestApp {
         clock,
         seeded,
         database_url,
+        files_root: files_root.clone(),
         shutdown: Some(shutdown),
         _dir: dir,
+        _files_dir: TempDir(files_root),
     }
 }
 
 /// Serves an application on `store` on a random port, for the rest of the
 /// test.
-pub async fn start(store: Store, clock: Arc<ManualClock>, config: WebConfig) -> (AppState, String) {
-    let (state, address, shutdown) = start_with_shutdown(store, clock, config).await;
+pub async fn start(
+    store: Store,
+    files: FileStore,
+    clock: Arc<ManualClock>,
+    config: WebConfig,
+) -> (AppState, String) {
+    let (state, address, shutdown) = start_with_shutdown(store, files, clock, config).await;
     std::mem::forget(shutdown);
     (state, address)
 }
@@ -300,10 +323,11 @@ pub async fn start(store: Store, clock: Arc<ManualClock>, config: WebConfig) -> 
 /// used or dropped.
 pub async fn start_with_shutdown(
     store: Store,
+    files: FileStore,
     clock: Arc<ManualClock>,
     config: WebConfig,
 ) -> (AppState, String, tokio::sync::oneshot::Sender<()>) {
-    let state = AppState::new(store, clock, config).expect("state");
+    let state = AppState::new(store, files, clock, config).expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -64,7 +64,9 @@ async fn fixture() -> Fixture {
     store.migrate().await.expect("migrations apply");
     let now = SystemClock.now();
     let seeded = ardoise_testkit::seed(&store, now).await;
-    let state = AppState::new(store, Arc::new(SystemClock), WebConfig::default()).expect("state");
+    let files = ardoise_testkit::open_files(&dir.join("files")).await;
+    let state =
+        AppState::new(store, files, Arc::new(SystemClock), WebConfig::default()).expect("state");
     let pupil = &seeded.pupil_a;
     let signed = ardoise_web::auth::sign_in(
         &state,

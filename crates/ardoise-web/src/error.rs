@@ -36,6 +36,12 @@ pub enum ApiError {
     /// 413: the body is too large.
     #[error("body too large")]
     TooLarge,
+    /// 413: an uploaded file is larger than allowed.
+    #[error("file too large")]
+    FileTooLarge,
+    /// 416: the requested byte range is outside the file.
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable,
     /// 415: wrong content type.
     #[error("unsupported media type")]
     UnsupportedMediaType,
@@ -74,7 +80,8 @@ impl ApiError {
             ApiError::Forbidden | ApiError::Csrf => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge | ApiError::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -92,6 +99,8 @@ impl ApiError {
             ApiError::Csrf => "csrf_failed",
             ApiError::NotFound => "not_found",
             ApiError::TooLarge => "body_too_large",
+            ApiError::FileTooLarge => "file_too_large",
+            ApiError::RangeNotSatisfiable => "range_not_satisfiable",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::BadCredentials => "bad_credentials",
             ApiError::Throttled(_) => "too_many_attempts",
@@ -109,6 +118,7 @@ impl From<StoreError> for ApiError {
                 "login" => "login_taken",
                 "establishment_uai" => "uai_taken",
                 "class_name" => "class_name_taken",
+                "submissions" => "homework_has_submissions",
                 _ => "already_exists",
             }),
             StoreError::NotFound(_) => ApiError::NotFound,

@@ -6,6 +6,7 @@
 //! records it for the access-matrix test: a route cannot exist without
 //! appearing there.
 
+pub mod archive;
 pub mod auth;
 pub mod diary_cache;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod pages;
 pub mod routes;
 pub mod session;
 pub mod state;
+pub mod upload;
 
 pub use routes::{RouteEntry, RouteTable};
 pub use state::{AppState, WebConfig};

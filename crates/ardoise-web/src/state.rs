@@ -23,6 +23,10 @@ pub struct WebConfig {
     pub signin_permits: usize,
     /// Days an activation code stays valid.
     pub activation_days: i64,
+    /// Largest uploaded file, in bytes.
+    pub max_upload_bytes: u64,
+    /// Most files in one form.
+    pub max_files_per_form: usize,
 }
 
 impl Default for WebConfig {
@@ -33,6 +37,8 @@ impl Default for WebConfig {
             request_timeout_secs: 30,
             signin_permits: 1,
             activation_days: 90,
+            max_upload_bytes: 20 * 1024 * 1024,
+            max_files_per_form: 10,
         }
     }
 }
@@ -59,6 +65,8 @@ pub struct Inner {
     pub config: WebConfig,
     /// Failed sign-in throttling.
     pub throttle: throttle::Policy,
+    /// File bytes: attachments, submissions, documents.
+    pub files: ardoise_files::FileStore,
     /// Prometheus exposition.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
@@ -72,7 +80,12 @@ impl Deref for AppState {
 
 impl AppState {
     /// Builds the state.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, config: WebConfig) -> Result<AppState, String> {
+    pub fn new(
+        store: Store,
+        files: ardoise_files::FileStore,
+        clock: Arc<dyn Clock>,
+        config: WebConfig,
+    ) -> Result<AppState, String> {
         let catalogs = Catalogs::load()?;
         let passwords = Passwords::new(config.signin_permits).map_err(|e| e.to_string())?;
         Ok(AppState(Arc::new(Inner {
@@ -84,6 +97,7 @@ impl AppState {
             passwords,
             config,
             throttle: throttle::Policy::default(),
+            files,
             metrics: crate::metrics::handle(),
         })))
     }

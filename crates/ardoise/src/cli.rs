@@ -251,7 +251,11 @@ async fn run_demo(
 
 async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let state = AppState::new(store.clone(), clock.clone(), settings.web())
+    let files_config = settings.files()?;
+    let files = ardoise_files::FileStore::open(&files_config)
+        .await
+        .with_context(|| format!("cannot open the file store ({})", settings.files_backend))?;
+    let state = AppState::new(store.clone(), files.clone(), clock.clone(), settings.web())
         .map_err(|e| anyhow::anyhow!(e))?;
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
@@ -266,6 +270,33 @@ async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
             tick.tick().await;
             if let Err(e) = sweeper_store.delete_expired_sessions(clock.now()).await {
                 tracing::warn!(error = %e, "could not sweep expired sessions");
+            }
+        }
+    });
+    // Remove blobs no row names (uploads refused after their bytes were
+    // written, replaced hand-ins) once a day, keeping anything younger
+    // than a day: a blob is written before the row that names it.
+    let blob_store = store.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(86_400));
+        loop {
+            tick.tick().await;
+            let referenced = match blob_store.referenced_blobs().await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not list referenced blobs");
+                    continue;
+                }
+            };
+            match files
+                .sweep(
+                    |h| referenced.contains(h.as_str()),
+                    std::time::Duration::from_secs(86_400),
+                )
+                .await
+            {
+                Ok(report) => tracing::info!(?report, "blob sweep"),
+                Err(e) => tracing::warn!(error = %e, "blob sweep failed"),
             }
         }
     });

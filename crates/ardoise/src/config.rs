@@ -32,6 +32,23 @@ pub struct Settings {
     pub activation_days: i64,
     /// Log filter, as in `RUST_LOG` (`info`, `ardoise=debug`…).
     pub log: String,
+    /// Largest uploaded file, in bytes.
+    pub max_upload_bytes: u64,
+    /// Most files in one form.
+    pub max_files_per_form: usize,
+    /// Where file bytes go: `local` (a folder) or `s3` (an S3-compatible
+    /// object store).
+    pub files_backend: String,
+    /// For `local`: the folder; empty means `DATA_DIR/files`.
+    pub files_dir: PathBuf,
+    /// For `s3`: endpoint URL (empty: AWS), bucket, region, credentials.
+    pub s3_endpoint: String,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: String,
+    /// For `s3`: allow a plain-HTTP endpoint (a local server).
+    pub s3_allow_http: bool,
 }
 
 impl Default for Settings {
@@ -47,6 +64,16 @@ impl Default for Settings {
             signin_permits: 1,
             activation_days: 90,
             log: "info".into(),
+            max_upload_bytes: 20 * 1024 * 1024,
+            max_files_per_form: 10,
+            files_backend: "local".into(),
+            files_dir: PathBuf::new(),
+            s3_endpoint: String::new(),
+            s3_bucket: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_allow_http: false,
         }
     }
 }
@@ -75,6 +102,16 @@ impl std::fmt::Debug for Settings {
             .field("signin_permits", &self.signin_permits)
             .field("activation_days", &self.activation_days)
             .field("log", &self.log)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("max_files_per_form", &self.max_files_per_form)
+            .field("files_backend", &self.files_backend)
+            .field("files_dir", &self.files_dir)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_region", &self.s3_region)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field("s3_secret_access_key", &"****")
+            .field("s3_allow_http", &self.s3_allow_http)
             .finish()
     }
 }
@@ -114,6 +151,24 @@ activation_days = 90
 
 # Log filter, as in RUST_LOG.
 log = "info"
+
+# Largest uploaded file (attachments, hand-ins), in bytes, and most files
+# in one form.
+max_upload_bytes = 20971520
+max_files_per_form = 10
+
+# Where file bytes go: "local" (a folder) or "s3" (an S3-compatible store).
+files_backend = "local"
+# For "local": the folder. Empty: DATA_DIR/files.
+files_dir = ""
+# For "s3": endpoint (empty: AWS), bucket, region and credentials;
+# s3_allow_http for a plain-HTTP endpoint such as a local server.
+s3_endpoint = ""
+s3_bucket = ""
+s3_region = "us-east-1"
+s3_access_key_id = ""
+s3_secret_access_key = ""
+s3_allow_http = false
 "#;
 
 /// Why settings could not be loaded.
@@ -176,6 +231,16 @@ impl Settings {
                 message: format!("'{v}' is not a number"),
             })
         }
+        fn boolean(name: &str, v: &str) -> Result<bool, ConfigError> {
+            match v.trim() {
+                "1" | "true" | "yes" => Ok(true),
+                "0" | "false" | "no" | "" => Ok(false),
+                _ => Err(ConfigError::Env {
+                    name: name.into(),
+                    message: format!("'{v}' is not true or false"),
+                }),
+            }
+        }
         for (name, v) in env {
             match name.as_str() {
                 "ARDOISE_LISTEN" => self.listen = v,
@@ -184,18 +249,17 @@ impl Settings {
                 "ARDOISE_DATABASE_MAX_CONNECTIONS" => {
                     self.database_max_connections = num(&name, &v)?
                 }
-                "ARDOISE_SECURE_COOKIES" => {
-                    self.secure_cookies = match v.trim() {
-                        "1" | "true" | "yes" => true,
-                        "0" | "false" | "no" | "" => false,
-                        _ => {
-                            return Err(ConfigError::Env {
-                                name,
-                                message: format!("'{v}' is not true or false"),
-                            })
-                        }
-                    }
-                }
+                "ARDOISE_SECURE_COOKIES" => self.secure_cookies = boolean(&name, &v)?,
+                "ARDOISE_S3_ALLOW_HTTP" => self.s3_allow_http = boolean(&name, &v)?,
+                "ARDOISE_MAX_UPLOAD_BYTES" => self.max_upload_bytes = num(&name, &v)?,
+                "ARDOISE_MAX_FILES_PER_FORM" => self.max_files_per_form = num(&name, &v)?,
+                "ARDOISE_FILES_BACKEND" => self.files_backend = v,
+                "ARDOISE_FILES_DIR" => self.files_dir = PathBuf::from(v),
+                "ARDOISE_S3_ENDPOINT" => self.s3_endpoint = v,
+                "ARDOISE_S3_BUCKET" => self.s3_bucket = v,
+                "ARDOISE_S3_REGION" => self.s3_region = v,
+                "ARDOISE_S3_ACCESS_KEY_ID" => self.s3_access_key_id = v,
+                "ARDOISE_S3_SECRET_ACCESS_KEY" => self.s3_secret_access_key = v,
                 "ARDOISE_MAX_BODY_BYTES" => self.max_body_bytes = num(&name, &v)?,
                 "ARDOISE_REQUEST_TIMEOUT_SECS" => self.request_timeout_secs = num(&name, &v)?,
                 "ARDOISE_SIGNIN_PERMITS" => self.signin_permits = num(&name, &v)?,
@@ -233,6 +297,42 @@ impl Settings {
             request_timeout_secs: self.request_timeout_secs,
             signin_permits: self.signin_permits,
             activation_days: self.activation_days,
+            max_upload_bytes: self.max_upload_bytes,
+            max_files_per_form: self.max_files_per_form.max(1),
+        }
+    }
+
+    /// The blob store's part.
+    pub fn files(&self) -> Result<ardoise_files::FilesConfig, ConfigError> {
+        match self.files_backend.trim() {
+            "local" | "" => Ok(ardoise_files::FilesConfig::Local {
+                root: if self.files_dir.as_os_str().is_empty() {
+                    self.data_dir.join("files")
+                } else {
+                    self.files_dir.clone()
+                },
+            }),
+            "s3" => {
+                if self.s3_bucket.trim().is_empty() {
+                    return Err(ConfigError::Env {
+                        name: "s3_bucket".into(),
+                        message: "files_backend = \"s3\" needs a bucket".into(),
+                    });
+                }
+                Ok(ardoise_files::FilesConfig::S3 {
+                    endpoint: Some(self.s3_endpoint.trim().to_string()).filter(|e| !e.is_empty()),
+                    bucket: self.s3_bucket.trim().to_string(),
+                    region: self.s3_region.trim().to_string(),
+                    access_key_id: self.s3_access_key_id.clone(),
+                    secret_access_key: self.s3_secret_access_key.clone(),
+                    allow_http: self.s3_allow_http,
+                    prefix: None,
+                })
+            }
+            other => Err(ConfigError::Env {
+                name: "files_backend".into(),
+                message: format!("'{other}' is neither \"local\" nor \"s3\""),
+            }),
         }
     }
 }

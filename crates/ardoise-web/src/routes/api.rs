@@ -71,6 +71,7 @@ struct ApiDoc;
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::diary::DiaryApiDoc::openapi());
+    doc.merge(super::work::WorkApiDoc::openapi());
     doc
 }
 

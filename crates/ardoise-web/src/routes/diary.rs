@@ -12,12 +12,15 @@ use crate::extract::{FormIn, JsonIn, Signed};
 use crate::i18n::Tr;
 use crate::pages::{render, Nav};
 use crate::state::AppState;
+use crate::upload::Uploaded;
 use ardoise_core::diary::{
     due_bucket, parse_date, render_rich_text, week_start, DueBucket, RichTextError,
 };
 use ardoise_core::policy::{self, ClassRef, PersonRef};
 use ardoise_core::{ClassId, HomeworkId, LessonId, PersonId, Role, SubjectId};
-use ardoise_store::{ClassView, HomeworkInsertForm, LessonInsertForm, PersonSummary};
+use ardoise_store::{
+    AttachmentInsert, ClassView, HandIn, HomeworkInsertForm, LessonInsertForm, PersonSummary,
+};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -26,7 +29,7 @@ use axum::Json;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// This module's routes.
@@ -35,8 +38,8 @@ pub fn routes() -> RouteTable {
         .get("/todo", my_todo)
         .get("/pupils/{id}/todo", pupil_todo)
         .get("/classes/{id}/diary", class_diary)
-        .post("/classes/{id}/lessons", create_lesson)
-        .post("/classes/{id}/homework", create_homework)
+        .post_upload("/classes/{id}/lessons", create_lesson)
+        .post_upload("/classes/{id}/homework", create_homework)
         .post("/homework/{id}/done", tick_homework)
         .post("/homework/{id}/delete", delete_homework)
         .post("/lessons/{id}/delete", delete_lesson)
@@ -58,7 +61,7 @@ fn iso(d: NaiveDate) -> String {
 }
 
 /// « mercredi 25/11 » / « Wednesday 25/11 ».
-fn day_label(t: &Tr, iso_date: &str) -> String {
+pub(crate) fn day_label(t: &Tr, iso_date: &str) -> String {
     use chrono::Datelike;
     match parse_date(iso_date) {
         Some(d) => format!(
@@ -70,7 +73,7 @@ fn day_label(t: &Tr, iso_date: &str) -> String {
     }
 }
 
-fn rich_text_error(e: RichTextError) -> ApiError {
+pub(crate) fn rich_text_error(e: RichTextError) -> ApiError {
     ApiError::Invalid(match e {
         RichTextError::Empty => "text_empty",
         RichTextError::TooLong => "text_too_long",
@@ -180,6 +183,9 @@ pub struct TodoItem {
     pub instructions_html: String,
     pub minutes: Option<i64>,
     pub done: bool,
+    pub files: Vec<super::work::FileLink>,
+    /// Hand-in deadline, for assignments.
+    pub deadline: Option<String>,
 }
 
 /// A heading of "À faire" and its lines.
@@ -191,7 +197,15 @@ pub struct TodoBucket {
 /// A subject's recent lessons.
 pub struct SubjectLessons {
     pub subject: String,
-    pub lessons: Vec<(String, String, String)>,
+    pub lessons: Vec<LessonLine>,
+}
+
+/// A past lesson in "À faire".
+pub struct LessonLine {
+    pub day: String,
+    pub title: String,
+    pub html: String,
+    pub files: Vec<super::work::FileLink>,
 }
 
 #[derive(Template)]
@@ -202,6 +216,7 @@ struct TodoPage {
     pupil_name: String,
     class: Option<ClassView>,
     is_self: bool,
+    pupil_id: i64,
     csrf: String,
     buckets: Vec<TodoBucket>,
     subjects: Vec<SubjectLessons>,
@@ -226,6 +241,8 @@ fn todo_buckets(t: &Tr, todo: &Todo) -> Vec<TodoBucket> {
             instructions_html: h.instructions_html.clone(),
             minutes: h.minutes,
             done,
+            files: super::work::file_links(t, &h.attachments),
+            deadline: h.hand_in.map(|x| t.datetime(x.deadline_at)),
         });
     }
     buckets
@@ -239,7 +256,7 @@ fn todo_buckets(t: &Tr, todo: &Todo) -> Vec<TodoBucket> {
 
 fn lessons_by_subject(t: &Tr, todo: &Todo) -> Vec<SubjectLessons> {
     let today = iso(todo.today);
-    let mut by: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+    let mut by: BTreeMap<String, Vec<LessonLine>> = BTreeMap::new();
     for l in todo
         .diary
         .lessons
@@ -247,11 +264,14 @@ fn lessons_by_subject(t: &Tr, todo: &Todo) -> Vec<SubjectLessons> {
         .rev()
         .filter(|l| l.publish_at <= todo.now && l.lesson_on <= today)
     {
-        by.entry(l.subject_name.clone()).or_default().push((
-            day_label(t, &l.lesson_on),
-            l.title.clone(),
-            l.content_html.clone(),
-        ));
+        by.entry(l.subject_name.clone())
+            .or_default()
+            .push(LessonLine {
+                day: day_label(t, &l.lesson_on),
+                title: l.title.clone(),
+                html: l.content_html.clone(),
+                files: super::work::file_links(t, &l.attachments),
+            });
     }
     by.into_iter()
         .map(|(subject, lessons)| SubjectLessons { subject, lessons })
@@ -282,6 +302,7 @@ async fn todo_page(
         pupil_name: pupil.display_name(),
         class: state.store.find_class(class).await?,
         is_self,
+        pupil_id: pupil.id.0,
         csrf: signed.session.csrf_token.clone(),
         buckets: todo_buckets(&t, &todo),
         subjects: lessons_by_subject(&t, &todo),
@@ -341,6 +362,7 @@ pub struct LessonRow {
     pub html: String,
     pub mine: bool,
     pub scheduled: Option<String>,
+    pub files: Vec<super::work::FileLink>,
 }
 
 /// Homework in the week view.
@@ -351,6 +373,9 @@ pub struct HomeworkRow {
     pub minutes: Option<i64>,
     pub mine: bool,
     pub scheduled: Option<String>,
+    pub files: Vec<super::work::FileLink>,
+    /// Hand-in deadline, for assignments.
+    pub deadline: Option<String>,
 }
 
 #[derive(Template)]
@@ -369,6 +394,7 @@ struct DiaryPage {
     my_subjects: Vec<(i64, String)>,
     /// Other classes the caller teaches those subjects to, for "copy to".
     other_classes: Vec<(i64, String)>,
+    upload_help: String,
 }
 
 async fn readable_class(state: &AppState, signed: &Signed, id: i64) -> Result<ClassView, ApiError> {
@@ -437,6 +463,7 @@ async fn class_diary(
                 id: l.id.0,
                 mine: l.teacher_id == actor.person_id,
                 scheduled: scheduled(l.publish_at),
+                files: super::work::file_links(&t, &l.attachments),
                 subject: l.subject_name,
                 title: l.title,
                 html: l.content_html,
@@ -452,6 +479,8 @@ async fn class_diary(
                 id: h.id.0,
                 mine: h.teacher_id == actor.person_id,
                 scheduled: scheduled(h.publish_at),
+                files: super::work::file_links(&t, &h.attachments),
+                deadline: h.hand_in.map(|x| t.datetime(x.deadline_at)),
                 subject: h.subject_name,
                 html: h.instructions_html,
                 minutes: h.minutes,
@@ -501,6 +530,16 @@ async fn class_diary(
         my_subjects,
         other_classes,
         class,
+        upload_help: t.with(
+            "work-max-size",
+            &[(
+                "size",
+                &super::work::size_label(
+                    &t,
+                    i64::try_from(state.config.max_upload_bytes).unwrap_or(i64::MAX),
+                ),
+            )],
+        ),
         t,
     };
     Ok(render(&page))
@@ -542,6 +581,18 @@ pub struct HomeworkIn {
     /// Other classes (ids) to give the same homework to.
     #[serde(default)]
     pub also: Vec<i64>,
+    /// Pupils hand work in (an assignment).
+    #[serde(default)]
+    pub hand_in: bool,
+    /// `YYYY-MM-DDTHH:MM` (UTC) hand-ins close; empty: the due date at 08:00.
+    #[serde(default)]
+    pub deadline_at: String,
+    /// Accept hand-ins after the deadline, marked late.
+    #[serde(default)]
+    pub late_allowed: bool,
+    /// Mark out of this (1–100); empty: not marked.
+    #[serde(default)]
+    pub mark_scale: String,
     #[serde(default)]
     pub csrf: String,
 }
@@ -568,6 +619,7 @@ async fn write_lesson(
     signed: &Signed,
     class_id: i64,
     f: &LessonIn,
+    attachments: Vec<AttachmentInsert>,
 ) -> Result<LessonId, ApiError> {
     let class = readable_class(state, signed, class_id).await?;
     let subject = parse_subject(&f.subject_id)?;
@@ -591,6 +643,7 @@ async fn write_lesson(
         content_html: html,
         publish_at: parse_publish_at(&f.publish_at, now)?,
         created_at: now,
+        attachments,
     };
     let id = state.store.insert_lesson(&form).await?;
     state.diary.invalidate_class(class.id);
@@ -603,6 +656,7 @@ async fn write_homework(
     signed: &Signed,
     class_id: i64,
     f: &HomeworkIn,
+    attachments: Vec<AttachmentInsert>,
 ) -> Result<Vec<HomeworkId>, ApiError> {
     let class = readable_class(state, signed, class_id).await?;
     let subject = parse_subject(&f.subject_id)?;
@@ -636,6 +690,34 @@ async fn write_homework(
     let html = render_rich_text(&f.instructions).map_err(rich_text_error)?;
     let now = state.now();
     let publish_at = parse_publish_at(&f.publish_at, now)?;
+    let hand_in = if f.hand_in {
+        let deadline_at = if f.deadline_at.trim().is_empty() {
+            due.and_hms_opt(8, 0, 0)
+                .map(|d| d.and_utc().timestamp())
+                .ok_or(ApiError::Invalid("date_invalid"))?
+        } else {
+            parse_publish_at(&f.deadline_at, now)?
+        };
+        if deadline_at <= now {
+            return Err(ApiError::Invalid("deadline_past"));
+        }
+        let mark_scale = match f.mark_scale.trim() {
+            "" => None,
+            m => Some(
+                m.parse::<i64>()
+                    .ok()
+                    .filter(|m| (1..=100).contains(m))
+                    .ok_or(ApiError::Invalid("mark_scale_invalid"))?,
+            ),
+        };
+        Some(HandIn {
+            deadline_at,
+            late_allowed: f.late_allowed,
+            mark_scale,
+        })
+    } else {
+        None
+    };
     let forms: Vec<HomeworkInsertForm> = classes
         .iter()
         .map(|c| HomeworkInsertForm {
@@ -648,6 +730,8 @@ async fn write_homework(
             minutes,
             publish_at,
             created_at: now,
+            hand_in,
+            attachments: attachments.clone(),
         })
         .collect();
     let ids = state.store.insert_homework(&forms).await?;
@@ -670,10 +754,18 @@ async fn create_lesson(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<i64>,
-    FormIn(f): FormIn<LessonIn>,
+    form: Uploaded,
 ) -> Result<Response, ApiError> {
-    signed.check_csrf(&f.csrf)?;
-    write_lesson(&state, &signed, id, &f).await?;
+    signed.check_csrf(&form.get("csrf"))?;
+    let f = LessonIn {
+        subject_id: form.get("subject_id"),
+        lesson_on: form.get("lesson_on"),
+        title: form.get("title"),
+        content: form.get("content"),
+        publish_at: form.get("publish_at"),
+        csrf: String::new(),
+    };
+    write_lesson(&state, &signed, id, &f, form.attachments("files")).await?;
     Ok(back_to_week(id, &f.lesson_on))
 }
 
@@ -683,11 +775,12 @@ async fn create_homework(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<i64>,
-    FormIn(fields): FormIn<HashMap<String, String>>,
+    form: Uploaded,
 ) -> Result<Response, ApiError> {
-    let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
+    let get = |k: &str| form.get(k);
     signed.check_csrf(&get("csrf"))?;
-    let also = fields
+    let also = form
+        .fields
         .keys()
         .filter_map(|k| k.strip_prefix("also_"))
         .filter_map(|v| v.parse::<i64>().ok())
@@ -699,9 +792,13 @@ async fn create_homework(
         minutes: get("minutes"),
         publish_at: get("publish_at"),
         also,
+        hand_in: form.checked("hand_in"),
+        deadline_at: get("deadline_at"),
+        late_allowed: form.checked("late_allowed"),
+        mark_scale: get("mark_scale"),
         csrf: String::new(),
     };
-    write_homework(&state, &signed, id, &f).await?;
+    write_homework(&state, &signed, id, &f, form.attachments("files")).await?;
     Ok(back_to_week(id, &f.due_on))
 }
 
@@ -809,6 +906,12 @@ pub struct HomeworkOut {
     pub minutes: Option<i64>,
     /// For a pupil's list: whether they ticked it.
     pub done: Option<bool>,
+    /// Whether pupils hand work in (see `/api/v1/homework/{id}`).
+    pub hand_in: bool,
+    /// Unix time hand-ins close.
+    pub deadline_at: Option<i64>,
+    /// Attached files (download at `/attachments/{id}`).
+    pub files: Vec<super::work::FileOut>,
 }
 
 /// A lesson in the API.
@@ -821,6 +924,8 @@ pub struct LessonOut {
     pub lesson_on: String,
     pub title: String,
     pub content_html: String,
+    /// Attached files (download at `/attachments/{id}`).
+    pub files: Vec<super::work::FileOut>,
 }
 
 /// A class's diary over a period.
@@ -840,6 +945,9 @@ fn homework_out(h: &ardoise_store::HomeworkView, done: Option<bool>) -> Homework
         instructions_html: h.instructions_html.clone(),
         minutes: h.minutes,
         done,
+        hand_in: h.hand_in.is_some(),
+        deadline_at: h.hand_in.map(|x| x.deadline_at),
+        files: super::work::files_out(&h.attachments),
     }
 }
 
@@ -919,6 +1027,7 @@ async fn api_class_diary(
                 subject: l.subject_name,
                 teacher: l.teacher_name,
                 lesson_on: l.lesson_on,
+                files: super::work::files_out(&l.attachments),
                 title: l.title,
                 content_html: l.content_html,
             })
@@ -946,7 +1055,7 @@ async fn api_create_lesson(
     Path(id): Path<i64>,
     JsonIn(f): JsonIn<LessonIn>,
 ) -> Result<Response, ApiError> {
-    let lesson = write_lesson(&state, &signed, id, &f).await?;
+    let lesson = write_lesson(&state, &signed, id, &f, Vec::new()).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedOut {
@@ -966,7 +1075,7 @@ async fn api_create_homework(
     Path(id): Path<i64>,
     JsonIn(f): JsonIn<HomeworkIn>,
 ) -> Result<Response, ApiError> {
-    let ids = write_homework(&state, &signed, id, &f).await?;
+    let ids = write_homework(&state, &signed, id, &f, Vec::new()).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedOut {

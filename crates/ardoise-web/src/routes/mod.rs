@@ -8,8 +8,10 @@ pub mod diary;
 pub mod home;
 pub mod signin;
 pub mod system;
+pub mod work;
 
 use crate::state::AppState;
+use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
@@ -69,6 +71,39 @@ impl RouteTable {
         self
     }
 
+    /// A `POST` route whose body carries files: the global body limit does
+    /// not apply; the upload reader bounds each file and their number.
+    pub fn post_upload<H: Handler<T, AppState>, T: 'static>(
+        mut self,
+        path: &'static str,
+        h: H,
+    ) -> Self {
+        self.router = self
+            .router
+            .route(path, post(h).layer(DefaultBodyLimit::disable()));
+        self.entries.push(RouteEntry {
+            method: "POST",
+            path,
+        });
+        self
+    }
+
+    /// A `PUT` route whose body carries files (see [`Self::post_upload`]).
+    pub fn put_upload<H: Handler<T, AppState>, T: 'static>(
+        mut self,
+        path: &'static str,
+        h: H,
+    ) -> Self {
+        self.router = self
+            .router
+            .route(path, put(h).layer(DefaultBodyLimit::disable()));
+        self.entries.push(RouteEntry {
+            method: "PUT",
+            path,
+        });
+        self
+    }
+
     /// A `DELETE` route.
     pub fn delete<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, h: H) -> Self {
         self.router = self.router.route(path, delete(h));
@@ -106,5 +141,6 @@ pub fn all() -> RouteTable {
         .merge(home::routes())
         .merge(admin::routes())
         .merge(diary::routes())
+        .merge(work::routes())
         .merge(api::routes())
 }

@@ -26,6 +26,10 @@ enum Target {
     HomeworkA,
     /// A lesson written by teacher A for class 6eA.
     LessonA,
+    /// The PDF attached to homework A.
+    HomeworkFileA,
+    /// The file pupil A handed in for homework A.
+    SubmissionFileA,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -314,6 +318,68 @@ fn rows() -> Vec<Row> {
             Json(r#"{"done": true}"#),
             PUPIL_A,
         ),
+        // Assignments: hand-ins, feedback, files.
+        r("GET", "/homework/{id}", HomeworkA, Empty, CLASS_A),
+        r(
+            "GET",
+            "/pupils/{pupil}/homework/{id}",
+            HomeworkA,
+            Empty,
+            PUPIL_A_WORK,
+        ),
+        r(
+            "POST",
+            "/homework/{id}/submission",
+            HomeworkA,
+            Form(&[("text", "Mon devoir")]),
+            PUPIL_A,
+        ),
+        r(
+            "POST",
+            "/homework/{id}/feedback/{pupil}",
+            HomeworkA,
+            Form(&[("comment", "Bien")]),
+            TEACHER_A,
+        ),
+        r("GET", "/homework/{id}/archive", HomeworkA, Empty, TEACHER_A),
+        r("GET", "/attachments/{id}", HomeworkFileA, Empty, CLASS_A),
+        r(
+            "GET",
+            "/attachments/{id}",
+            SubmissionFileA,
+            Empty,
+            PUPIL_A_WORK,
+        ),
+        r("GET", "/api/v1/homework/{id}", HomeworkA, Empty, CLASS_A),
+        r(
+            "GET",
+            "/api/v1/pupils/{pupil}/homework/{id}",
+            HomeworkA,
+            Empty,
+            PUPIL_A_WORK,
+        ),
+        r(
+            "PUT",
+            "/api/v1/homework/{id}/submission",
+            HomeworkA,
+            Form(&[("text", "Mon devoir")]),
+            PUPIL_A,
+        ),
+        // Who handed in: the class's teachers, staff, admin.
+        r(
+            "GET",
+            "/api/v1/homework/{id}/submissions",
+            HomeworkA,
+            Empty,
+            "DDDDDADADA",
+        ),
+        r(
+            "PUT",
+            "/api/v1/homework/{id}/feedback/{pupil}",
+            HomeworkA,
+            Json(r#"{"comment": "Bien"}"#),
+            TEACHER_A,
+        ),
     ]
 }
 
@@ -376,6 +442,23 @@ async fn sign_in(app: &TestApp, p: &Person) -> Actor {
     }
 }
 
+/// A small PDF put in the application's blob store, as an attachment row.
+async fn stored_pdf(app: &TestApp, name: &str) -> ardoise_store::AttachmentInsert {
+    let bytes = format!("%PDF-1.4\n% {name}\n%%EOF\n");
+    let blob = app
+        .state
+        .files
+        .put_bytes(bytes.into_bytes().into(), 1 << 20)
+        .await
+        .unwrap();
+    ardoise_store::AttachmentInsert {
+        blob_hash: blob.hash.as_str().to_string(),
+        file_name: name.to_string(),
+        mime: blob.detected.mime.clone(),
+        size: blob.size as i64,
+    }
+}
+
 async fn run_row(row: &Row) -> Vec<String> {
     let app = spawn_app().await;
     let s = app.seeded.clone();
@@ -391,8 +474,32 @@ async fn run_row(row: &Row) -> Vec<String> {
         minutes: None,
         publish_at: now,
         created_at: now,
+        hand_in: Some(ardoise_store::HandIn {
+            deadline_at: 4_070_908_800, // 2099-01-01
+            late_allowed: false,
+            mark_scale: Some(20),
+        }),
+        attachments: vec![stored_pdf(&app, "consignes.pdf").await],
     };
     let homework_a = app.store.insert_homework(&[homework]).await.unwrap()[0];
+    let homework_file_a = app
+        .store
+        .attachments_of(ardoise_store::OwnerKind::Homework, homework_a.0)
+        .await
+        .unwrap()[0]
+        .id;
+    let submission = ardoise_store::SubmissionInsert {
+        homework_id: homework_a,
+        pupil_id: s.pupil_a.id,
+        text_source: String::new(),
+        text_html: String::new(),
+        submitted_at: now,
+        late: false,
+        files: vec![stored_pdf(&app, "copie.pdf").await],
+        total_size: 20,
+        receipt_hash: "0".repeat(64),
+    };
+    let submission_file_a = app.store.put_submission(&submission).await.unwrap().files[0].id;
     let lesson = ardoise_store::LessonInsertForm {
         class_id: s.class_a,
         subject_id: s.subject,
@@ -403,6 +510,7 @@ async fn run_row(row: &Row) -> Vec<String> {
         content_html: "<p>x</p>".into(),
         publish_at: now,
         created_at: now,
+        attachments: vec![],
     };
     let lesson_a = app.store.insert_lesson(&lesson).await.unwrap();
     let people: Vec<Option<&Person>> = vec![
@@ -440,8 +548,13 @@ async fn run_row(row: &Row) -> Vec<String> {
             Target::PupilASession => pupil_a_session.to_string(),
             Target::HomeworkA => homework_a.to_string(),
             Target::LessonA => lesson_a.to_string(),
+            Target::HomeworkFileA => homework_file_a.to_string(),
+            Target::SubmissionFileA => submission_file_a.to_string(),
         };
-        let path = row.path.replace("{id}", &id);
+        let path = row
+            .path
+            .replace("{id}", &id)
+            .replace("{pupil}", &s.pupil_a.id.to_string());
         let c = actor.map(|a| a.client.clone()).unwrap_or_else(client);
         let mut req = match row.method {
             "GET" => c.get(app.url(&path)),

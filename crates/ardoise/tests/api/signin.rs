@@ -143,8 +143,13 @@ async fn a_remembered_device_resumes_after_a_restart_without_a_password() {
     assert_eq!(cookie_header.status().as_u16(), 200);
     // Ten days later, on a freshly started node (empty session table).
     app.clock.advance(10 * 86400);
-    let (_, address) =
-        ardoise_testkit::start(app.store.clone(), app.clock.clone(), Default::default()).await;
+    let (_, address) = ardoise_testkit::start(
+        app.store.clone(),
+        app.state.files.clone(),
+        app.clock.clone(),
+        Default::default(),
+    )
+    .await;
     let home = c.get(format!("{address}/home")).send().await.unwrap();
     assert_eq!(
         home.status().as_u16(),

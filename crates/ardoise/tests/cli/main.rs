@@ -161,3 +161,201 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Starts `ardoise serve` on `dir`'s data; returns the child and address.
+fn start_server(dir: &PathBuf) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = ardoise(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = lines.next().unwrap().unwrap();
+    let addr = banner
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    // Keep reading stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, format!("http://{addr}"))
+}
+
+/// What a pupil's loop sent and what the server acknowledged.
+#[derive(Debug, Default, Clone)]
+struct Acked {
+    revision: i64,
+    sha256: String,
+    attempt: usize,
+}
+
+fn attempt_bytes(pupil: i64, attempt: usize) -> Vec<u8> {
+    // ~256 KB so a kill often lands while a file is being written.
+    let mut v = format!("%PDF-1.4\npupil {pupil} attempt {attempt}\n").into_bytes();
+    v.resize(256 * 1024, b'0' + (attempt % 10) as u8);
+    v
+}
+
+async fn sign_in(base: &str, login: &str) -> reqwest::Client {
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let r = c
+        .post(format!("{base}/api/v1/session"))
+        .json(&serde_json::json!({"login": login, "password": ardoise_testkit::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "sign in as {login}");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_during_hand_ins_keeps_every_acknowledged_one_whole() {
+    use ardoise_core::Clock;
+    let dir = temp_dir("sigkill");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // A seeded school with an assignment for each of two classes.
+    let url = format!("sqlite://{}", data.join("ardoise.db").display());
+    let store = ardoise_store::Store::connect(&url, true, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let now = ardoise_core::SystemClock.now();
+    let s = ardoise_testkit::seed(&store, now).await;
+    let mut pupils = Vec::new();
+    for (pupil, class, teacher) in [
+        (&s.pupil_a, s.class_a, &s.teacher_a),
+        (&s.pupil_b, s.class_b, &s.teacher_b),
+    ] {
+        let form = ardoise_store::HomeworkInsertForm {
+            class_id: class,
+            subject_id: s.subject,
+            teacher_id: teacher.id,
+            due_on: "2099-01-05".into(),
+            instructions_source: "x".into(),
+            instructions_html: "<p>x</p>".into(),
+            minutes: None,
+            publish_at: now - 60,
+            created_at: now - 60,
+            hand_in: Some(ardoise_store::HandIn {
+                deadline_at: now + 86_400,
+                late_allowed: false,
+                mark_scale: None,
+            }),
+            attachments: vec![],
+        };
+        let id = store.insert_homework(&[form]).await.unwrap()[0];
+        pupils.push((pupil.id.0, pupil.login.clone(), id.0));
+    }
+    store.close().await;
+
+    let (mut child, base) = start_server(&dir);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut loops = Vec::new();
+    for (pupil, login, homework) in pupils.clone() {
+        let base = base.clone();
+        let stop = stop.clone();
+        loops.push(tokio::spawn(async move {
+            let c = sign_in(&base, &login).await;
+            let mut acked = Acked::default();
+            let mut attempt = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                attempt += 1;
+                let form = reqwest::multipart::Form::new()
+                    .text("text", format!("attempt {attempt}"))
+                    .part(
+                        "files",
+                        reqwest::multipart::Part::bytes(attempt_bytes(pupil, attempt))
+                            .file_name(format!("copie-{attempt}.pdf")),
+                    );
+                let sent = c
+                    .put(format!("{base}/api/v1/homework/{homework}/submission"))
+                    .multipart(form)
+                    .send()
+                    .await;
+                let Ok(r) = sent else { break };
+                if r.status().as_u16() != 200 {
+                    break;
+                }
+                let Ok(v) = r.json::<serde_json::Value>().await else {
+                    break;
+                };
+                acked = Acked {
+                    revision: v["revision"].as_i64().unwrap(),
+                    sha256: v["sha256"].as_str().unwrap().to_string(),
+                    attempt,
+                };
+            }
+            acked
+        }));
+    }
+    // Let some hand-ins through, then pull the plug.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acked = Vec::new();
+    for l in loops {
+        acked.push(l.await.unwrap());
+    }
+    eprintln!("acknowledged before the kill: {acked:?}");
+    assert!(
+        acked.iter().all(|a| a.revision > 0),
+        "every pupil got at least one receipt before the kill: {acked:?}"
+    );
+
+    let (mut child, base) = start_server(&dir);
+    for ((pupil, login, homework), acked) in pupils.iter().zip(&acked) {
+        let c = sign_in(&base, login).await;
+        let h: serde_json::Value = c
+            .get(format!("{base}/api/v1/homework/{homework}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let sub = &h["submission"];
+        let revision = sub["revision"].as_i64().unwrap();
+        // The acknowledged hand-in, or one sent after it that committed
+        // just before the kill: never an older one.
+        assert!(revision >= acked.revision, "{sub} vs {acked:?}");
+        eprintln!("after restart, pupil {pupil}: revision {revision}");
+        if revision == acked.revision {
+            assert_eq!(sub["sha256"], acked.sha256.as_str());
+        }
+        // Whole: the text and the file are of the same attempt, and the
+        // file's bytes are exactly what was sent.
+        let text = sub["text_html"].as_str().unwrap();
+        let attempt: usize = text
+            .trim_start_matches("<p>attempt ")
+            .split('<')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(attempt >= acked.attempt);
+        let files = sub["files"].as_array().unwrap();
+        assert_eq!(files.len(), 1, "{sub}");
+        assert_eq!(files[0]["name"], format!("copie-{attempt}.pdf"));
+        let fid = files[0]["id"].as_i64().unwrap();
+        let bytes = c
+            .get(format!("{base}/attachments/{fid}"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(bytes.as_ref(), attempt_bytes(*pupil, attempt).as_slice());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
