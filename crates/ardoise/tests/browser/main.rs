@@ -417,3 +417,246 @@ impl Drop for Chromedriver {
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
+
+/// Issue 3's journey in Chromium: a teacher posts a lesson and an
+/// assignment with a PDF for 6eA; a pupil of 6eA sees it in "À faire",
+/// downloads the PDF and hands in a file; the teacher returns feedback; the
+/// pupil's parent sees homework, hand-in and feedback; a pupil of 6eB sees
+/// none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assignment_goes_from_teacher_to_pupil_to_parent_in_chromium() {
+    let driver = Chromedriver::start();
+    let app = ardoise_testkit::spawn_app().await;
+    let browser = driver.connect().await;
+    let outcome = tokio::time::timeout(WHOLE_TEST, assignment_journey(&browser, &app)).await;
+    let _ = browser.close().await;
+    drop(driver);
+    outcome.unwrap_or_else(|_| panic!("the browser test did not finish within {WHOLE_TEST:?}"));
+}
+
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+async fn set_value(b: &Client, id: &str, value: &str) {
+    b.execute(
+        "document.getElementById(arguments[0]).value = arguments[1];",
+        vec![json!(id), json!(value)],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("set #{id}: {e}"));
+}
+
+async fn type_into(b: &Client, css: &str, text: &str) {
+    b.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("a field {css}"))
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn click(b: &Client, css: &str) {
+    b.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("an element {css}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits until the page shows `text` (after a form posts and redirects).
+async fn wait_for_text(b: &Client, text: &str) {
+    let deadline = Instant::now() + PAGE_WAIT;
+    loop {
+        let shown = body_text(b).await;
+        if shown.contains(text) {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("expected the page to show {text:?} within {PAGE_WAIT:?}; it shows {shown:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The page's text; empty while a new page replaces the old one.
+async fn body_text(b: &Client) -> String {
+    match b.find(Locator::Css("body")).await {
+        Ok(body) => body.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Fetches a URL with the browser's own session cookie (the pages' CSP
+/// forbids scripts to fetch); returns (status, body).
+async fn fetch_as_browser(b: &Client, app: &TestApp, path: &str) -> (u16, Vec<u8>) {
+    let cookies = b.get_all_cookies().await.expect("the browser's cookies");
+    let header = cookies
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let r = reqwest::Client::new()
+        .get(app.url(path))
+        .header("cookie", header)
+        .send()
+        .await
+        .expect("download");
+    let status = r.status().as_u16();
+    (
+        status,
+        r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+    )
+}
+
+async fn assignment_journey(b: &Client, app: &TestApp) {
+    let dir = artifacts_dir();
+    let s = &app.seeded;
+    let pdf_path = dir.join("consignes.pdf");
+    std::fs::write(&pdf_path, PDF).unwrap();
+    let copy_path = dir.join("ma-copie.pdf");
+    std::fs::write(&copy_path, b"%PDF-1.4\nla copie d'alice\n%%EOF\n").unwrap();
+    let now = ardoise_core::Clock::now(&*app.clock);
+    let due = chrono::DateTime::from_timestamp(now + 2 * 86400, 0)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
+
+    // The teacher writes a lesson and sets the assignment.
+    sign_in(b, app, &s.teacher_a).await;
+    b.goto(&app.url(&format!("/classes/{}/diary?week={due}", s.class_a.0)))
+        .await
+        .unwrap();
+    type_into(b, "#title", "Le récit d'aventure").await;
+    type_into(b, "#content", "Lecture du chapitre 3.").await;
+    b.find(Locator::Id("l_files"))
+        .await
+        .unwrap()
+        .send_keys(pdf_path.to_str().unwrap())
+        .await
+        .unwrap();
+    click(b, "form[action$='/lessons'] button[type='submit']").await;
+    wait_for_text(b, "Le récit d'aventure").await;
+    set_value(b, "due_on", &due).await;
+    type_into(b, "#instructions", "Écrire la suite du récit (une page).").await;
+    b.find(Locator::Id("hw_files"))
+        .await
+        .unwrap()
+        .send_keys(pdf_path.to_str().unwrap())
+        .await
+        .unwrap();
+    click(b, "#hand_in").await;
+    type_into(b, "#mark_scale", "20").await;
+    click(b, "form[action$='/homework'] button[type='submit']").await;
+    b.wait()
+        .at_most(PAGE_WAIT)
+        .for_element(Locator::Css(".homework a[href^='/homework/']"))
+        .await
+        .expect("the assignment in the week after saving it");
+    let week = body_text(b).await;
+    assert!(
+        week.contains("Le récit d'aventure") && week.contains("Écrire la suite du récit"),
+        "{week}"
+    );
+    screenshot(b, &dir.join("diary-teacher.png")).await;
+    let homework_href = b
+        .find(Locator::Css(".homework a[href^='/homework/']"))
+        .await
+        .expect("a link to the assignment")
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    sign_out(b, app).await;
+
+    // The pupil sees it in "À faire", downloads the PDF, hands in a file.
+    sign_in(b, app, &s.pupil_a).await;
+    b.goto(&app.url("/todo")).await.unwrap();
+    let todo = body_text(b).await;
+    assert!(
+        todo.contains("Écrire la suite du récit") && todo.contains("consignes.pdf"),
+        "{todo}"
+    );
+    let pdf_href = b
+        .find(Locator::Css("li a[href^='/attachments/']"))
+        .await
+        .expect("the PDF's link")
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, bytes) = fetch_as_browser(b, app, &pdf_href).await;
+    assert_eq!(status, 200);
+    assert_eq!(bytes, PDF, "the pupil downloads the PDF");
+    screenshot(b, &dir.join("todo-pupil.png")).await;
+    b.goto(&app.url(&homework_href)).await.unwrap();
+    b.find(Locator::Id("files"))
+        .await
+        .expect("the hand-in form")
+        .send_keys(copy_path.to_str().unwrap())
+        .await
+        .unwrap();
+    click(b, "form[action$='/submission'] button[type='submit']").await;
+    let receipt = b
+        .wait()
+        .at_most(PAGE_WAIT)
+        .for_element(Locator::Css(".receipt"))
+        .await
+        .expect("a receipt after handing in")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        receipt.contains("Reçu le") && receipt.contains("ma-copie.pdf"),
+        "{receipt}"
+    );
+    screenshot(b, &dir.join("receipt-pupil.png")).await;
+    b.goto(&app.url("/home")).await.unwrap();
+    sign_out(b, app).await;
+
+    // The teacher sees the hand-in and returns feedback.
+    sign_in(b, app, &s.teacher_a).await;
+    b.goto(&app.url(&homework_href)).await.unwrap();
+    let roster = body_text(b).await;
+    assert!(roster.contains("ma-copie.pdf"), "{roster}");
+    let pupil = s.pupil_a.id.0;
+    click(b, &format!("#pupil-{pupil} summary")).await;
+    type_into(
+        b,
+        &format!("#comment-{pupil}"),
+        "Belle imagination, soigne la ponctuation.",
+    )
+    .await;
+    type_into(b, &format!("#mark-{pupil}"), "16").await;
+    click(b, &format!("#pupil-{pupil} button[type='submit']")).await;
+    wait_for_text(b, "16/20").await;
+    screenshot(b, &dir.join("roster-teacher.png")).await;
+    b.goto(&app.url("/home")).await.unwrap();
+    sign_out(b, app).await;
+
+    // The parent sees homework, hand-in and feedback.
+    sign_in(b, app, &s.parent_a).await;
+    b.goto(&app.url("/todo")).await.unwrap();
+    wait_for_path(b, &format!("/pupils/{pupil}/todo")).await;
+    click(b, "a[href*='/homework/']").await;
+    wait_for_text(b, "16/20").await;
+    let seen = body_text(b).await;
+    assert!(
+        seen.contains("Écrire la suite du récit")
+            && seen.contains("ma-copie.pdf")
+            && seen.contains("16/20")
+            && seen.contains("soigne la ponctuation"),
+        "{seen}"
+    );
+    screenshot(b, &dir.join("homework-parent.png")).await;
+    sign_out(b, app).await;
+
+    // A pupil of another class sees none of it, by page or by URL.
+    sign_in(b, app, &s.pupil_b).await;
+    b.goto(&app.url("/todo")).await.unwrap();
+    let other = body_text(b).await;
+    assert!(!other.contains("Écrire la suite du récit"), "{other}");
+    assert_eq!(fetch_as_browser(b, app, &pdf_href).await.0, 404);
+    assert_eq!(fetch_as_browser(b, app, &homework_href).await.0, 404);
+    sign_out(b, app).await;
+}
