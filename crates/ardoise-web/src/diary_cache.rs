@@ -6,13 +6,14 @@
 //! class, a tick its pupil. A load that raced with a write is not kept
 //! (generation check), so a stale view is never cached.
 
+use crate::routes::diary::Fragments;
 use ardoise_core::{ClassId, HomeworkId, PersonId};
-use ardoise_store::{HomeworkView, LessonView, Store, StoreResult};
+use ardoise_store::{ClassView, HomeworkView, LessonView, Store, StoreResult};
 use chrono::NaiveDate;
 use dashmap::DashMap;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Days of past lessons and late homework shown.
 pub const PAST_DAYS: i64 = 14;
@@ -26,10 +27,18 @@ pub struct ClassDiary {
     pub version: u64,
     /// The day the window was computed for.
     pub today: NaiveDate,
+    /// The class itself (name, establishment).
+    pub class: Option<ClassView>,
     /// Homework due from `today - PAST_DAYS` on, by due date.
     pub homework: Vec<HomeworkView>,
+    /// Each homework's due date, parsed once (same order as `homework`).
+    pub due: Vec<Option<NaiveDate>>,
     /// Lessons dated from `today - PAST_DAYS` to `today + FUTURE_DAYS`.
     pub lessons: Vec<LessonView>,
+    /// The parts of "À faire" that are the same for every pupil, rendered
+    /// once per (language, number of published lessons) and kept with this
+    /// version of the diary (see `routes::diary::fragments`).
+    pub rendered: Mutex<HashMap<(&'static str, usize), Arc<Fragments>>>,
 }
 
 /// A pupil's ticks.
@@ -81,11 +90,18 @@ impl DiaryCache {
         let (from, to) = window(today);
         let homework = store.class_homework(class, &from, &to).await?;
         let lessons = store.class_lessons(class, &from, &to).await?;
+        let class_view = store.find_class(class).await?;
         let diary = Arc::new(ClassDiary {
             version: self.next_version(),
             today,
+            class: class_view,
+            due: homework
+                .iter()
+                .map(|h| ardoise_core::diary::parse_date(&h.due_on))
+                .collect(),
             homework,
             lessons,
+            rendered: Mutex::default(),
         });
         if self.class_generation.get(&class).map(|g| *g).unwrap_or(0) == generation {
             self.classes.insert(class, Arc::clone(&diary));

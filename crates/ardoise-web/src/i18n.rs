@@ -68,6 +68,10 @@ impl Lang {
 pub struct Catalogs {
     fr: FluentBundle<FluentResource>,
     en: FluentBundle<FluentResource>,
+    /// Messages without arguments, formatted once at load: most of a
+    /// page's strings, which every request would otherwise format anew.
+    plain_fr: std::collections::HashMap<String, String>,
+    plain_en: std::collections::HashMap<String, String>,
 }
 
 impl std::fmt::Debug for Catalogs {
@@ -93,13 +97,36 @@ fn bundle(lang: &str, source: &str) -> Result<FluentBundle<FluentResource>, Stri
     Ok(b)
 }
 
+/// Formats every message that needs no argument.
+fn plain_messages(
+    b: &FluentBundle<FluentResource>,
+    source: &str,
+) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    for key in keys(source) {
+        let Some(pattern) = b.get_message(&key).and_then(|m| m.value()) else {
+            continue;
+        };
+        let mut errors = vec![];
+        let text = b.format_pattern(pattern, None, &mut errors);
+        if errors.is_empty() {
+            out.insert(key, text.into_owned());
+        }
+    }
+    out
+}
+
 impl Catalogs {
     /// Parses both catalogues. They are compiled in; an error here is a
     /// bug caught by the tests.
     pub fn load() -> Result<Arc<Catalogs>, String> {
+        let fr = bundle("fr", FR_SOURCE)?;
+        let en = bundle("en", EN_SOURCE)?;
         Ok(Arc::new(Catalogs {
-            fr: bundle("fr", FR_SOURCE)?,
-            en: bundle("en", EN_SOURCE)?,
+            plain_fr: plain_messages(&fr, FR_SOURCE),
+            plain_en: plain_messages(&en, EN_SOURCE),
+            fr,
+            en,
         }))
     }
 
@@ -124,7 +151,14 @@ impl Tr {
     /// The message `key`, or the key itself if it is missing (a test makes
     /// sure none is).
     pub fn get(&self, key: &str) -> String {
-        self.format(key, None)
+        let plain = match self.lang {
+            Lang::Fr => &self.catalogs.plain_fr,
+            Lang::En => &self.catalogs.plain_en,
+        };
+        match plain.get(key) {
+            Some(text) => text.clone(),
+            None => self.format(key, None),
+        }
     }
 
     /// The message `key` with named arguments.

@@ -25,6 +25,21 @@ pub struct Nav {
     pub title: String,
     /// The signed-in person, if any.
     pub user: Option<NavUser>,
+    /// Changes with the stylesheet, so browsers may cache it forever.
+    pub css_version: &'static str,
+}
+
+/// The one stylesheet, served at `/static/ardoise.css` and cached by
+/// browsers: every page is that much smaller.
+pub const CSS: &str = include_str!("../static/ardoise.css");
+
+/// A short fingerprint of [`CSS`].
+pub fn css_version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        use sha2::Digest;
+        hex::encode(&sha2::Sha256::digest(CSS.as_bytes())[..6])
+    })
 }
 
 impl Nav {
@@ -37,12 +52,17 @@ impl Nav {
                 csrf: session.csrf_token.clone(),
                 is_admin: session.actor.is(Role::Admin),
             }),
+            css_version: css_version(),
         }
     }
 
     /// The shell for a public page.
     pub fn public(title: String) -> Nav {
-        Nav { title, user: None }
+        Nav {
+            title,
+            user: None,
+            css_version: css_version(),
+        }
     }
 }
 

@@ -371,12 +371,13 @@ mod tests {
     #[test]
     fn database_passwords_are_redacted() {
         let s = Settings {
-            database_url: "postgres://u:secret@db/x".into(),
+            database_url: "postgres://u:hunter2@db/x".into(),
+            s3_secret_access_key: "s3cr3t-key".into(),
             ..Settings::default()
         };
         let shown = format!("{s:?}");
         assert!(
-            !shown.contains("secret") && shown.contains("****"),
+            !shown.contains("hunter2") && !shown.contains("s3cr3t-key") && shown.contains("****"),
             "{shown}"
         );
     }

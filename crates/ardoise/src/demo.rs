@@ -553,6 +553,133 @@ pub struct LoadReport {
     pub already_there: bool,
 }
 
+/// What a lesson and homework of a subject say in the demo.
+fn diary_text(subject: usize, n: usize) -> (&'static str, &'static str) {
+    const TEXTS: [(&str, &str); 4] = [
+        (
+            "Reprise du cours",
+            "Relire la leçon et faire les **exercices 3 et 4** page 52.",
+        ),
+        (
+            "Nouvelle notion",
+            "Apprendre le vocabulaire de la séance et compléter la fiche distribuée.",
+        ),
+        (
+            "Travail en groupes",
+            "Préparer une présentation de *deux minutes* sur le thème choisi en classe.",
+        ),
+        (
+            "Correction",
+            "Rédiger la réponse à la question 2 en une dizaine de lignes.",
+        ),
+    ];
+    TEXTS[(subject + n) % TEXTS.len()]
+}
+
+/// Gives every teaching assignment two past lessons and three pieces of
+/// homework due in the coming week (the last one handed in online), so
+/// that "À faire" has something to show and to load-test.
+async fn load_diary(
+    store: &Store,
+    teachings: &[(i64, i64, i64, usize)],
+    now: i64,
+) -> anyhow::Result<()> {
+    let today = chrono::DateTime::from_timestamp(now, 0)
+        .context("the clock")?
+        .date_naive();
+    let day = |offset: i64| {
+        (today + chrono::Duration::days(offset))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let mut lessons = Vec::new();
+    let mut homework = Vec::new();
+    for (teacher, subject, class, si) in teachings {
+        for (n, offset) in [-3i64, -1].into_iter().enumerate() {
+            let (title, text) = diary_text(*si, n);
+            let html =
+                ardoise_core::diary::render_rich_text(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+            lessons.push(vec![
+                Val::I(*class),
+                Val::I(*subject),
+                Val::I(*teacher),
+                Val::T(day(offset)),
+                Val::T(title.to_string()),
+                Val::T(text.to_string()),
+                Val::T(html),
+                Val::I(now - 86_400 * 4),
+                Val::I(now - 86_400 * 4),
+            ]);
+        }
+        for (n, offset) in [1i64, 3, 7].into_iter().enumerate() {
+            let (_, text) = diary_text(*si, n + 2);
+            let html =
+                ardoise_core::diary::render_rich_text(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let hand_in = n == 2;
+            homework.push(vec![
+                Val::I(*class),
+                Val::I(*subject),
+                Val::I(*teacher),
+                Val::T(day(offset)),
+                Val::T(text.to_string()),
+                Val::T(html),
+                Val::I(20 + 10 * i64::try_from(n).unwrap_or(0)),
+                Val::I(now - 86_400),
+                Val::I(now - 86_400),
+                Val::I(i64::from(hand_in)),
+                if hand_in {
+                    Val::I(now + 86_400 * 7)
+                } else {
+                    Val::Null
+                },
+                Val::I(0),
+                if hand_in { Val::I(20) } else { Val::Null },
+            ]);
+        }
+    }
+    store
+        .insert_many(
+            "lessons",
+            &[
+                "class_id",
+                "subject_id",
+                "teacher_id",
+                "lesson_on",
+                "title",
+                "content_source",
+                "content_html",
+                "publish_at",
+                "created_at",
+            ],
+            lessons,
+            None,
+        )
+        .await?;
+    store
+        .insert_many(
+            "homework",
+            &[
+                "class_id",
+                "subject_id",
+                "teacher_id",
+                "due_on",
+                "instructions_source",
+                "instructions_html",
+                "minutes",
+                "publish_at",
+                "created_at",
+                "hand_in",
+                "deadline_at",
+                "late_allowed",
+                "mark_scale",
+            ],
+            homework,
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
 /// Inserts the world into the store and writes every account to `csv_path`.
 /// Does nothing if the demo establishment already exists.
 pub async fn load(
@@ -782,6 +909,7 @@ pub async fn load(
         )
         .await?;
     let mut rows = Vec::new();
+    let mut diary: Vec<(i64, i64, i64, usize)> = Vec::new();
     for (t, e, si, ci) in &world.teachings {
         let subject = *subject_id
             .get(&(est_id[*e], SUBJECTS[*si].0.to_string()))
@@ -795,6 +923,7 @@ pub async fn load(
             Val::I(class),
             Val::Null,
         ]);
+        diary.push((person_id[*t], subject, class, *si));
     }
     for (t, e) in &world.group_teachers {
         let subject = *subject_id
@@ -825,6 +954,9 @@ pub async fn load(
     store
         .insert_many("group_members", &["group_id", "pupil_id"], rows, None)
         .await?;
+
+    progress("the homework diary: lessons and homework around today");
+    load_diary(store, &diary, now).await?;
 
     progress("writing demo-accounts.csv");
     write_csv(world, csv_path)?;

@@ -29,7 +29,7 @@ use axum::Json;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// This module's routes.
@@ -174,18 +174,35 @@ fn with_etag(mut resp: Response, etag: &str) -> Response {
     resp
 }
 
-/// A line of "À faire".
+/// A line of "À faire": the class's pre-rendered part and the pupil's tick.
 pub struct TodoItem {
     pub id: i64,
-    pub subject: String,
-    pub teacher: String,
-    pub due: String,
-    pub instructions_html: String,
-    pub minutes: Option<i64>,
+    pub html: Arc<str>,
     pub done: bool,
-    pub files: Vec<super::work::FileLink>,
-    /// Hand-in deadline, for assignments.
-    pub deadline: Option<String>,
+}
+
+/// The static part of a line, rendered once per diary version and language.
+#[derive(Template)]
+#[template(path = "todo_item.html")]
+struct TodoItemFragment {
+    t: Tr,
+    id: i64,
+    subject: String,
+    teacher: String,
+    due: String,
+    minutes: Option<i64>,
+    instructions_html: String,
+    files: Vec<super::work::FileLink>,
+    deadline: Option<String>,
+}
+
+/// The past lessons, rendered once per diary version, language and
+/// visibility.
+#[derive(Template)]
+#[template(path = "todo_lessons.html")]
+struct TodoLessonsFragment {
+    t: Tr,
+    subjects: Vec<SubjectLessons>,
 }
 
 /// A heading of "À faire" and its lines.
@@ -216,16 +233,23 @@ struct TodoPage {
     pupil_name: String,
     class: Option<ClassView>,
     is_self: bool,
-    pupil_id: i64,
     csrf: String,
     buckets: Vec<TodoBucket>,
-    subjects: Vec<SubjectLessons>,
+    lessons_html: Arc<str>,
+    /// Done, mark done, undo.
+    labels: (String, String, String),
 }
 
-fn todo_buckets(t: &Tr, todo: &Todo) -> Vec<TodoBucket> {
+fn todo_buckets(t: &Tr, todo: &Todo, fragments: &Fragments) -> Vec<TodoBucket> {
     let mut buckets: BTreeMap<DueBucket, Vec<TodoItem>> = BTreeMap::new();
-    for h in todo.visible_homework() {
-        let Some(due) = parse_date(&h.due_on) else {
+    for (h, due) in todo
+        .diary
+        .homework
+        .iter()
+        .zip(&todo.diary.due)
+        .filter(|(h, _)| h.publish_at <= todo.now)
+    {
+        let Some(due) = *due else {
             continue;
         };
         let done = todo.ticks.done.contains(&h.id);
@@ -233,16 +257,13 @@ fn todo_buckets(t: &Tr, todo: &Todo) -> Vec<TodoBucket> {
         if bucket == DueBucket::Late && done {
             continue;
         }
+        let Some(html) = fragments.items.get(&h.id) else {
+            continue;
+        };
         buckets.entry(bucket).or_default().push(TodoItem {
             id: h.id.0,
-            subject: h.subject_name.clone(),
-            teacher: h.teacher_name.clone(),
-            due: day_label(t, &h.due_on),
-            instructions_html: h.instructions_html.clone(),
-            minutes: h.minutes,
+            html: Arc::clone(html),
             done,
-            files: super::work::file_links(t, &h.attachments),
-            deadline: h.hand_in.map(|x| t.datetime(x.deadline_at)),
         });
     }
     buckets
@@ -282,7 +303,7 @@ async fn todo_page(
     state: &AppState,
     signed: &Signed,
     headers: &HeaderMap,
-    pupil: PersonSummary,
+    pupil: Whose,
     class: ClassId,
 ) -> Result<Response, ApiError> {
     let todo = Todo::load(state, pupil.id, class).await?;
@@ -297,18 +318,98 @@ async fn todo_page(
     } else {
         format!("{} — {}", t.get("todo-title"), pupil.first_name)
     };
+    let fragments = fragments(&t, &todo)?;
     let page = TodoPage {
         nav: Nav::signed(title, &signed.session),
-        pupil_name: pupil.display_name(),
-        class: state.store.find_class(class).await?,
+        pupil_name: pupil.display_name,
+        class: todo.diary.class.clone(),
         is_self,
-        pupil_id: pupil.id.0,
         csrf: signed.session.csrf_token.clone(),
-        buckets: todo_buckets(&t, &todo),
-        subjects: lessons_by_subject(&t, &todo),
+        buckets: todo_buckets(&t, &todo, &fragments),
+        lessons_html: Arc::clone(&fragments.lessons),
+        labels: (
+            t.get("todo-done"),
+            t.get("todo-mark-done"),
+            t.get("todo-mark-undone"),
+        ),
         t,
     };
     Ok(with_etag(render(&page), &etag))
+}
+
+/// A class diary's parts that are the same for every pupil, rendered once
+/// per diary version, language and set of published lessons.
+#[derive(Debug)]
+pub struct Fragments {
+    items: HashMap<HomeworkId, Arc<str>>,
+    lessons: Arc<str>,
+}
+
+fn fragments(t: &Tr, todo: &Todo) -> Result<Arc<Fragments>, ApiError> {
+    let visible_lessons = todo
+        .diary
+        .lessons
+        .iter()
+        .filter(|l| l.publish_at <= todo.now)
+        .count();
+    let key = (t.lang.code(), visible_lessons);
+    let mut cache = todo
+        .diary
+        .rendered
+        .lock()
+        .map_err(|_| ApiError::Internal("diary fragments lock poisoned".into()))?;
+    if let Some(f) = cache.get(&key) {
+        return Ok(Arc::clone(f));
+    }
+    let mut items = HashMap::new();
+    for h in &todo.diary.homework {
+        let item = TodoItemFragment {
+            t: t.clone(),
+            id: h.id.0,
+            subject: h.subject_name.clone(),
+            teacher: h.teacher_name.clone(),
+            due: day_label(t, &h.due_on),
+            minutes: h.minutes,
+            instructions_html: h.instructions_html.clone(),
+            files: super::work::file_links(t, &h.attachments),
+            deadline: h.hand_in.map(|x| t.datetime(x.deadline_at)),
+        };
+        let html = item
+            .render()
+            .map_err(|e| ApiError::Internal(format!("todo item: {e}")))?;
+        items.insert(h.id, Arc::from(html));
+    }
+    let lessons = TodoLessonsFragment {
+        t: t.clone(),
+        subjects: lessons_by_subject(t, todo),
+    }
+    .render()
+    .map_err(|e| ApiError::Internal(format!("todo lessons: {e}")))?;
+    let f = Arc::new(Fragments {
+        items,
+        lessons: Arc::from(lessons),
+    });
+    // Scheduled lessons appear one by one: keep only the newest state.
+    cache.retain(|(lang, _), _| *lang != key.0);
+    cache.insert(key, Arc::clone(&f));
+    Ok(f)
+}
+
+/// Whose "À faire" a page shows.
+struct Whose {
+    id: PersonId,
+    first_name: String,
+    display_name: String,
+}
+
+impl From<PersonSummary> for Whose {
+    fn from(p: PersonSummary) -> Self {
+        Whose {
+            id: p.id,
+            display_name: p.display_name(),
+            first_name: p.first_name,
+        }
+    }
 }
 
 /// `GET /todo`: a pupil's own "À faire"; a parent goes to their child's.
@@ -319,8 +420,15 @@ async fn my_todo(
 ) -> Result<Response, ApiError> {
     let actor = &signed.session.actor;
     if actor.is(Role::Pupil) {
-        let (pupil, class) = visible_pupil(&state, &signed, actor.person_id.0).await?;
-        return todo_page(&state, &signed, &headers, pupil, class).await;
+        // The 9:15 page: everything it needs is in the session and the
+        // cached class diary, no database trip.
+        let class = actor.class_id.ok_or(ApiError::NotFound)?;
+        let me = Whose {
+            id: actor.person_id,
+            first_name: signed.session.first_name.clone(),
+            display_name: signed.session.display_name(),
+        };
+        return todo_page(&state, &signed, &headers, me, class).await;
     }
     match actor.children.first() {
         Some(child) => {
@@ -339,7 +447,7 @@ async fn pupil_todo(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let (pupil, class) = visible_pupil(&state, &signed, id).await?;
-    todo_page(&state, &signed, &headers, pupil, class).await
+    todo_page(&state, &signed, &headers, pupil.into(), class).await
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,22 @@ pub fn routes() -> RouteTable {
         .get("/readyz", readyz)
         .get("/metrics", metrics_text)
         .get("/api/v1/openapi.json", openapi)
+        .get("/static/ardoise.css", stylesheet)
+}
+
+/// `GET /static/ardoise.css`: the stylesheet; its URL carries a version,
+/// so it is cached for a year.
+async fn stylesheet() -> impl axum::response::IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (
+                axum::http::header::CACHE_CONTROL,
+                "public, max-age=31536000, immutable",
+            ),
+        ],
+        crate::pages::CSS,
+    )
 }
 
 /// `GET /healthz`: the process is up. Touches nothing.
