@@ -23,6 +23,8 @@ pub struct WebConfig {
     pub signin_permits: usize,
     /// Days an activation code stays valid.
     pub activation_days: i64,
+    /// The surge layer: admission, lobby, overload control, connections.
+    pub surge: crate::surge::SurgeConfig,
 }
 
 impl Default for WebConfig {
@@ -33,6 +35,7 @@ impl Default for WebConfig {
             request_timeout_secs: 30,
             signin_permits: 1,
             activation_days: 90,
+            surge: crate::surge::SurgeConfig::default(),
         }
     }
 }
@@ -61,6 +64,8 @@ pub struct Inner {
     pub throttle: throttle::Policy,
     /// Prometheus exposition.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Admission, the lobby and overload control.
+    pub surge: crate::surge::Surge,
 }
 
 impl Deref for AppState {
@@ -75,6 +80,7 @@ impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: WebConfig) -> Result<AppState, String> {
         let catalogs = Catalogs::load()?;
         let passwords = Passwords::new(config.signin_permits).map_err(|e| e.to_string())?;
+        let surge = crate::surge::Surge::new(&config, clock.as_ref(), &catalogs)?;
         Ok(AppState(Arc::new(Inner {
             store,
             sessions: SessionTable::default(),
@@ -85,6 +91,7 @@ impl AppState {
             config,
             throttle: throttle::Policy::default(),
             metrics: crate::metrics::handle(),
+            surge,
         })))
     }
 

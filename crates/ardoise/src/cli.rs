@@ -140,7 +140,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         Command::Config {
             action: ConfigAction::PrintDefault,
         } => {
-            print!("{DEFAULT_TOML}");
+            print!("{DEFAULT_TOML}{}", crate::config::surge::DEFAULT_TOML);
             Ok(())
         }
         Command::Migrate => {

@@ -2,6 +2,8 @@
 //! variables, then command-line flags. `ardoise config print-default`
 //! prints the commented defaults. Every path derives from `data_dir`.
 
+pub mod surge;
+
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -32,6 +34,8 @@ pub struct Settings {
     pub activation_days: i64,
     /// Log filter, as in `RUST_LOG` (`info`, `ardoise=debug`…).
     pub log: String,
+    /// The surge layer (`[surge]`): admission, lobby, overload, connections.
+    pub surge: surge::SurgeSettings,
 }
 
 impl Default for Settings {
@@ -47,6 +51,7 @@ impl Default for Settings {
             signin_permits: 1,
             activation_days: 90,
             log: "info".into(),
+            surge: surge::SurgeSettings::default(),
         }
     }
 }
@@ -75,6 +80,7 @@ impl std::fmt::Debug for Settings {
             .field("signin_permits", &self.signin_permits)
             .field("activation_days", &self.activation_days)
             .field("log", &self.log)
+            .field("surge", &self.surge)
             .finish()
     }
 }
@@ -201,6 +207,7 @@ impl Settings {
                 "ARDOISE_SIGNIN_PERMITS" => self.signin_permits = num(&name, &v)?,
                 "ARDOISE_ACTIVATION_DAYS" => self.activation_days = num(&name, &v)?,
                 "ARDOISE_LOG" => self.log = v,
+                n if n.starts_with("ARDOISE_SURGE_") => self.surge.apply_env(n, &v)?,
                 _ => {}
             }
         }
@@ -233,6 +240,7 @@ impl Settings {
             request_timeout_secs: self.request_timeout_secs,
             signin_permits: self.signin_permits,
             activation_days: self.activation_days,
+            surge: self.surge.web(),
         }
     }
 }
@@ -244,6 +252,13 @@ mod tests {
     #[test]
     fn the_printed_defaults_are_the_defaults() {
         let parsed: Result<Settings, _> = toml::from_str(DEFAULT_TOML);
+        assert_eq!(parsed.ok(), Some(Settings::default()));
+    }
+
+    #[test]
+    fn the_printed_surge_defaults_are_the_defaults() {
+        let text = format!("{DEFAULT_TOML}{}", surge::DEFAULT_TOML);
+        let parsed: Result<Settings, _> = toml::from_str(&text);
         assert_eq!(parsed.ok(), Some(Settings::default()));
     }
 

@@ -7,6 +7,7 @@ pub mod api;
 pub mod diary;
 pub mod home;
 pub mod signin;
+pub mod surge;
 pub mod system;
 
 use crate::state::AppState;
@@ -107,4 +108,5 @@ pub fn all() -> RouteTable {
         .merge(admin::routes())
         .merge(diary::routes())
         .merge(api::routes())
+        .merge(surge::routes())
 }

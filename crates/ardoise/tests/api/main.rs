@@ -7,3 +7,4 @@ mod accounts;
 mod diary;
 mod errors;
 mod signin;
+mod surge;
