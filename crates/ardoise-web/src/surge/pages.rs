@@ -242,6 +242,13 @@ pub(crate) fn lobby(state: &AppState, req: &Request, waiting: &Waiting) -> Respo
         "x-ardoise-queue-position",
         HeaderValue::from(waiting.position),
     );
+    // For scripts and the load generator: the figures the page shows.
+    if let Some(wait) = waiting.estimate {
+        h.insert(
+            "x-ardoise-estimated-wait",
+            HeaderValue::from(wait.as_secs()),
+        );
+    }
     if waiting.new_ticket {
         append_cookie(h, surge.ticket_cookie(&waiting.ticket));
     }
