@@ -20,11 +20,16 @@
 //! a small limit and probes gently near a large one. The limit never leaves
 //! `[floor, ceiling]`, the operator's bounds.
 //!
+//! Before the first congested interval the limit is in *slow start*, as in
+//! TCP: it grows by half of itself per interval, so that a node that starts
+//! small when the 9:15 wave arrives finds its capacity in seconds rather
+//! than minutes. The first standing queue ends slow start for good.
+//!
 //! Admitted users are never cut off, so a limit that falls below the number
 //! of admitted users only stops new admissions until some leave or the
 //! delay falls.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::{micros, IntervalMin, Tick};
@@ -53,6 +58,9 @@ pub struct AdaptiveLimitConfig {
     /// share of it was in use: an unused limit says nothing about capacity.
     /// Default 0.5.
     pub grow_above_use: f64,
+    /// Grow by half the limit per interval until the first congested
+    /// interval. Default true.
+    pub slow_start: bool,
 }
 
 impl Default for AdaptiveLimitConfig {
@@ -65,6 +73,7 @@ impl Default for AdaptiveLimitConfig {
             delay_target: Duration::from_millis(5),
             backoff: 0.9,
             grow_above_use: 0.5,
+            slow_start: true,
         }
     }
 }
@@ -82,6 +91,7 @@ pub struct AdaptiveLimit {
     limit: AtomicU64,
     window: IntervalMin,
     max_in_use: AtomicU64,
+    slow_start: AtomicBool,
 }
 
 impl AdaptiveLimit {
@@ -111,6 +121,7 @@ impl AdaptiveLimit {
             limit: AtomicU64::new(config.initial.clamp(floor, ceiling)),
             window: IntervalMin::new(),
             max_in_use: AtomicU64::new(0),
+            slow_start: AtomicBool::new(config.slow_start),
         }
     }
 
@@ -142,10 +153,16 @@ impl AdaptiveLimit {
         }
         let current = self.limit();
         let next = if min > self.target_us {
+            self.slow_start.store(false, Ordering::Release);
             let shrunk = (current as f64 * self.backoff) as u64;
             shrunk.min(current.saturating_sub(1)).max(self.floor)
         } else if used as f64 >= current as f64 * self.grow_above_use {
-            let step = ((current as f64).sqrt() as u64).max(1);
+            let additive = ((current as f64).sqrt() as u64).max(1);
+            let step = if self.slow_start.load(Ordering::Acquire) {
+                additive.max(current / 2)
+            } else {
+                additive
+            };
             current.saturating_add(step).min(self.ceiling)
         } else {
             current
@@ -167,10 +184,12 @@ mod tests {
     }
 
     fn config(floor: u64, ceiling: u64, initial: u64) -> AdaptiveLimitConfig {
+        // AIMD alone; slow start has its own tests.
         AdaptiveLimitConfig {
             floor,
             ceiling,
             initial,
+            slow_start: false,
             ..AdaptiveLimitConfig::default()
         }
     }
@@ -281,6 +300,48 @@ mod tests {
         assert_eq!(seen[59], 20);
         assert_eq!(seen[659], 200);
         assert!(seen.iter().all(|l| (20..=200).contains(l)));
+    }
+
+    #[test]
+    fn slow_start_finds_a_large_capacity_in_seconds_then_growth_turns_additive() {
+        let limit = AdaptiveLimit::new(AdaptiveLimitConfig {
+            slow_start: true,
+            ..config(10, 100_000, 100)
+        });
+        // Ten quiet seconds from 100: ×1.5 a second reaches thousands.
+        let mut t = 0;
+        for _ in 0..10 {
+            second(&limit, t, 1);
+            t += 1_000;
+        }
+        let grown = limit.limit();
+        assert!(grown > 3_000, "{grown}");
+        // One congested second ends slow start for good (each second's
+        // verdict lands with the first sample of the next one).
+        second(&limit, t, 20);
+        t += 1_000;
+        let before_backoff = limit.limit();
+        second(&limit, t, 1);
+        t += 1_000;
+        let after_backoff = limit.limit();
+        assert!(after_backoff < before_backoff);
+        second(&limit, t, 1);
+        let step = limit.limit() - after_backoff;
+        assert!(
+            step <= (after_backoff as f64).sqrt() as u64 + 1,
+            "step {step}"
+        );
+    }
+
+    #[test]
+    fn without_slow_start_growth_is_additive_from_the_start() {
+        let limit = AdaptiveLimit::new(config(10, 100_000, 100));
+        let mut t = 0;
+        for _ in 0..10 {
+            second(&limit, t, 1);
+            t += 1_000;
+        }
+        assert!(limit.limit() < 250, "{}", limit.limit());
     }
 
     #[test]
