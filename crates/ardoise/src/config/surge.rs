@@ -84,9 +84,9 @@ impl Default for SurgeSettings {
             codel_interval_ms: 100,
             users_floor: 50,
             users_ceiling: 100_000,
-            users_initial: 1_000,
+            users_initial: 500,
             staff_share_percent: 10,
-            active_secs: 120,
+            active_secs: 30,
             pass_idle_mins: 20,
             ticket_max_age_mins: 120,
             retry_after_secs: 2,
@@ -120,14 +120,15 @@ codel_target_ms = 5
 prelogin_target_ms = 2
 # Window over which the smallest queueing delay is taken (ms).
 codel_interval_ms = 100
-# Adaptive limit on admitted users: floor, ceiling and starting point.
+# Adaptive limit on admitted users: floor, ceiling and starting point (it grows
+# by half of itself a second until the first standing queue, then by its root).
 users_floor = 50
 users_ceiling = 100000
-users_initial = 1000
+users_initial = 500
 # Percent of the user limit reserved for teachers and staff.
 staff_share_percent = 10
 # A user counts against capacity while active within this many seconds.
-active_secs = 120
+active_secs = 30
 # An admission pass unused this long expires (minutes, renewed while active).
 pass_idle_mins = 20
 # A queue ticket older than this is refused (minutes).
