@@ -20,6 +20,13 @@
 //! a small limit and probes gently near a large one. The limit never leaves
 //! `[floor, ceiling]`, the operator's bounds.
 //!
+//! Queueing delay before a request is handled does not show every
+//! bottleneck: requests waiting for a database connection, or for the CPU
+//! after their first poll, have already passed the point where delay is
+//! measured. So the caller may also report an overload seen otherwise (a
+//! full bulkhead, a shed request) with [`AdaptiveLimit::record_overload`];
+//! the interval then counts as congested, as a lost packet does for TCP.
+//!
 //! Before the first congested interval the limit is in *slow start*, as in
 //! TCP: it grows by half of itself per interval, so that a node that starts
 //! small when the 9:15 wave arrives finds its capacity in seconds rather
@@ -92,6 +99,7 @@ pub struct AdaptiveLimit {
     window: IntervalMin,
     max_in_use: AtomicU64,
     slow_start: AtomicBool,
+    overload_seen: AtomicBool,
 }
 
 impl AdaptiveLimit {
@@ -122,6 +130,7 @@ impl AdaptiveLimit {
             window: IntervalMin::new(),
             max_in_use: AtomicU64::new(0),
             slow_start: AtomicBool::new(config.slow_start),
+            overload_seen: AtomicBool::new(false),
         }
     }
 
@@ -133,6 +142,12 @@ impl AdaptiveLimit {
     /// The operator's bounds, `(floor, ceiling)`.
     pub fn bounds(&self) -> (u64, u64) {
         (self.floor, self.ceiling)
+    }
+
+    /// Records an overload seen other than by queueing delay (a bulkhead
+    /// refusing, a request shed): the current interval counts as congested.
+    pub fn record_overload(&self) {
+        self.overload_seen.store(true, Ordering::Release);
     }
 
     /// Records one request that waited `queue_delay` while `in_use` users
@@ -148,11 +163,12 @@ impl AdaptiveLimit {
             return None;
         };
         let used = self.max_in_use.swap(in_use, Ordering::AcqRel);
+        let overload_seen = self.overload_seen.swap(false, Ordering::AcqRel);
         if idle {
             return None;
         }
         let current = self.limit();
-        let next = if min > self.target_us {
+        let next = if min > self.target_us || overload_seen {
             self.slow_start.store(false, Ordering::Release);
             let shrunk = (current as f64 * self.backoff) as u64;
             shrunk.min(current.saturating_sub(1)).max(self.floor)
@@ -342,6 +358,22 @@ mod tests {
             t += 1_000;
         }
         assert!(limit.limit() < 250, "{}", limit.limit());
+    }
+
+    #[test]
+    fn an_overload_seen_elsewhere_shrinks_the_limit_even_with_short_delays() {
+        let limit = AdaptiveLimit::new(config(10, 1_000, 400));
+        second(&limit, 0, 1);
+        let before = limit.limit();
+        // Short delays, but a bulkhead refused requests during the second.
+        limit.observe(ms(1), before, ms(1_000));
+        limit.record_overload();
+        second(&limit, 1_010, 1);
+        let after = limit.limit();
+        assert!(after < before, "{before} then {after}");
+        // The signal is spent: the next quiet second grows again.
+        second(&limit, 2_010, 1);
+        assert!(limit.limit() > after);
     }
 
     #[test]
