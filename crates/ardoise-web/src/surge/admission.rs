@@ -166,6 +166,7 @@ pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> R
     };
     if gate.check(delay, now) == Verdict::Shed {
         surge.count(reason);
+        surge.users.record_overload();
         return pages::busy(surge, &req);
     }
     surge.users.observe(delay, surge.admitted.total(), now);
@@ -199,6 +200,12 @@ pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> R
         Ok(p) => p,
         Err(full) => {
             surge.count(Refusal::Bulkhead(full.class));
+            // A full bulkhead shows a bottleneck past the delay gate (the
+            // database, the CPU after the first poll): admit fewer users.
+            // Sign-in's own queue filling up is its normal state in a storm.
+            if full.class != BulkheadClass::SignIn {
+                surge.users.record_overload();
+            }
             return pages::busy(surge, &req);
         }
     };

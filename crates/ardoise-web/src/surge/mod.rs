@@ -141,7 +141,8 @@ impl Default for SurgeConfig {
 
 impl SurgeConfig {
     /// The bulkhead limits: the operator's, else derived from the cores
-    /// (sign-in: 16 requests per password-hash permit, waiting for one).
+    /// (sign-in: 4 requests per password-hash permit, waiting for one, so
+    /// that a sign-in waits at most a few hashes' time).
     pub fn bulkhead_limits(&self, signin_permits: usize) -> BulkheadLimits {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get() as u64)
@@ -152,7 +153,7 @@ impl SurgeConfig {
             writes: self.bulkhead_writes.unwrap_or(auto.writes).max(1),
             sign_in: self
                 .bulkhead_sign_in
-                .unwrap_or(16 * signin_permits.max(1) as u64)
+                .unwrap_or(4 * signin_permits.max(1) as u64)
                 .max(1),
             uploads: self.bulkhead_uploads.unwrap_or(auto.uploads).max(1),
             pre_login: self.bulkhead_pre_login.unwrap_or(auto.pre_login).max(1),

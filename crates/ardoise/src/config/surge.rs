@@ -55,7 +55,7 @@ pub struct SurgeSettings {
     pub bulkhead_reads: u64,
     /// Signed-in writes in flight at once; 0 derives it from the cores.
     pub bulkhead_writes: u64,
-    /// Sign-ins in flight (waiting for or computing a password hash); 0: 16
+    /// Sign-ins in flight (waiting for or computing a password hash); 0: 4
     /// per password-hash permit.
     pub bulkhead_sign_in: u64,
     /// Uploads in flight at once; 0 derives it from the cores.

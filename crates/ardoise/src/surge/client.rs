@@ -219,7 +219,7 @@ impl Net {
                         kind = ErrorKind::Server5xx;
                         self.stats.error(kind);
                     } else {
-                        self.stats.served(sent, latency);
+                        self.stats.served(sent, latency, form.is_some());
                         return Answer::Served {
                             status,
                             location,

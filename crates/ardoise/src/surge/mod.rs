@@ -62,11 +62,11 @@ pub struct SurgeArgs {
     #[arg(long, default_value_t = 60.0)]
     pub grace: f64,
     /// Most users in the run.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 100_000)]
     pub max_users: usize,
     /// Most users in flight at once (each may hold a connection; the
     /// sandbox allows 20 000 open files per process).
-    #[arg(long, default_value_t = 8_000)]
+    #[arg(long, default_value_t = 12_000)]
     pub max_open: usize,
     /// Share of users who resume a remembered session (the others sign in
     /// with their password).

@@ -167,19 +167,37 @@ impl Report {
             "retry amplification: {:.3}× ({} attempts for {} requests)",
             s.retry_amplification, s.attempts, s.logical_requests
         );
-        let errors: Vec<String> = s.errors.iter().map(|(k, n)| format!("{k:?} {n}")).collect();
+        let list = |v: &[(super::stats::ErrorKind, u64)]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.iter()
+                    .map(|(k, n)| format!("{k:?} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let _ = writeln!(o, "failed attempts: {}", list(&s.errors));
+        let _ = writeln!(o, "failed journeys: {}", list(&s.failed_journeys));
+        let mut sign_in = s.phases.iter().map(|p| (p.phase.as_str(), p.sign_in));
+        let sign_in: Vec<String> = sign_in
+            .by_ref()
+            .filter(|(_, p)| p.count > 0)
+            .map(|(name, p)| format!("{name} p50 {:.0} ms p99 {:.0} ms", p.p50, p.p99))
+            .collect();
         let _ = writeln!(
             o,
-            "errors: {}",
-            if errors.is_empty() {
-                "none".into()
-            } else {
-                errors.join(", ")
-            }
+            "password sign-ins served, by phase: {}",
+            sign_in.join("; ")
         );
         if !self.server.is_empty() {
             let _ = writeln!(o, "server (/metrics at the end):");
-            for (name, v) in &self.server {
+            let mut server = self.server.clone();
+            server.sort_by(|a, b| a.0.cmp(&b.0));
+            for (name, v) in server
+                .iter()
+                .filter(|(n, _)| !n.contains("bulkhead_in_flight"))
+            {
                 let _ = writeln!(o, "  {name} {v}");
             }
         }

@@ -61,6 +61,7 @@ fn record(h: &mut Histogram<u64>, d: Duration) {
 #[derive(Debug)]
 struct PhaseData {
     served: Histogram<u64>,
+    sign_in: Histogram<u64>,
     refused: Histogram<u64>,
     lobby_answer: Histogram<u64>,
     served_count: u64,
@@ -75,6 +76,7 @@ impl PhaseData {
     fn new() -> Self {
         Self {
             served: histogram(),
+            sign_in: histogram(),
             refused: histogram(),
             lobby_answer: histogram(),
             served_count: 0,
@@ -121,6 +123,7 @@ struct Inner {
     phases: BTreeMap<Phase, PhaseData>,
     seconds: Vec<SecondData>,
     errors: BTreeMap<ErrorKind, u64>,
+    failed: BTreeMap<ErrorKind, u64>,
     first_home: Histogram<u64>,
     first_home_staff: Histogram<u64>,
     fresh_sign_in: Histogram<u64>,
@@ -156,6 +159,7 @@ impl Stats {
                     .collect(),
                 seconds: Vec::new(),
                 errors: BTreeMap::new(),
+                failed: BTreeMap::new(),
                 first_home: histogram(),
                 first_home_staff: histogram(),
                 fresh_sign_in: histogram(),
@@ -232,13 +236,20 @@ impl Stats {
         Self::with_second(&mut inner, second, |s| s.arrivals += 1);
     }
 
-    /// An answer served, sent at `sent`.
-    pub fn served(&self, sent: Instant, latency: Duration) {
+    /// An answer served, sent at `sent`; `sign_in` for a password form.
+    pub fn served(&self, sent: Instant, latency: Duration, sign_in: bool) {
         let (phase, second) = self.at(sent);
         let mut inner = self.lock();
         let p = Self::phase(&mut inner, phase);
         p.served_count += 1;
-        record(&mut p.served, latency);
+        record(
+            if sign_in {
+                &mut p.sign_in
+            } else {
+                &mut p.served
+            },
+            latency,
+        );
         Self::with_second(&mut inner, second, |s| {
             s.served += 1;
             record(&mut s.latency, latency);
@@ -289,12 +300,7 @@ impl Stats {
                 if kind == ErrorKind::LobbyAbandoned {
                     inner.abandoned += 1;
                 }
-                if matches!(
-                    kind,
-                    ErrorKind::LobbyAbandoned | ErrorKind::Unexpected | ErrorKind::GeneratorFull
-                ) {
-                    *inner.errors.entry(kind).or_default() += 1;
-                }
+                *inner.failed.entry(kind).or_default() += 1;
             }
         }
     }
@@ -361,6 +367,7 @@ impl Stats {
                     journeys_per_sec: d.journeys_done as f64 / secs,
                     served_per_sec: d.served_count as f64 / secs,
                     served: Percentiles::of(&d.served),
+                    sign_in: Percentiles::of(&d.sign_in),
                     refused: d.refused_count,
                     refused_latency: Percentiles::of(&d.refused),
                     lobby_answers: d.lobby_count,
@@ -390,6 +397,7 @@ impl Stats {
             phases,
             timeline,
             errors: inner.errors.iter().map(|(k, v)| (*k, *v)).collect(),
+            failed_journeys: inner.failed.iter().map(|(k, v)| (*k, *v)).collect(),
             first_home: Percentiles::of(&inner.first_home),
             first_home_staff: Percentiles::of(&inner.first_home_staff),
             fresh_sign_in: Percentiles::of(&inner.fresh_sign_in),
@@ -460,8 +468,10 @@ pub struct PhaseSummary {
     pub journeys_per_sec: f64,
     /// Requests served per second (sent in it; lobby and refusals excluded).
     pub served_per_sec: f64,
-    /// Latency of served requests.
+    /// Latency of served pages (password sign-ins apart).
     pub served: Percentiles,
+    /// Latency of password sign-ins served (`POST /login`).
+    pub sign_in: Percentiles,
     /// `503` answers.
     pub refused: u64,
     /// Their latency, as the client saw it.
@@ -570,8 +580,11 @@ pub struct Summary {
     pub phases: Vec<PhaseSummary>,
     /// Per second.
     pub timeline: Vec<SecondSummary>,
-    /// Failed attempts and journeys, by kind.
+    /// Failed attempts, by kind (a refusal is not a failure until the
+    /// retries run out).
     pub errors: Vec<(ErrorKind, u64)>,
+    /// Failed journeys, by what ended them.
+    pub failed_journeys: Vec<(ErrorKind, u64)>,
     /// Arrival to first home page, everyone.
     pub first_home: Percentiles,
     /// The same, teachers and staff.
