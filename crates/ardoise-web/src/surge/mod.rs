@@ -310,6 +310,7 @@ pub struct Surge {
     admitted: AdmittedTable,
     counters: Counters,
     busy: [BusyPage; 2],
+    lobby_pages: pages::LobbyPages,
     secure_cookies: bool,
 }
 
@@ -435,6 +436,7 @@ impl Surge {
             admitted: AdmittedTable::default(),
             counters: Counters::default(),
             busy: pages::busy_pages(catalogs)?,
+            lobby_pages: pages::lobby_pages(catalogs)?,
         })
     }
 

@@ -41,14 +41,171 @@ pub(crate) struct Waiting {
 #[template(path = "surge/lobby.html")]
 struct LobbyPage<'a> {
     t: &'a Tr,
-    position: u64,
-    wait: String,
-    refresh_secs: u32,
+    position: &'a str,
+    wait: &'a str,
+    refresh_secs: &'a str,
     refresh_text: String,
     staff: bool,
     next: &'a str,
     other_lang: &'a str,
     other_lang_name: &'a str,
+}
+
+/// What fills a hole of a pre-rendered page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Position,
+    Wait,
+    Refresh,
+    Next,
+}
+
+impl Slot {
+    const ALL: [Slot; 4] = [Slot::Position, Slot::Wait, Slot::Refresh, Slot::Next];
+
+    /// The mark rendered in its place: letters only, so escaping leaves it
+    /// alone.
+    fn mark(self) -> &'static str {
+        match self {
+            Slot::Position => "SURGESLOTPOSITION",
+            Slot::Wait => "SURGESLOTWAIT",
+            Slot::Refresh => "SURGESLOTREFRESH",
+            Slot::Next => "SURGESLOTNEXT",
+        }
+    }
+}
+
+/// A page rendered once, with holes: text, then what fills the next hole.
+#[derive(Debug, Clone)]
+struct Holes(Vec<(String, Option<Slot>)>);
+
+impl Holes {
+    fn parse(mut html: &str) -> Holes {
+        let mut parts = Vec::new();
+        loop {
+            let next = Slot::ALL
+                .iter()
+                .filter_map(|slot| html.find(slot.mark()).map(|at| (at, *slot)))
+                .min_by_key(|(at, _)| *at);
+            match next {
+                Some((at, slot)) => {
+                    parts.push((html[..at].to_string(), Some(slot)));
+                    html = &html[at + slot.mark().len()..];
+                }
+                None => {
+                    parts.push((html.to_string(), None));
+                    return Holes(parts);
+                }
+            }
+        }
+    }
+
+    fn fill(&self, fill: impl Fn(Slot) -> String) -> String {
+        let mut out = String::with_capacity(4 * 1024);
+        for (text, slot) in &self.0 {
+            out.push_str(text);
+            if let Some(slot) = slot {
+                out.push_str(&fill(*slot));
+            }
+        }
+        out
+    }
+}
+
+/// The wait sentences of one language, escaped for HTML.
+#[derive(Debug, Clone)]
+struct WaitTexts {
+    unknown: String,
+    soon: String,
+    /// Around the number of minutes.
+    minutes: (String, String),
+}
+
+/// The lobby, rendered once per language and lane when the node starts:
+/// a waiter's page is then a few copies, as cheap as a refusal.
+#[derive(Debug, Clone)]
+pub(crate) struct LobbyPages {
+    /// French general, French staff, English general, English staff.
+    pages: [Holes; 4],
+    waits: [WaitTexts; 2],
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Renders the lobby of each language and lane.
+pub(crate) fn lobby_pages(catalogs: &Arc<Catalogs>) -> Result<LobbyPages, String> {
+    let mut pages = Vec::new();
+    let mut waits = Vec::new();
+    for lang in [Lang::Fr, Lang::En] {
+        let t = catalogs.tr(lang);
+        let (other_lang, other_lang_name) = match lang {
+            Lang::Fr => ("en", "English"),
+            Lang::En => ("fr", "Français"),
+        };
+        for staff in [false, true] {
+            let html = LobbyPage {
+                t: &t,
+                position: Slot::Position.mark(),
+                wait: Slot::Wait.mark(),
+                refresh_secs: Slot::Refresh.mark(),
+                refresh_text: t.with("lobby-refresh", &[("seconds", Slot::Refresh.mark())]),
+                staff,
+                next: Slot::Next.mark(),
+                other_lang,
+                other_lang_name,
+            }
+            .render()
+            .map_err(|e| e.to_string())?;
+            pages.push(Holes::parse(&html));
+        }
+        let minutes = escape_html(&t.with("lobby-wait-minutes", &[("minutes", "SURGEMINUTES")]));
+        let (before, after) = minutes
+            .split_once("SURGEMINUTES")
+            .ok_or("lobby-wait-minutes without its number")?;
+        waits.push(WaitTexts {
+            unknown: escape_html(&t.get("lobby-wait-unknown")),
+            soon: escape_html(&t.get("lobby-wait-soon")),
+            minutes: (before.to_string(), after.to_string()),
+        });
+    }
+    let pages: [Holes; 4] = pages
+        .try_into()
+        .map_err(|_| "four lobby pages expected".to_string())?;
+    let waits: [WaitTexts; 2] = waits
+        .try_into()
+        .map_err(|_| "two wait texts expected".to_string())?;
+    Ok(LobbyPages { pages, waits })
+}
+
+impl LobbyPages {
+    fn render(&self, lang: Lang, waiting: &Waiting, refresh_secs: u32, next: &str) -> String {
+        let staff = waiting.lane == Lane::Staff;
+        let page = &self.pages[lang_index(lang) * 2 + usize::from(staff)];
+        let w = &self.waits[lang_index(lang)];
+        page.fill(|slot| match slot {
+            Slot::Position => waiting.position.to_string(),
+            Slot::Refresh => refresh_secs.to_string(),
+            Slot::Next => next.to_string(),
+            Slot::Wait => match waiting.estimate {
+                None => w.unknown.clone(),
+                Some(d) if d < Duration::from_secs(60) => w.soon.clone(),
+                Some(d) => format!("{}{}{}", w.minutes.0, d.as_secs().div_ceil(60), w.minutes.1),
+            },
+        })
+    }
 }
 
 #[derive(Template)]
@@ -161,18 +318,6 @@ pub(crate) fn busy(surge: &Surge, req: &Request) -> Response {
     with_retry_after(resp, secs)
 }
 
-/// The wait as people read it.
-fn wait_text(t: &Tr, estimate: Option<Duration>) -> String {
-    match estimate {
-        None => t.get("lobby-wait-unknown"),
-        Some(d) if d < Duration::from_secs(60) => t.get("lobby-wait-soon"),
-        Some(d) => {
-            let minutes = d.as_secs().div_ceil(60).to_string();
-            t.with("lobby-wait-minutes", &[("minutes", &minutes)])
-        }
-    }
-}
-
 /// Keeps a path to come back to only if it is plainly local.
 fn local_path(path: &str) -> &str {
     let plain = path.starts_with('/')
@@ -192,12 +337,11 @@ fn local_path(path: &str) -> &str {
 pub(crate) fn lobby(state: &AppState, req: &Request, waiting: &Waiting) -> Response {
     let surge = &state.surge;
     let lang = request_lang(req.headers());
-    let t = state.catalogs.tr(lang);
     let secs = jittered(waiting.refresh);
     let resp = if wants_json(req.uri().path(), req.headers()) {
         let body = serde_json::json!({
             "error": "queued",
-            "message": t.get("lobby-heading"),
+            "message": state.catalogs.tr(lang).get("lobby-heading"),
             "position": waiting.position,
             "lane": waiting.lane.as_str(),
             "estimated_wait_secs": waiting.estimate.map(|d| d.as_secs()),
@@ -206,35 +350,15 @@ pub(crate) fn lobby(state: &AppState, req: &Request, waiting: &Waiting) -> Respo
         });
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
     } else {
-        let (other_lang, other_lang_name) = match lang {
-            Lang::Fr => ("en", "English"),
-            Lang::En => ("fr", "Français"),
-        };
-        let page = LobbyPage {
-            t: &t,
-            position: waiting.position,
-            wait: wait_text(&t, waiting.estimate),
-            refresh_secs: secs,
-            refresh_text: t.with("lobby-refresh", &[("seconds", &secs.to_string())]),
-            staff: waiting.lane == Lane::Staff,
-            next: local_path(req.uri().path()),
-            other_lang,
-            other_lang_name,
-        };
-        match page.render() {
-            Ok(html) => {
-                let mut resp = (StatusCode::OK, Body::from(html)).into_response();
-                resp.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                resp
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "lobby rendering failed");
-                return busy(surge, req);
-            }
-        }
+        let html = surge
+            .lobby_pages
+            .render(lang, waiting, secs, local_path(req.uri().path()));
+        let mut resp = (StatusCode::OK, Body::from(html)).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        resp
     };
     let mut resp = with_retry_after(resp, secs);
     let h = resp.headers_mut();
@@ -270,6 +394,34 @@ mod tests {
         }
         assert!(pages[0].plain.contains("lang=\"fr\""));
         assert!(pages[1].plain.contains("lang=\"en\""));
+    }
+
+    #[test]
+    fn the_pre_rendered_lobby_fills_every_hole_and_stays_small() {
+        let catalogs = Catalogs::load().unwrap_or_else(|e| panic!("{e}"));
+        let pages = lobby_pages(&catalogs).unwrap_or_else(|e| panic!("{e}"));
+        let waiting = |estimate: Option<u64>, lane| Waiting {
+            lane,
+            position: 12_345,
+            estimate: estimate.map(Duration::from_secs),
+            refresh: Duration::from_secs(30),
+            ticket: String::new(),
+            new_ticket: false,
+        };
+        let fr = pages.render(Lang::Fr, &waiting(Some(150), Lane::General), 37, "/todo");
+        assert!(!fr.contains("SURGESLOT"), "{fr}");
+        assert!(fr.contains("id=\"position\">12345<"));
+        assert!(fr.contains("content=\"37\""));
+        assert!(fr.contains("environ 3 min"));
+        assert!(fr.contains("dans 37 s"));
+        assert!(fr.contains("/login?next=/todo"));
+        assert!(fr.len() < 5 * 1024, "{} bytes", fr.len());
+        let en = pages.render(Lang::En, &waiting(None, Lane::Staff), 5, "/home");
+        assert!(en.contains("cannot estimate the wait yet"));
+        assert!(en.contains("reserved for teachers"));
+        assert!(!en.contains("/login?next="), "staff are already signed in");
+        let soon = pages.render(Lang::En, &waiting(Some(20), Lane::General), 5, "/home");
+        assert!(soon.contains("less than a minute"));
     }
 
     #[test]
