@@ -103,29 +103,32 @@ pub enum Answer {
 pub struct Net {
     client: reqwest::Client,
     base: String,
+    /// Requests in flight at once (each holds a connection, an open file).
+    slots: tokio::sync::Semaphore,
     /// Where everything is counted.
     pub stats: Arc<Stats>,
 }
 
 impl Net {
     /// A client for `base` (`http://127.0.0.1:8080`), with a per-request
-    /// timeout and a pool of at most `max_idle` idle connections.
+    /// timeout and at most `max_open` requests (connections) at once.
     pub fn new(
         base: &str,
         timeout: Duration,
-        max_idle: usize,
+        max_open: usize,
         stats: Arc<Stats>,
     ) -> anyhow::Result<Net> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout)
-            .pool_max_idle_per_host(max_idle)
+            .pool_max_idle_per_host(max_open)
             .tcp_nodelay(true)
             .build()?;
         Ok(Net {
             client,
             base: base.trim_end_matches('/').to_string(),
+            slots: tokio::sync::Semaphore::new(max_open),
             stats,
         })
     }
@@ -162,6 +165,14 @@ impl Net {
             let sent = Instant::now();
             self.stats.attempt();
             let mut wait = None;
+            // Past the generator's own limit, the attempt fails rather than
+            // waits: waiting here would close the loop.
+            let Ok(_slot) = self.slots.try_acquire() else {
+                kind = ErrorKind::GeneratorFull;
+                self.stats.error(kind);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
             match req.send().await {
                 Err(e) => {
                     kind = if e.is_timeout() {

@@ -30,7 +30,7 @@ pub enum ErrorKind {
     Unexpected,
     /// Still in the lobby when the run ended.
     LobbyAbandoned,
-    /// The generator had too many users in flight and dropped an arrival.
+    /// The generator had too many requests in flight to send one more.
     GeneratorFull,
 }
 
