@@ -68,6 +68,11 @@ pub struct AdaptiveLimitConfig {
     /// Grow by half the limit per interval until the first congested
     /// interval. Default true.
     pub slow_start: bool,
+    /// After slow start, grow by at least this share of the limit per
+    /// interval (else by `√limit`): with users who count against capacity
+    /// long after their last click, a large limit must be reached in tens
+    /// of seconds. Default 0 (pure AIMD).
+    pub growth: f64,
 }
 
 impl Default for AdaptiveLimitConfig {
@@ -81,6 +86,7 @@ impl Default for AdaptiveLimitConfig {
             backoff: 0.9,
             grow_above_use: 0.5,
             slow_start: true,
+            growth: 0.0,
         }
     }
 }
@@ -95,6 +101,7 @@ pub struct AdaptiveLimit {
     target_us: u64,
     backoff: f64,
     grow_above_use: f64,
+    growth: f64,
     limit: AtomicU64,
     window: IntervalMin,
     max_in_use: AtomicU64,
@@ -119,9 +126,15 @@ impl AdaptiveLimit {
         } else {
             AdaptiveLimitConfig::default().grow_above_use
         };
+        let growth = if config.growth.is_finite() {
+            config.growth.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         Self {
             floor,
             ceiling,
+            growth,
             interval_us: micros(config.interval).max(1),
             target_us: micros(config.delay_target),
             backoff,
@@ -173,7 +186,9 @@ impl AdaptiveLimit {
             let shrunk = (current as f64 * self.backoff) as u64;
             shrunk.min(current.saturating_sub(1)).max(self.floor)
         } else if used as f64 >= current as f64 * self.grow_above_use {
-            let additive = ((current as f64).sqrt() as u64).max(1);
+            let additive = ((current as f64).sqrt() as u64)
+                .max((current as f64 * self.growth) as u64)
+                .max(1);
             let step = if self.slow_start.load(Ordering::Acquire) {
                 additive.max(current / 2)
             } else {
@@ -374,6 +389,18 @@ mod tests {
         // The signal is spent: the next quiet second grows again.
         second(&limit, 2_010, 1);
         assert!(limit.limit() > after);
+    }
+
+    #[test]
+    fn a_growth_share_climbs_faster_than_the_square_root() {
+        let limit = AdaptiveLimit::new(AdaptiveLimitConfig {
+            growth: 0.1,
+            ..config(10, 100_000, 5_000)
+        });
+        second(&limit, 0, 1);
+        second(&limit, 1_000, 1);
+        // 10 % rather than √5000 ≈ 70.
+        assert_eq!(limit.limit(), 5_500);
     }
 
     #[test]

@@ -166,7 +166,6 @@ pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> R
     };
     if gate.check(delay, now) == Verdict::Shed {
         surge.count(reason);
-        surge.users.record_overload();
         return pages::busy(surge, &req);
     }
     surge.users.observe(delay, surge.admitted.total(), now);

@@ -421,6 +421,9 @@ impl Surge {
             ceiling: config.users_ceiling,
             initial: config.users_initial,
             delay_target: config.codel_target,
+            // Users count for the whole active window after their last
+            // click: the limit must be able to climb 10 % a second.
+            growth: 0.1,
             ..AdaptiveLimitConfig::default()
         });
         Ok(Surge {

@@ -273,9 +273,13 @@ fn protect(h: &mut HeaderMap) {
     );
 }
 
+/// A lobby refresh delay spread over `[base, 1.25 × base]`: enough to keep
+/// waiters who arrived together apart, narrow enough that a waiter learns
+/// soon that their turn has come (refusals spread wider, see `busy`).
 fn jittered(base: Duration) -> u32 {
-    let secs = u32::try_from(base.as_secs()).unwrap_or(u32::MAX);
-    retry_after_secs(secs, rand::thread_rng().gen())
+    let secs = u32::try_from(base.as_secs()).unwrap_or(u32::MAX).max(1);
+    let spread = secs / 4 + 1;
+    secs.saturating_add(rand::thread_rng().gen_range(0..spread))
 }
 
 fn with_retry_after(mut resp: Response, secs: u32) -> Response {
