@@ -10,6 +10,13 @@ pub type UnixTime = i64;
 pub trait Clock: Send + Sync + 'static {
     /// The current time in seconds since the Unix epoch.
     fn now(&self) -> UnixTime;
+
+    /// The current time in milliseconds since the Unix epoch, for what
+    /// needs finer steps than a second (the surge layer's queue and
+    /// tokens). By default, whole seconds of [`Clock::now`].
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.now()).unwrap_or(0).saturating_mul(1000)
+    }
 }
 
 /// The real wall clock.
@@ -22,6 +29,14 @@ impl Clock for SystemClock {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             // A clock before 1970 is a broken host; treat it as the epoch.
+            .unwrap_or(0)
+    }
+
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            // As above: a clock before 1970 counts as the epoch.
             .unwrap_or(0)
     }
 }

@@ -281,6 +281,16 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(WebConfig::default()).await
 }
 
+/// Starts the application with given surge-layer settings (a tiny user
+/// limit, say), the other settings at their defaults.
+pub async fn spawn_app_with_surge(surge: ardoise_web::surge::SurgeConfig) -> TestApp {
+    spawn_app_with(WebConfig {
+        surge,
+        ..WebConfig::default()
+    })
+    .await
+}
+
 /// Starts the application with given web settings.
 pub async fn spawn_app_with(config: WebConfig) -> TestApp {
     let (store, database_url, dir) = fresh_database().await;

@@ -18,6 +18,7 @@ pub mod pages;
 pub mod routes;
 pub mod session;
 pub mod state;
+pub mod surge;
 pub mod upload;
 
 pub use routes::{RouteEntry, RouteTable};
@@ -33,6 +34,7 @@ pub fn app(state: AppState) -> Router {
     let table = routes::all();
     let body_limit = state.config.max_body_bytes;
     let timeout = Duration::from_secs(state.config.request_timeout_secs.max(1));
+    let surge = state.config.surge.clone();
     table
         .into_router()
         .fallback(routes::system::not_found)
@@ -47,6 +49,16 @@ pub fn app(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
+        ))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            surge.body_timeout,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            surge.max_request_bytes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            surge::admission::admit,
         ))
         .with_state(state)
 }
@@ -67,9 +79,14 @@ pub async fn serve(
             handle.run_upkeep();
         }
     });
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let c = &state.config;
+    let limits = surge::conn::ConnLimits {
+        header_timeout: c.surge.header_timeout,
+        idle_timeout: c.surge.idle_timeout,
+        max_connections: c.surge.max_connections,
+        shutdown_grace: Duration::from_secs(c.request_timeout_secs.max(1)),
+    };
+    let served = surge::conn::serve(listener, app(state), limits, shutdown).await;
     upkeep.abort();
     served
 }

@@ -27,6 +27,8 @@ pub struct WebConfig {
     pub max_upload_bytes: u64,
     /// Most files in one form.
     pub max_files_per_form: usize,
+    /// The surge layer: admission, lobby, overload control, connections.
+    pub surge: crate::surge::SurgeConfig,
 }
 
 impl Default for WebConfig {
@@ -39,6 +41,7 @@ impl Default for WebConfig {
             activation_days: 90,
             max_upload_bytes: 20 * 1024 * 1024,
             max_files_per_form: 10,
+            surge: crate::surge::SurgeConfig::default(),
         }
     }
 }
@@ -69,6 +72,8 @@ pub struct Inner {
     pub files: ardoise_files::FileStore,
     /// Prometheus exposition.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Admission, the lobby and overload control.
+    pub surge: crate::surge::Surge,
 }
 
 impl Deref for AppState {
@@ -88,6 +93,7 @@ impl AppState {
     ) -> Result<AppState, String> {
         let catalogs = Catalogs::load()?;
         let passwords = Passwords::new(config.signin_permits).map_err(|e| e.to_string())?;
+        let surge = crate::surge::Surge::new(&config, clock.as_ref(), &catalogs)?;
         Ok(AppState(Arc::new(Inner {
             store,
             sessions: SessionTable::default(),
@@ -99,6 +105,7 @@ impl AppState {
             throttle: throttle::Policy::default(),
             files,
             metrics: crate::metrics::handle(),
+            surge,
         })))
     }
 

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `demo`, `migrate`, `config print-default`,
-//! `admin reset-code`.
+//! `admin reset-code`, `surge`.
 
 use crate::config::{Settings, DEFAULT_TOML};
 use crate::demo;
@@ -62,6 +62,9 @@ enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Replays the 9:15 wave against a running Ardoise on this machine
+    /// (open-loop load generator; reads DATA_DIR/demo-accounts.csv).
+    Surge(Box<crate::surge::SurgeArgs>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -140,9 +143,10 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         Command::Config {
             action: ConfigAction::PrintDefault,
         } => {
-            print!("{DEFAULT_TOML}");
+            print!("{DEFAULT_TOML}{}", crate::config::surge::DEFAULT_TOML);
             Ok(())
         }
+        Command::Surge(args) => crate::surge::run(*args, &settings.data_dir).await,
         Command::Migrate => {
             open_store(&settings, true).await?;
             println!("database ready: migrations applied");

@@ -2,6 +2,8 @@
 //! variables, then command-line flags. `ardoise config print-default`
 //! prints the commented defaults. Every path derives from `data_dir`.
 
+pub mod surge;
+
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -49,6 +51,8 @@ pub struct Settings {
     pub s3_secret_access_key: String,
     /// For `s3`: allow a plain-HTTP endpoint (a local server).
     pub s3_allow_http: bool,
+    /// The surge layer (`[surge]`): admission, lobby, overload, connections.
+    pub surge: surge::SurgeSettings,
 }
 
 impl Default for Settings {
@@ -74,6 +78,7 @@ impl Default for Settings {
             s3_access_key_id: String::new(),
             s3_secret_access_key: String::new(),
             s3_allow_http: false,
+            surge: surge::SurgeSettings::default(),
         }
     }
 }
@@ -112,6 +117,7 @@ impl std::fmt::Debug for Settings {
             .field("s3_access_key_id", &self.s3_access_key_id)
             .field("s3_secret_access_key", &"****")
             .field("s3_allow_http", &self.s3_allow_http)
+            .field("surge", &self.surge)
             .finish()
     }
 }
@@ -265,6 +271,7 @@ impl Settings {
                 "ARDOISE_SIGNIN_PERMITS" => self.signin_permits = num(&name, &v)?,
                 "ARDOISE_ACTIVATION_DAYS" => self.activation_days = num(&name, &v)?,
                 "ARDOISE_LOG" => self.log = v,
+                n if n.starts_with("ARDOISE_SURGE_") => self.surge.apply_env(n, &v)?,
                 _ => {}
             }
         }
@@ -299,6 +306,7 @@ impl Settings {
             activation_days: self.activation_days,
             max_upload_bytes: self.max_upload_bytes,
             max_files_per_form: self.max_files_per_form.max(1),
+            surge: self.surge.web(),
         }
     }
 
@@ -344,6 +352,13 @@ mod tests {
     #[test]
     fn the_printed_defaults_are_the_defaults() {
         let parsed: Result<Settings, _> = toml::from_str(DEFAULT_TOML);
+        assert_eq!(parsed.ok(), Some(Settings::default()));
+    }
+
+    #[test]
+    fn the_printed_surge_defaults_are_the_defaults() {
+        let text = format!("{DEFAULT_TOML}{}", surge::DEFAULT_TOML);
+        let parsed: Result<Settings, _> = toml::from_str(&text);
         assert_eq!(parsed.ok(), Some(Settings::default()));
     }
 

@@ -20,11 +20,23 @@
 //! a small limit and probes gently near a large one. The limit never leaves
 //! `[floor, ceiling]`, the operator's bounds.
 //!
+//! Queueing delay before a request is handled does not show every
+//! bottleneck: requests waiting for a database connection, or for the CPU
+//! after their first poll, have already passed the point where delay is
+//! measured. So the caller may also report an overload seen otherwise (a
+//! full bulkhead, a shed request) with [`AdaptiveLimit::record_overload`];
+//! the interval then counts as congested, as a lost packet does for TCP.
+//!
+//! Before the first congested interval the limit is in *slow start*, as in
+//! TCP: it grows by half of itself per interval, so that a node that starts
+//! small when the 9:15 wave arrives finds its capacity in seconds rather
+//! than minutes. The first standing queue ends slow start for good.
+//!
 //! Admitted users are never cut off, so a limit that falls below the number
 //! of admitted users only stops new admissions until some leave or the
 //! delay falls.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::{micros, IntervalMin, Tick};
@@ -53,6 +65,14 @@ pub struct AdaptiveLimitConfig {
     /// share of it was in use: an unused limit says nothing about capacity.
     /// Default 0.5.
     pub grow_above_use: f64,
+    /// Grow by half the limit per interval until the first congested
+    /// interval. Default true.
+    pub slow_start: bool,
+    /// After slow start, grow by at least this share of the limit per
+    /// interval (else by `√limit`): with users who count against capacity
+    /// long after their last click, a large limit must be reached in tens
+    /// of seconds. Default 0 (pure AIMD).
+    pub growth: f64,
 }
 
 impl Default for AdaptiveLimitConfig {
@@ -65,6 +85,8 @@ impl Default for AdaptiveLimitConfig {
             delay_target: Duration::from_millis(5),
             backoff: 0.9,
             grow_above_use: 0.5,
+            slow_start: true,
+            growth: 0.0,
         }
     }
 }
@@ -79,9 +101,12 @@ pub struct AdaptiveLimit {
     target_us: u64,
     backoff: f64,
     grow_above_use: f64,
+    growth: f64,
     limit: AtomicU64,
     window: IntervalMin,
     max_in_use: AtomicU64,
+    slow_start: AtomicBool,
+    overload_seen: AtomicBool,
 }
 
 impl AdaptiveLimit {
@@ -101,9 +126,15 @@ impl AdaptiveLimit {
         } else {
             AdaptiveLimitConfig::default().grow_above_use
         };
+        let growth = if config.growth.is_finite() {
+            config.growth.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         Self {
             floor,
             ceiling,
+            growth,
             interval_us: micros(config.interval).max(1),
             target_us: micros(config.delay_target),
             backoff,
@@ -111,6 +142,8 @@ impl AdaptiveLimit {
             limit: AtomicU64::new(config.initial.clamp(floor, ceiling)),
             window: IntervalMin::new(),
             max_in_use: AtomicU64::new(0),
+            slow_start: AtomicBool::new(config.slow_start),
+            overload_seen: AtomicBool::new(false),
         }
     }
 
@@ -122,6 +155,12 @@ impl AdaptiveLimit {
     /// The operator's bounds, `(floor, ceiling)`.
     pub fn bounds(&self) -> (u64, u64) {
         (self.floor, self.ceiling)
+    }
+
+    /// Records an overload seen other than by queueing delay (a bulkhead
+    /// refusing, a request shed): the current interval counts as congested.
+    pub fn record_overload(&self) {
+        self.overload_seen.store(true, Ordering::Release);
     }
 
     /// Records one request that waited `queue_delay` while `in_use` users
@@ -137,15 +176,24 @@ impl AdaptiveLimit {
             return None;
         };
         let used = self.max_in_use.swap(in_use, Ordering::AcqRel);
+        let overload_seen = self.overload_seen.swap(false, Ordering::AcqRel);
         if idle {
             return None;
         }
         let current = self.limit();
-        let next = if min > self.target_us {
+        let next = if min > self.target_us || overload_seen {
+            self.slow_start.store(false, Ordering::Release);
             let shrunk = (current as f64 * self.backoff) as u64;
             shrunk.min(current.saturating_sub(1)).max(self.floor)
         } else if used as f64 >= current as f64 * self.grow_above_use {
-            let step = ((current as f64).sqrt() as u64).max(1);
+            let additive = ((current as f64).sqrt() as u64)
+                .max((current as f64 * self.growth) as u64)
+                .max(1);
+            let step = if self.slow_start.load(Ordering::Acquire) {
+                additive.max(current / 2)
+            } else {
+                additive
+            };
             current.saturating_add(step).min(self.ceiling)
         } else {
             current
@@ -167,10 +215,12 @@ mod tests {
     }
 
     fn config(floor: u64, ceiling: u64, initial: u64) -> AdaptiveLimitConfig {
+        // AIMD alone; slow start has its own tests.
         AdaptiveLimitConfig {
             floor,
             ceiling,
             initial,
+            slow_start: false,
             ..AdaptiveLimitConfig::default()
         }
     }
@@ -281,6 +331,76 @@ mod tests {
         assert_eq!(seen[59], 20);
         assert_eq!(seen[659], 200);
         assert!(seen.iter().all(|l| (20..=200).contains(l)));
+    }
+
+    #[test]
+    fn slow_start_finds_a_large_capacity_in_seconds_then_growth_turns_additive() {
+        let limit = AdaptiveLimit::new(AdaptiveLimitConfig {
+            slow_start: true,
+            ..config(10, 100_000, 100)
+        });
+        // Ten quiet seconds from 100: ×1.5 a second reaches thousands.
+        let mut t = 0;
+        for _ in 0..10 {
+            second(&limit, t, 1);
+            t += 1_000;
+        }
+        let grown = limit.limit();
+        assert!(grown > 3_000, "{grown}");
+        // One congested second ends slow start for good (each second's
+        // verdict lands with the first sample of the next one).
+        second(&limit, t, 20);
+        t += 1_000;
+        let before_backoff = limit.limit();
+        second(&limit, t, 1);
+        t += 1_000;
+        let after_backoff = limit.limit();
+        assert!(after_backoff < before_backoff);
+        second(&limit, t, 1);
+        let step = limit.limit() - after_backoff;
+        assert!(
+            step <= (after_backoff as f64).sqrt() as u64 + 1,
+            "step {step}"
+        );
+    }
+
+    #[test]
+    fn without_slow_start_growth_is_additive_from_the_start() {
+        let limit = AdaptiveLimit::new(config(10, 100_000, 100));
+        let mut t = 0;
+        for _ in 0..10 {
+            second(&limit, t, 1);
+            t += 1_000;
+        }
+        assert!(limit.limit() < 250, "{}", limit.limit());
+    }
+
+    #[test]
+    fn an_overload_seen_elsewhere_shrinks_the_limit_even_with_short_delays() {
+        let limit = AdaptiveLimit::new(config(10, 1_000, 400));
+        second(&limit, 0, 1);
+        let before = limit.limit();
+        // Short delays, but a bulkhead refused requests during the second.
+        limit.observe(ms(1), before, ms(1_000));
+        limit.record_overload();
+        second(&limit, 1_010, 1);
+        let after = limit.limit();
+        assert!(after < before, "{before} then {after}");
+        // The signal is spent: the next quiet second grows again.
+        second(&limit, 2_010, 1);
+        assert!(limit.limit() > after);
+    }
+
+    #[test]
+    fn a_growth_share_climbs_faster_than_the_square_root() {
+        let limit = AdaptiveLimit::new(AdaptiveLimitConfig {
+            growth: 0.1,
+            ..config(10, 100_000, 5_000)
+        });
+        second(&limit, 0, 1);
+        second(&limit, 1_000, 1);
+        // 10 % rather than √5000 ≈ 70.
+        assert_eq!(limit.limit(), 5_500);
     }
 
     #[test]

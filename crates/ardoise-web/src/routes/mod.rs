@@ -7,6 +7,7 @@ pub mod api;
 pub mod diary;
 pub mod home;
 pub mod signin;
+pub mod surge;
 pub mod system;
 pub mod work;
 
@@ -143,4 +144,5 @@ pub fn all() -> RouteTable {
         .merge(diary::routes())
         .merge(work::routes())
         .merge(api::routes())
+        .merge(surge::routes())
 }

@@ -50,6 +50,7 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError>
 /// `GET /metrics`: Prometheus text format.
 async fn metrics_text(State(state): State<AppState>) -> Response {
     metrics::gauge!("ardoise_sessions_live").set(state.sessions.len() as f64);
+    state.surge.publish_metrics(state.clock.now_ms());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -228,6 +228,7 @@ fn rows() -> Vec<Row> {
             ADMIN,
         ),
         r("GET", "/admin/sessions", None, Empty, ADMIN),
+        r("GET", "/admin/surge", None, Empty, ADMIN),
         r(
             "POST",
             "/api/v1/session",

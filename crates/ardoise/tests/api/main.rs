@@ -7,4 +7,5 @@ mod accounts;
 mod diary;
 mod errors;
 mod signin;
+mod surge;
 mod work;

@@ -1,0 +1,513 @@
+//! The admission middleware: the first thing every request meets.
+//!
+//! In order, each step cheaper than what it protects:
+//!
+//! 1. probes (`/healthz`, `/readyz`, `/metrics`) pass untouched: a probe
+//!    refused under load makes a balancer drop a node that still works;
+//! 2. the CoDel gate of the request's traffic class (a valid session in
+//!    the memory table, or not) refuses a request that waited too long
+//!    since its bytes arrived: `503` with a jittered `Retry-After`, no
+//!    template, no database;
+//! 3. application routes need an admission pass. A newcomer gets one if
+//!    there is room, else a queue ticket and the lobby. Writes of a
+//!    signed-in user are never held back, and a valid pass is always
+//!    honoured (renewed while the user is active);
+//! 4. a bulkhead per class of work (reads, writes, sign-in, uploads,
+//!    pre-login) bounds what is in flight.
+//!
+//! It must not touch the database, except to find the lane of a
+//! remembered device whose session is not in memory yet (after a restart),
+//! which the route would have loaded anyway.
+
+use super::pages::{self, Waiting};
+use super::{conn, Refusal, Surge};
+use crate::auth;
+use crate::extract::request_token;
+use crate::session::{LiveSession, Lookup};
+use crate::state::AppState;
+use ardoise_admission::{AdmissionPass, BulkheadClass, ClientId, Lane, Standing, Verdict};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use rand::RngCore;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Cookie holding the admission pass.
+pub const PASS_COOKIE: &str = "ardoise_pass";
+/// Cookie holding the queue ticket.
+pub const TICKET_COOKIE: &str = "ardoise_ticket";
+/// The same tokens as headers, for API clients without cookies.
+pub const PASS_HEADER: &str = "x-ardoise-pass";
+/// See [`PASS_HEADER`].
+pub const TICKET_HEADER: &str = "x-ardoise-ticket";
+
+/// What a path is, for admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RouteKind {
+    /// Health and metrics: never held back.
+    Probe,
+    /// Reachable without admission: sign-in, sign-out, activation,
+    /// language, the root redirection, static files.
+    PreLogin,
+    /// Everything else needs an admission pass.
+    App,
+}
+
+fn route_kind(path: &str) -> RouteKind {
+    match path {
+        "/healthz" | "/readyz" | "/metrics" => RouteKind::Probe,
+        "/"
+        | "/login"
+        | "/logout"
+        | "/activate"
+        | "/language"
+        | "/api/v1/session"
+        | "/api/v1/openapi.json"
+        | "/favicon.ico"
+        | "/robots.txt" => RouteKind::PreLogin,
+        p if p.starts_with("/static/") => RouteKind::PreLogin,
+        _ => RouteKind::App,
+    }
+}
+
+/// Bodies above this size count as uploads.
+const UPLOAD_BYTES: u64 = 1024 * 1024;
+
+fn bulkhead_class(
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    signed_in: bool,
+) -> BulkheadClass {
+    let hashes_a_password = *method == Method::POST
+        && matches!(
+            path,
+            "/login" | "/activate" | "/api/v1/session" | "/account/password"
+        );
+    if hashes_a_password {
+        return BulkheadClass::SignIn;
+    }
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/"));
+    let large = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > UPLOAD_BYTES);
+    if multipart || large {
+        BulkheadClass::Uploads
+    } else if !signed_in {
+        BulkheadClass::PreLogin
+    } else if matches!(*method, Method::GET | Method::HEAD) {
+        BulkheadClass::Reads
+    } else {
+        BulkheadClass::Writes
+    }
+}
+
+/// Whether the caller wants JSON: the API, or an `Accept` asking for it.
+pub(crate) fn wants_json(path: &str, headers: &HeaderMap) -> bool {
+    path.starts_with("/api/")
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+}
+
+/// A pass to hand out with the response.
+struct Grant {
+    token: String,
+    /// The ticket that led here is spent: remove its cookie.
+    clear_ticket: bool,
+}
+
+enum Admission {
+    /// Go on, with a new or renewed pass to set, if any.
+    In(Option<Grant>),
+    /// Wait in the lobby.
+    Wait(Waiting),
+}
+
+/// Middleware: see the module documentation.
+pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let surge = &state.surge;
+    if !surge.config.enabled {
+        return next.run(req).await;
+    }
+    let kind = route_kind(req.uri().path());
+    if kind == RouteKind::Probe {
+        return next.run(req).await;
+    }
+    let now = surge.elapsed();
+    let delay = req
+        .extensions()
+        .get::<conn::Arrival>()
+        .map(conn::Arrival::queue_delay)
+        .unwrap_or_default();
+    let token = request_token(req.headers());
+    let session = token
+        .as_deref()
+        .and_then(|t| match state.sessions.check(t, state.now()) {
+            Lookup::Live(s) => Some(s),
+            Lookup::Miss => None,
+        });
+    let counters = &surge.counters;
+    let (gate, reason) = if session.is_some() {
+        counters.with_session.fetch_add(1, Ordering::Relaxed);
+        (&surge.signed_in_gate, Refusal::QueueDelaySignedIn)
+    } else {
+        counters.without_session.fetch_add(1, Ordering::Relaxed);
+        (&surge.pre_login_gate, Refusal::QueueDelayPreLogin)
+    };
+    if gate.check(delay, now) == Verdict::Shed {
+        surge.count(reason);
+        return pages::busy(surge, &req);
+    }
+    surge.users.observe(delay, surge.admitted.total(), now);
+
+    let mut grant = None;
+    if kind == RouteKind::App {
+        match admit_user(
+            &state,
+            req.method(),
+            req.headers(),
+            session.as_deref(),
+            token.as_deref(),
+        )
+        .await
+        {
+            Admission::In(g) => grant = g,
+            Admission::Wait(waiting) => {
+                surge.count(Refusal::Queued);
+                return pages::lobby(&state, &req, &waiting);
+            }
+        }
+    }
+
+    let class = bulkhead_class(
+        req.method(),
+        req.uri().path(),
+        req.headers(),
+        session.is_some(),
+    );
+    let permit = match surge.bulkheads.get(class).try_acquire_owned() {
+        Ok(p) => p,
+        Err(full) => {
+            surge.count(Refusal::Bulkhead(full.class));
+            // A full bulkhead shows a bottleneck past the delay gate (the
+            // database, the CPU after the first poll): admit fewer users.
+            // Sign-in's own queue filling up is its normal state in a storm.
+            if full.class != BulkheadClass::SignIn {
+                surge.users.record_overload();
+            }
+            return pages::busy(surge, &req);
+        }
+    };
+    let json = wants_json(req.uri().path(), req.headers());
+    let mut resp = next.run(req).await;
+    drop(permit);
+    if let Some(g) = grant {
+        let h = resp.headers_mut();
+        append_cookie(h, surge.pass_cookie(&g.token));
+        if g.clear_ticket {
+            append_cookie(h, surge.expired_ticket_cookie());
+        }
+        if json {
+            if let Ok(v) = HeaderValue::from_str(&g.token) {
+                h.insert(PASS_HEADER, v);
+            }
+        }
+    }
+    resp
+}
+
+pub(crate) fn append_cookie(headers: &mut HeaderMap, cookie: Cookie<'static>) {
+    if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+        headers.append(header::SET_COOKIE, v);
+    }
+}
+
+/// A token from its header, else its cookie.
+fn presented(
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    header_name: &str,
+    cookie: &str,
+) -> Option<String> {
+    headers
+        .get(header_name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| jar.get(cookie).map(|c| c.value().to_string()))
+}
+
+fn lane_of(session: &LiveSession) -> Lane {
+    if session.actor.roles.is_staff_lane() {
+        Lane::Staff
+    } else {
+        Lane::General
+    }
+}
+
+async fn admit_user(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    session: Option<&LiveSession>,
+    token: Option<&str>,
+) -> Admission {
+    let surge = &state.surge;
+    let now_ms = state.clock.now_ms();
+    let jar = CookieJar::from_headers(headers);
+    if let Some(text) = presented(headers, &jar, PASS_HEADER, PASS_COOKIE) {
+        match surge.signer.verify_pass(&text, now_ms) {
+            Ok(pass) => {
+                surge.admitted.touch(pass.client, pass.lane, now_ms);
+                let renewed = surge
+                    .signer
+                    .is_due_for_renewal(&pass, now_ms)
+                    .then(|| surge.signer.renew(&pass, now_ms).ok())
+                    .flatten();
+                return Admission::In(renewed.map(|p| Grant {
+                    token: surge.signer.sign_pass(&p),
+                    clear_ticket: false,
+                }));
+            }
+            Err(_) => {
+                surge
+                    .counters
+                    .tokens_refused
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    surge
+        .admitted
+        .sweep_if_due(now_ms, surge.config.active_window);
+
+    // A remembered device whose session is not in memory yet: load it now
+    // (the route would) to know its lane.
+    let loaded: Option<Arc<LiveSession>> = match (session, token) {
+        (None, Some(t)) if t.len() == 43 => auth::resolve(state, t).await.ok().flatten(),
+        _ => None,
+    };
+    let session = session.or(loaded.as_deref());
+    let session_lane = session.map(lane_of);
+
+    // A signed-in user's writes are never held back: a teacher half-way
+    // through writing homework whose pass expired is let in again.
+    if session.is_some() && !matches!(*method, Method::GET | Method::HEAD) {
+        let lane = session_lane.unwrap_or(Lane::General);
+        return Admission::In(Some(surge.grant(lane, now_ms, false, false)));
+    }
+
+    let ticket = presented(headers, &jar, TICKET_HEADER, TICKET_COOKIE).and_then(|text| {
+        surge
+            .signer
+            .verify_ticket(&text, now_ms)
+            .map_err(|_| {
+                surge
+                    .counters
+                    .tokens_refused
+                    .fetch_add(1, Ordering::Relaxed);
+            })
+            .ok()
+            .map(|t| (t, text))
+    });
+    // A general ticket does not hold a teacher back once signed in.
+    let ticket =
+        ticket.filter(|(t, _)| !(session_lane == Some(Lane::Staff) && t.lane == Lane::General));
+
+    let mut lobby = surge.lobby();
+    surge.admit_waiting(&mut lobby, now_ms);
+    if let Some((t, text)) = ticket {
+        match lobby.standing(&t) {
+            Standing::Enter => {
+                lobby.record_entry(t.lane, now_ms);
+                drop(lobby);
+                return Admission::In(Some(surge.grant(t.lane, now_ms, true, true)));
+            }
+            Standing::Wait { position } => {
+                let estimate = lobby.estimated_wait(t.lane, position, now_ms);
+                let refresh = lobby.refresh_after(estimate);
+                return Admission::Wait(Waiting {
+                    lane: t.lane,
+                    position,
+                    estimate,
+                    refresh,
+                    ticket: text,
+                    new_ticket: false,
+                });
+            }
+            Standing::OtherEpoch => {}
+        }
+    }
+    let lane = session_lane.unwrap_or(Lane::General);
+    if lobby.may_enter_directly(lane, surge.free_places(lane), now_ms) {
+        drop(lobby);
+        return Admission::In(Some(surge.grant(lane, now_ms, false, false)));
+    }
+    let t = lobby.issue(lane, now_ms);
+    surge
+        .counters
+        .tickets_issued
+        .fetch_add(1, Ordering::Relaxed);
+    let position = match lobby.standing(&t) {
+        Standing::Wait { position } => position,
+        Standing::Enter | Standing::OtherEpoch => 1,
+    };
+    let estimate = lobby.estimated_wait(lane, position, now_ms);
+    let refresh = lobby.refresh_after(estimate);
+    drop(lobby);
+    Admission::Wait(Waiting {
+        lane,
+        position,
+        estimate,
+        refresh,
+        ticket: surge.signer.sign_ticket(&t),
+        new_ticket: true,
+    })
+}
+
+impl Surge {
+    /// A new pass for a client entering `lane` now.
+    fn grant(&self, lane: Lane, now_ms: u64, from_queue: bool, clear_ticket: bool) -> Grant {
+        let mut id = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut id);
+        let pass = AdmissionPass::new(lane, ClientId::from_bytes(id), now_ms);
+        self.admitted.touch(pass.client, lane, now_ms);
+        let counter = if from_queue {
+            &self.counters.passes_from_queue
+        } else {
+            &self.counters.passes_direct
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Grant {
+            token: self.signer.sign_pass(&pass),
+            clear_ticket,
+        }
+    }
+
+    fn cookie(
+        &self,
+        name: &'static str,
+        value: String,
+        max_age: std::time::Duration,
+    ) -> Cookie<'static> {
+        Cookie::build((name, value))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure_cookies)
+            .max_age(time::Duration::seconds(
+                i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
+            ))
+            .build()
+    }
+
+    fn pass_cookie(&self, token: &str) -> Cookie<'static> {
+        self.cookie(PASS_COOKIE, token.to_string(), self.config.pass_idle)
+    }
+
+    pub(crate) fn ticket_cookie(&self, token: &str) -> Cookie<'static> {
+        self.cookie(TICKET_COOKIE, token.to_string(), self.config.ticket_max_age)
+    }
+
+    fn expired_ticket_cookie(&self) -> Cookie<'static> {
+        self.cookie(TICKET_COOKIE, String::new(), std::time::Duration::ZERO)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_and_sign_in_pages_do_not_need_admission() {
+        let cases = [
+            ("/healthz", RouteKind::Probe),
+            ("/metrics", RouteKind::Probe),
+            ("/login", RouteKind::PreLogin),
+            ("/api/v1/session", RouteKind::PreLogin),
+            ("/static/app.css", RouteKind::PreLogin),
+            ("/", RouteKind::PreLogin),
+            ("/home", RouteKind::App),
+            ("/todo", RouteKind::App),
+            ("/api/v1/me", RouteKind::App),
+            ("/admin/surge", RouteKind::App),
+        ];
+        for (path, kind) in cases {
+            assert_eq!(route_kind(path), kind, "{path}");
+        }
+    }
+
+    #[test]
+    fn requests_fall_into_their_bulkhead() {
+        let none = HeaderMap::new();
+        let mut multipart = HeaderMap::new();
+        multipart.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("multipart/form-data; boundary=x"),
+        );
+        let cases = [
+            (Method::POST, "/login", &none, false, BulkheadClass::SignIn),
+            (
+                Method::POST,
+                "/api/v1/session",
+                &none,
+                false,
+                BulkheadClass::SignIn,
+            ),
+            (
+                Method::POST,
+                "/account/password",
+                &none,
+                true,
+                BulkheadClass::SignIn,
+            ),
+            (Method::GET, "/login", &none, false, BulkheadClass::PreLogin),
+            (Method::GET, "/todo", &none, true, BulkheadClass::Reads),
+            (
+                Method::POST,
+                "/homework/1/done",
+                &none,
+                true,
+                BulkheadClass::Writes,
+            ),
+            (
+                Method::POST,
+                "/documents",
+                &multipart,
+                true,
+                BulkheadClass::Uploads,
+            ),
+        ];
+        for (method, path, headers, signed_in, class) in cases {
+            assert_eq!(
+                bulkhead_class(&method, path, headers, signed_in),
+                class,
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn api_paths_and_json_accept_headers_want_json() {
+        let mut json = HeaderMap::new();
+        json.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let mut browser = HeaderMap::new();
+        browser.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/html,application/xhtml+xml,application/json;q=0.9"),
+        );
+        assert!(wants_json("/api/v1/me", &HeaderMap::new()));
+        assert!(wants_json("/todo", &json));
+        assert!(!wants_json("/todo", &browser));
+        assert!(!wants_json("/todo", &HeaderMap::new()));
+    }
+}

@@ -1,0 +1,318 @@
+//! The accept loop and the connection wrapper that make queueing delay
+//! measurable and slow clients cheap.
+//!
+//! On a CPU-bound node, requests queue before any middleware sees them: in
+//! the runtime's run queue, between the moment a socket becomes readable
+//! and the moment its connection task is polled. [`StampedIo`] wraps each
+//! socket's waker to note when the socket was woken (for a new connection:
+//! when it was accepted), and stamps each read that brings bytes with that
+//! time. The request's [`Arrival`] is that stamp, so the admission layer's
+//! CoDel gate sees the whole wait. (The time a connection spends in the
+//! kernel's accept backlog stays invisible; the connection tasks queued
+//! behind the same cores show the overload first.)
+//!
+//! Every connection gets a header timeout (which also closes idle
+//! keep-alive connections), an idle timeout on reads and writes, and a
+//! bounded header buffer; the number of open connections is capped, past
+//! which the node stops accepting until one closes. This module must not
+//! look at requests beyond stamping them.
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::Sleep;
+use tower::ServiceExt;
+
+/// When the bytes of the request being handled were first ready: a
+/// request extension set by [`serve`].
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival(pub Instant);
+
+impl Arrival {
+    /// How long the request has waited since then.
+    pub fn queue_delay(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
+/// Limits applied to every connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// Longest wait for a request's headers, also between keep-alive
+    /// requests.
+    pub header_timeout: Duration,
+    /// No byte read or written for this long closes the connection.
+    pub idle_timeout: Duration,
+    /// Most open connections.
+    pub max_connections: usize,
+    /// How long a shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+/// The stamps of one connection, shared by its socket and its requests.
+#[derive(Debug)]
+struct ConnClock {
+    base: Instant,
+    /// µs since `base` + 1 of the first wake since the last read with
+    /// bytes; 0: none.
+    woken_us: AtomicU64,
+    /// µs since `base` of when the bytes of the latest read were ready.
+    data_us: AtomicU64,
+    /// The connection task's waker, woken through this clock.
+    task: Mutex<Option<Waker>>,
+}
+
+impl ConnClock {
+    fn new(accepted: Instant) -> Self {
+        Self {
+            base: accepted,
+            // The accept counts as the first wake: the time until the new
+            // connection's task first runs is queueing delay too.
+            woken_us: AtomicU64::new(1),
+            data_us: AtomicU64::new(0),
+            task: Mutex::new(None),
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn set_task(&self, waker: &Waker) {
+        let mut slot = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match slot.as_ref() {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    /// A read brought bytes: they were ready since the last wake, or (read
+    /// without waiting) now.
+    fn mark_data(&self) {
+        let woken = self.woken_us.swap(0, Ordering::AcqRel);
+        let ready = if woken > 0 { woken - 1 } else { self.now_us() };
+        self.data_us.store(ready, Ordering::Release);
+    }
+
+    fn arrival(&self) -> Arrival {
+        Arrival(self.base + Duration::from_micros(self.data_us.load(Ordering::Acquire)))
+    }
+}
+
+impl Wake for ConnClock {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let now = self.now_us().saturating_add(1);
+        let _ = self
+            .woken_us
+            .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(w) = task {
+            w.wake();
+        }
+    }
+}
+
+/// A socket that stamps its reads and closes itself when idle.
+struct StampedIo {
+    inner: TcpStream,
+    clock: Arc<ConnClock>,
+    /// Our waker, given to the socket's reads: it notes the wake time.
+    waker: Waker,
+    idle: Duration,
+    last_activity: Instant,
+    idle_timer: Pin<Box<Sleep>>,
+}
+
+impl StampedIo {
+    fn new(inner: TcpStream, clock: Arc<ConnClock>, idle: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            inner,
+            waker: Waker::from(Arc::clone(&clock)),
+            clock,
+            idle,
+            last_activity: now,
+            idle_timer: Box::pin(tokio::time::sleep_until((now + idle).into())),
+        }
+    }
+
+    /// Called when the socket would block: ends the connection once it has
+    /// been idle for the whole idle timeout.
+    fn poll_idle<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        loop {
+            if self.idle_timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let deadline = self.last_activity + self.idle;
+            if deadline <= Instant::now() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection idle for too long",
+                )));
+            }
+            self.idle_timer.as_mut().reset(deadline.into());
+        }
+    }
+}
+
+impl AsyncRead for StampedIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.clock.set_task(cx.waker());
+        let before = buf.filled().len();
+        let mut stamped = Context::from_waker(&this.waker);
+        match Pin::new(&mut this.inner).poll_read(&mut stamped, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    this.clock.mark_data();
+                    this.last_activity = Instant::now();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => this.poll_idle(cx),
+            ready => ready,
+        }
+    }
+}
+
+impl AsyncWrite for StampedIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                this.last_activity = Instant::now();
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => this.poll_idle(cx),
+            ready => ready,
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(n)) => {
+                this.last_activity = Instant::now();
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => this.poll_idle(cx),
+            ready => ready,
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets
+/// requests in flight finish (for at most the shutdown grace).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        // Headers larger than this are refused (hyper's floor is 8 KiB).
+        .max_buf_size(64 * 1024);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // At the connection cap, stop accepting: the kernel's backlog
+        // holds newcomers until a connection closes.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(s) => s,
+                // The semaphore is never closed; treat it as a stop.
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather
+                    // than spin, and keep serving the connections open.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let clock = Arc::new(ConnClock::new(Instant::now()));
+        let _ = stream.set_nodelay(true);
+        let io = StampedIo::new(stream, Arc::clone(&clock), limits.idle_timeout);
+        let router = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            let extensions = req.extensions_mut();
+            extensions.insert(clock.arrival());
+            extensions.insert(ConnectInfo(addr));
+            router.clone().oneshot(req.map(Body::new))
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight at the end of the shutdown grace");
+    }
+    Ok(())
+}

@@ -1,0 +1,600 @@
+//! The surge layer wired into the server (DESIGN.md, "How it survives the
+//! surge"): who is let in, who waits in the lobby, which requests are
+//! refused at once, and the connection limits that keep slow clients cheap.
+//!
+//! - [`conn`]: the accept loop. It stamps when each request's bytes became
+//!   ready (so the delay spent queued in the runtime is measurable), and
+//!   enforces header, idle and connection-count limits.
+//! - [`admission`]: the middleware. Per request: a CoDel gate on queueing
+//!   delay (pre-login and signed-in traffic apart), admission of users with
+//!   signed passes and queue tickets, then a bulkhead per class of work.
+//! - [`pages`]: the lobby page, the "busy" refusal and their JSON twins.
+//!
+//! The rules and numbers live in `ardoise_admission` (pure, tested there).
+//! This module owns the node's single instance of each mechanism and the
+//! table of admitted clients. It must not touch the database on the
+//! refusal paths, and must not keep anything per waiter: the lobby is two
+//! counters per lane, whatever the number of people in it.
+
+pub mod admission;
+pub mod conn;
+pub mod pages;
+
+use crate::i18n::Catalogs;
+use crate::state::WebConfig;
+use ardoise_admission::{
+    AdaptiveLimit, AdaptiveLimitConfig, BulkheadClass, BulkheadLimits, Bulkheads, ClientId,
+    CodelConfig, CodelGate, Lane, Lobby, LobbyConfig, Share, Signer, SigningKey, TokenLifetimes,
+};
+use ardoise_core::Clock;
+use dashmap::DashMap;
+use rand::RngCore;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A secret whose `Debug` never shows it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("Secret(none)")
+        } else {
+            f.write_str("Secret(redacted)")
+        }
+    }
+}
+
+/// The surge layer's settings (the binary fills them from `[surge]`).
+#[derive(Debug, Clone)]
+pub struct SurgeConfig {
+    /// Admission, overload control and the lobby. Off, every request goes
+    /// straight to the routes (to compare in benchmarks); the connection
+    /// limits below still apply.
+    pub enabled: bool,
+    /// Key material for queue tickets and admission passes. Empty: a random
+    /// key per start (tickets and passes then do not survive a restart;
+    /// nodes of a cluster must share one).
+    pub secret: Secret,
+    /// Standing queueing delay tolerated for signed-in requests.
+    pub codel_target: Duration,
+    /// Standing queueing delay tolerated for pre-login requests: lower, so
+    /// that they are shed before signed-in ones.
+    pub prelogin_target: Duration,
+    /// CoDel's interval.
+    pub codel_interval: Duration,
+    /// Admitted users: the operator's floor.
+    pub users_floor: u64,
+    /// Admitted users: the operator's ceiling.
+    pub users_ceiling: u64,
+    /// Admitted users: where the adaptive limit starts.
+    pub users_initial: u64,
+    /// Share of the user limit reserved for teachers and staff (percent).
+    pub staff_share_percent: u8,
+    /// A user counts against capacity while they made a request this
+    /// recently; their pass stays valid much longer (`pass_idle`).
+    pub active_window: Duration,
+    /// An admission pass unused for this long expires (sliding).
+    pub pass_idle: Duration,
+    /// A queue ticket older than this is refused (its holder queues again).
+    pub ticket_max_age: Duration,
+    /// Base of the jittered `Retry-After` of refused requests.
+    pub retry_after_secs: u32,
+    /// Bulkheads: requests in flight per class; `None` derives from cores.
+    pub bulkhead_reads: Option<u64>,
+    /// See `bulkhead_reads`.
+    pub bulkhead_writes: Option<u64>,
+    /// See `bulkhead_reads`. Sign-in waits for a password-hash permit
+    /// inside it, so this bounds the sign-in queue.
+    pub bulkhead_sign_in: Option<u64>,
+    /// See `bulkhead_reads`.
+    pub bulkhead_uploads: Option<u64>,
+    /// See `bulkhead_reads`.
+    pub bulkhead_pre_login: Option<u64>,
+    /// Connection: longest wait for a request's headers (also closes idle
+    /// keep-alive connections). Always applied.
+    pub header_timeout: Duration,
+    /// Longest wait between two pieces of a request body. Always applied.
+    pub body_timeout: Duration,
+    /// A connection with no byte read or written for this long is closed.
+    /// Always applied.
+    pub idle_timeout: Duration,
+    /// Most open connections; past it the node stops accepting until one
+    /// closes. Always applied.
+    pub max_connections: usize,
+    /// Largest request body of any kind, uploads included. Always applied.
+    pub max_request_bytes: usize,
+}
+
+impl Default for SurgeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            secret: Secret::default(),
+            codel_target: Duration::from_millis(5),
+            prelogin_target: Duration::from_millis(2),
+            codel_interval: Duration::from_millis(100),
+            users_floor: 50,
+            users_ceiling: 100_000,
+            users_initial: 500,
+            staff_share_percent: 10,
+            active_window: Duration::from_secs(30),
+            pass_idle: Duration::from_secs(20 * 60),
+            ticket_max_age: Duration::from_secs(2 * 60 * 60),
+            retry_after_secs: 2,
+            bulkhead_reads: None,
+            bulkhead_writes: None,
+            bulkhead_sign_in: None,
+            bulkhead_uploads: None,
+            bulkhead_pre_login: None,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            max_request_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+impl SurgeConfig {
+    /// The bulkhead limits: the operator's, else derived from the cores
+    /// (sign-in: 4 requests per password-hash permit, waiting for one, so
+    /// that a sign-in waits at most a few hashes' time).
+    pub fn bulkhead_limits(&self, signin_permits: usize) -> BulkheadLimits {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get() as u64)
+            .unwrap_or(1);
+        let auto = BulkheadLimits::for_cores(cores);
+        BulkheadLimits {
+            reads: self.bulkhead_reads.unwrap_or(auto.reads).max(1),
+            writes: self.bulkhead_writes.unwrap_or(auto.writes).max(1),
+            sign_in: self
+                .bulkhead_sign_in
+                .unwrap_or(4 * signin_permits.max(1) as u64)
+                .max(1),
+            uploads: self.bulkhead_uploads.unwrap_or(auto.uploads).max(1),
+            pre_login: self.bulkhead_pre_login.unwrap_or(auto.pre_login).max(1),
+        }
+    }
+}
+
+/// Why a request was refused or held back, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A signed-in request waited past the delay target.
+    QueueDelaySignedIn,
+    /// A pre-login request waited past its delay target.
+    QueueDelayPreLogin,
+    /// The bulkhead of this class was full.
+    Bulkhead(BulkheadClass),
+    /// A newcomer was shown the lobby (or a 503 with their position).
+    Queued,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 8] = [
+        Refusal::QueueDelaySignedIn,
+        Refusal::QueueDelayPreLogin,
+        Refusal::Bulkhead(BulkheadClass::Reads),
+        Refusal::Bulkhead(BulkheadClass::Writes),
+        Refusal::Bulkhead(BulkheadClass::SignIn),
+        Refusal::Bulkhead(BulkheadClass::Uploads),
+        Refusal::Bulkhead(BulkheadClass::PreLogin),
+        Refusal::Queued,
+    ];
+
+    /// A stable snake_case label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::QueueDelaySignedIn => "queue_delay_signed_in",
+            Refusal::QueueDelayPreLogin => "queue_delay_pre_login",
+            Refusal::Bulkhead(BulkheadClass::Reads) => "bulkhead_reads",
+            Refusal::Bulkhead(BulkheadClass::Writes) => "bulkhead_writes",
+            Refusal::Bulkhead(BulkheadClass::SignIn) => "bulkhead_sign_in",
+            Refusal::Bulkhead(BulkheadClass::Uploads) => "bulkhead_uploads",
+            Refusal::Bulkhead(BulkheadClass::PreLogin) => "bulkhead_pre_login",
+            Refusal::Queued => "queued",
+        }
+    }
+
+    fn index(self) -> usize {
+        Refusal::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}
+
+/// Running totals since the node started (lock-free).
+#[derive(Debug, Default)]
+struct Counters {
+    refusals: [AtomicU64; 8],
+    with_session: AtomicU64,
+    without_session: AtomicU64,
+    passes_direct: AtomicU64,
+    passes_from_queue: AtomicU64,
+    tickets_issued: AtomicU64,
+    tokens_refused: AtomicU64,
+}
+
+/// One admitted client in the table.
+#[derive(Debug)]
+struct AdmittedEntry {
+    lane: Lane,
+    last_ms: AtomicU64,
+}
+
+/// Clients admitted and active within the active window, by lane. Its
+/// size is bounded by the user limit (waiters are not in it).
+#[derive(Debug, Default)]
+struct AdmittedTable {
+    map: DashMap<ClientId, AdmittedEntry>,
+    counts: [AtomicU64; 2],
+    last_sweep_ms: AtomicU64,
+}
+
+fn lane_index(lane: Lane) -> usize {
+    match lane {
+        Lane::General => 0,
+        Lane::Staff => 1,
+    }
+}
+
+impl AdmittedTable {
+    fn touch(&self, client: ClientId, lane: Lane, now_ms: u64) {
+        if let Some(e) = self.map.get(&client) {
+            e.last_ms.fetch_max(now_ms, Ordering::Relaxed);
+            return;
+        }
+        if let dashmap::mapref::entry::Entry::Vacant(v) = self.map.entry(client) {
+            v.insert(AdmittedEntry {
+                lane,
+                last_ms: AtomicU64::new(now_ms),
+            });
+            self.counts[lane_index(lane)].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets clients idle for longer than `window`, at most once a second
+    /// (one caller does it; the others go on).
+    fn sweep_if_due(&self, now_ms: u64, window: Duration) {
+        let last = self.last_sweep_ms.load(Ordering::Relaxed);
+        if now_ms < last.saturating_add(1_000)
+            || self
+                .last_sweep_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        self.map.retain(|_, e| {
+            let keep = now_ms.saturating_sub(e.last_ms.load(Ordering::Relaxed)) <= window_ms;
+            if !keep {
+                self.counts[lane_index(e.lane)].fetch_sub(1, Ordering::Relaxed);
+            }
+            keep
+        });
+    }
+
+    fn count(&self, lane: Lane) -> u64 {
+        self.counts[lane_index(lane)].load(Ordering::Relaxed)
+    }
+
+    fn total(&self) -> u64 {
+        self.count(Lane::General) + self.count(Lane::Staff)
+    }
+}
+
+/// The pre-rendered "busy" page of one language.
+#[derive(Debug, Clone)]
+pub(crate) struct BusyPage {
+    /// The page up to the refresh delay, and after it (GET requests).
+    pub refresh: (String, String),
+    /// The page for other methods: no refresh, which would not resend.
+    pub plain: String,
+    /// The message, for JSON bodies.
+    pub message: String,
+}
+
+/// The node's surge layer: one per process, in the application state.
+pub struct Surge {
+    config: SurgeConfig,
+    signer: Signer,
+    lobby: Mutex<Lobby>,
+    started: Instant,
+    signed_in_gate: CodelGate,
+    pre_login_gate: CodelGate,
+    users: AdaptiveLimit,
+    bulkheads: Bulkheads,
+    admitted: AdmittedTable,
+    counters: Counters,
+    busy: [BusyPage; 2],
+    lobby_pages: pages::LobbyPages,
+    secure_cookies: bool,
+}
+
+impl fmt::Debug for Surge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Surge")
+            .field("enabled", &self.config.enabled)
+            .field("user_limit", &self.users.limit())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The figures of the surge layer at one moment, for `/metrics` and the
+/// administrator page.
+#[derive(Debug, Clone)]
+pub struct SurgeSnapshot {
+    /// Whether admission is on.
+    pub enabled: bool,
+    /// The adaptive limit on admitted users now.
+    pub user_limit: u64,
+    /// The operator's floor and ceiling.
+    pub user_bounds: (u64, u64),
+    /// Places reserved for the staff lane within the limit.
+    pub staff_reserved: u64,
+    /// Per lane, general then staff.
+    pub lanes: [LaneFigures; 2],
+    /// Requests refused or queued since start, by reason.
+    pub refusals: Vec<(&'static str, u64)>,
+    /// Requests seen with and without a valid session since start.
+    pub requests_with_session: u64,
+    /// See `requests_with_session`.
+    pub requests_without_session: u64,
+    /// Passes granted at once, and to waiters whose turn came.
+    pub passes_direct: u64,
+    /// See `passes_direct`.
+    pub passes_from_queue: u64,
+    /// Queue tickets issued.
+    pub tickets_issued: u64,
+    /// Tickets and passes refused (tampered, expired, foreign).
+    pub tokens_refused: u64,
+    /// Whether each CoDel gate sees a standing queue (signed-in, pre-login).
+    pub overloaded: (bool, bool),
+    /// Bulkheads: class, in flight, limit.
+    pub bulkheads: Vec<(&'static str, u64, u64)>,
+}
+
+/// One lane's figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LaneFigures {
+    /// The lane.
+    pub lane: Lane,
+    /// Users admitted and active in it.
+    pub admitted: u64,
+    /// Tickets waiting (abandoned ones included until the front passes them).
+    pub queued: u64,
+    /// Admissions per second while the lane had waiters, once measured.
+    pub admission_rate: Option<f64>,
+    /// The wait at the back of the lane, once the rate is known.
+    pub estimated_wait: Option<Duration>,
+}
+
+impl SurgeSnapshot {
+    /// Share of requests that carried a valid session, if any were seen.
+    pub fn session_share(&self) -> Option<f64> {
+        let total = self.requests_with_session + self.requests_without_session;
+        (total > 0).then(|| self.requests_with_session as f64 / total as f64)
+    }
+}
+
+impl Surge {
+    /// The surge layer of `web.surge`; the password-hash permits size the
+    /// sign-in bulkhead by default.
+    pub fn new(
+        web: &WebConfig,
+        clock: &dyn Clock,
+        catalogs: &Arc<Catalogs>,
+    ) -> Result<Surge, String> {
+        let config = &web.surge;
+        let master = if config.secret.0.is_empty() {
+            let mut bytes = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            bytes.to_vec()
+        } else {
+            config.secret.0.as_bytes().to_vec()
+        };
+        let lifetimes = TokenLifetimes {
+            ticket_max_age: config.ticket_max_age,
+            pass_idle_timeout: config.pass_idle,
+            ..TokenLifetimes::default()
+        };
+        let staff_share = Share::from_percent(config.staff_share_percent.min(100))
+            .ok_or("staff share above 100 %")?;
+        let lobby = Lobby::new(
+            LobbyConfig {
+                staff_share,
+                ..LobbyConfig::default()
+            },
+            clock.now_ms(),
+        );
+        let gate = |target| {
+            CodelGate::new(CodelConfig {
+                target,
+                interval: config.codel_interval,
+            })
+        };
+        let users = AdaptiveLimit::new(AdaptiveLimitConfig {
+            floor: config.users_floor,
+            ceiling: config.users_ceiling,
+            initial: config.users_initial,
+            delay_target: config.codel_target,
+            // Users count for the whole active window after their last
+            // click: the limit must be able to climb 10 % a second.
+            growth: 0.1,
+            ..AdaptiveLimitConfig::default()
+        });
+        Ok(Surge {
+            config: config.clone(),
+            signer: Signer::new(SigningKey::derive(&master, "admission"), lifetimes),
+            lobby: Mutex::new(lobby),
+            started: Instant::now(),
+            signed_in_gate: gate(config.codel_target),
+            pre_login_gate: gate(config.prelogin_target),
+            users,
+            bulkheads: Bulkheads::new(config.bulkhead_limits(web.signin_permits)),
+            secure_cookies: web.secure_cookies,
+            admitted: AdmittedTable::default(),
+            counters: Counters::default(),
+            busy: pages::busy_pages(catalogs)?,
+            lobby_pages: pages::lobby_pages(catalogs)?,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SurgeConfig {
+        &self.config
+    }
+
+    /// Time since the node started, for the monotonic measurements.
+    fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The lobby, even if a thread panicked while holding it (its counters
+    /// are updated in single statements, so they are never half-written).
+    fn lobby(&self) -> MutexGuard<'_, Lobby> {
+        self.lobby
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn count(&self, refusal: Refusal) {
+        self.counters.refusals[refusal.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Places reserved for staff within `limit`: the staff share, rounded
+    /// up, so that a non-zero share is at least one place.
+    fn staff_reserved(&self, limit: u64) -> u64 {
+        (u128::from(limit) * u128::from(self.config.staff_share_percent.min(100)))
+            .div_ceil(100)
+            .try_into()
+            .unwrap_or(limit)
+    }
+
+    /// Free places for `lane` now, before pending grants: staff may use any
+    /// place; the general lane may not use the staff's reserved share.
+    fn free_places(&self, lane: Lane) -> u64 {
+        let limit = self.users.limit();
+        let total_free = limit.saturating_sub(self.admitted.total());
+        match lane {
+            Lane::Staff => total_free,
+            Lane::General => {
+                let general_capacity = limit.saturating_sub(self.staff_reserved(limit));
+                general_capacity
+                    .saturating_sub(self.admitted.count(Lane::General))
+                    .min(total_free)
+            }
+        }
+    }
+
+    /// Moves the fronts of the lanes forward by the free places (staff
+    /// first), holding back places granted to waiters not yet back.
+    fn admit_waiting(&self, lobby: &mut Lobby, now_ms: u64) {
+        for lane in [Lane::Staff, Lane::General] {
+            if lobby.backlog(lane) == 0 {
+                continue;
+            }
+            let free = self
+                .free_places(lane)
+                .saturating_sub(lobby.pending_grants(now_ms));
+            if free > 0 {
+                lobby.admit_lane(lane, free, now_ms);
+            }
+        }
+    }
+
+    /// The figures now.
+    pub fn snapshot(&self, now_ms: u64) -> SurgeSnapshot {
+        let limit = self.users.limit();
+        let lanes = {
+            let mut lobby = self.lobby();
+            Lane::ALL.map(|lane| {
+                let snap = lobby.snapshot(lane, now_ms);
+                LaneFigures {
+                    lane,
+                    admitted: self.admitted.count(lane),
+                    queued: snap.backlog,
+                    admission_rate: snap.admission_rate,
+                    estimated_wait: lobby.estimated_wait(lane, snap.backlog, now_ms),
+                }
+            })
+        };
+        let c = &self.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        SurgeSnapshot {
+            enabled: self.config.enabled,
+            user_limit: limit,
+            user_bounds: self.users.bounds(),
+            staff_reserved: self.staff_reserved(limit),
+            lanes,
+            refusals: Refusal::ALL
+                .iter()
+                .map(|r| (r.as_str(), load(&c.refusals[r.index()])))
+                .collect(),
+            requests_with_session: load(&c.with_session),
+            requests_without_session: load(&c.without_session),
+            passes_direct: load(&c.passes_direct),
+            passes_from_queue: load(&c.passes_from_queue),
+            tickets_issued: load(&c.tickets_issued),
+            tokens_refused: load(&c.tokens_refused),
+            overloaded: (
+                self.signed_in_gate.is_overloaded(),
+                self.pre_login_gate.is_overloaded(),
+            ),
+            bulkheads: BulkheadClass::ALL
+                .iter()
+                .map(|class| {
+                    let b = self.bulkheads.get(*class);
+                    (class.as_str(), b.in_flight(), b.limit())
+                })
+                .collect(),
+        }
+    }
+
+    /// Writes the figures into the Prometheus recorder (called when
+    /// `/metrics` is scraped, so the request path pays nothing for them).
+    pub fn publish_metrics(&self, now_ms: u64) {
+        let s = self.snapshot(now_ms);
+        metrics::gauge!("ardoise_surge_enabled").set(if s.enabled { 1.0 } else { 0.0 });
+        metrics::gauge!("ardoise_surge_user_limit").set(s.user_limit as f64);
+        metrics::gauge!("ardoise_surge_user_limit_floor").set(s.user_bounds.0 as f64);
+        metrics::gauge!("ardoise_surge_user_limit_ceiling").set(s.user_bounds.1 as f64);
+        for lane in &s.lanes {
+            let name = lane.lane.as_str();
+            metrics::gauge!("ardoise_surge_admitted_users", "lane" => name)
+                .set(lane.admitted as f64);
+            metrics::gauge!("ardoise_surge_queue_length", "lane" => name).set(lane.queued as f64);
+            metrics::gauge!("ardoise_surge_admission_rate", "lane" => name)
+                .set(lane.admission_rate.unwrap_or(0.0));
+            // -1: not known yet (no admission rate measured).
+            metrics::gauge!("ardoise_surge_estimated_wait_seconds", "lane" => name)
+                .set(lane.estimated_wait.map_or(-1.0, |d| d.as_secs_f64()));
+        }
+        for (reason, n) in &s.refusals {
+            metrics::counter!("ardoise_surge_refusals_total", "reason" => *reason).absolute(*n);
+        }
+        metrics::counter!("ardoise_surge_requests_total", "session" => "valid")
+            .absolute(s.requests_with_session);
+        metrics::counter!("ardoise_surge_requests_total", "session" => "none")
+            .absolute(s.requests_without_session);
+        metrics::gauge!("ardoise_surge_session_share").set(s.session_share().unwrap_or(0.0));
+        metrics::counter!("ardoise_surge_passes_total", "how" => "direct")
+            .absolute(s.passes_direct);
+        metrics::counter!("ardoise_surge_passes_total", "how" => "from_queue")
+            .absolute(s.passes_from_queue);
+        metrics::counter!("ardoise_surge_tickets_issued_total").absolute(s.tickets_issued);
+        metrics::counter!("ardoise_surge_tokens_refused_total").absolute(s.tokens_refused);
+        metrics::gauge!("ardoise_surge_overloaded", "traffic" => "signed_in")
+            .set(if s.overloaded.0 { 1.0 } else { 0.0 });
+        metrics::gauge!("ardoise_surge_overloaded", "traffic" => "pre_login")
+            .set(if s.overloaded.1 { 1.0 } else { 0.0 });
+        for (class, in_flight, limit) in &s.bulkheads {
+            metrics::gauge!("ardoise_surge_bulkhead_in_flight", "class" => *class)
+                .set(*in_flight as f64);
+            metrics::gauge!("ardoise_surge_bulkhead_limit", "class" => *class).set(*limit as f64);
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The arrival schedule of the 9:15 wave: open loop, users arrive when the
+//! schedule says, whatever the server does.
+//!
+//! A background rate, then at "9:15" a step to the peak rate, held for a
+//! while, then a tail decaying exponentially back to the background.
+//! Arrival times come from a Poisson process of that rate (by thinning),
+//! from a seed, so a run can be replayed. Pure: no clock, no I/O.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+/// The shape of the wave.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Schedule {
+    /// Arrivals per second before the step.
+    pub background: f64,
+    /// Arrivals per second during the step.
+    pub peak: f64,
+    /// When the step starts, in seconds from the start of the run.
+    pub step_at: f64,
+    /// How long the peak rate holds, in seconds.
+    pub hold: f64,
+    /// Time constant of the decay back to the background, in seconds.
+    pub tail: f64,
+    /// Arrivals stop after this many seconds.
+    pub duration: f64,
+}
+
+/// A part of the run, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Before the step.
+    Background,
+    /// The peak rate.
+    Step,
+    /// The decaying tail.
+    Tail,
+    /// After the last arrival, while journeys finish.
+    Drain,
+}
+
+impl Phase {
+    /// Every phase, in order.
+    pub const ALL: [Phase; 4] = [Phase::Background, Phase::Step, Phase::Tail, Phase::Drain];
+
+    /// Its name in the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Background => "background",
+            Phase::Step => "step",
+            Phase::Tail => "tail",
+            Phase::Drain => "drain",
+        }
+    }
+}
+
+impl Schedule {
+    /// The arrival rate at `t` seconds.
+    pub fn rate(&self, t: f64) -> f64 {
+        if t < 0.0 || t >= self.duration {
+            0.0
+        } else if t < self.step_at {
+            self.background
+        } else if t < self.step_at + self.hold {
+            self.peak
+        } else {
+            let since = t - self.step_at - self.hold;
+            let tail = self.tail.max(1e-9);
+            self.background + (self.peak - self.background) * (-since / tail).exp()
+        }
+    }
+
+    /// The phase of second `t`.
+    pub fn phase(&self, t: f64) -> Phase {
+        if t >= self.duration {
+            Phase::Drain
+        } else if t < self.step_at {
+            Phase::Background
+        } else if t < self.step_at + self.hold {
+            Phase::Step
+        } else {
+            Phase::Tail
+        }
+    }
+
+    /// Seconds of `phase` within the arrival period (the drain has none).
+    pub fn phase_secs(&self, phase: Phase) -> f64 {
+        let step_end = (self.step_at + self.hold).min(self.duration);
+        match phase {
+            Phase::Background => self.step_at.min(self.duration),
+            Phase::Step => (step_end - self.step_at).max(0.0),
+            Phase::Tail => (self.duration - step_end).max(0.0),
+            Phase::Drain => 0.0,
+        }
+    }
+
+    /// The highest rate, to thin from.
+    fn max_rate(&self) -> f64 {
+        self.background.max(self.peak)
+    }
+
+    /// Arrival times in seconds, at most `max` of them, from `seed`.
+    pub fn arrivals(&self, seed: u64, max: usize) -> Vec<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let lambda = self.max_rate();
+        let mut out = Vec::new();
+        if lambda <= 0.0 || !lambda.is_finite() {
+            return out;
+        }
+        let mut t = 0.0;
+        while out.len() < max {
+            // Exponential gap at the highest rate, kept with probability
+            // rate(t) / highest rate: a Poisson process of rate(t).
+            let u: f64 = rng.gen_range(f64::EPSILON..1.0);
+            t += -u.ln() / lambda;
+            if t >= self.duration {
+                break;
+            }
+            if rng.gen::<f64>() * lambda < self.rate(t) {
+                out.push(t);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wave() -> Schedule {
+        Schedule {
+            background: 10.0,
+            peak: 200.0,
+            step_at: 10.0,
+            hold: 10.0,
+            tail: 5.0,
+            duration: 60.0,
+        }
+    }
+
+    #[test]
+    fn the_rate_steps_up_holds_and_decays_back_to_the_background() {
+        let s = wave();
+        let cases = [
+            (0.0, 10.0),
+            (9.99, 10.0),
+            (10.0, 200.0),
+            (19.99, 200.0),
+            (20.0, 200.0),
+            (25.0, 10.0 + 190.0 / std::f64::consts::E),
+            (59.0, 10.0 + 190.0 * (-39.0f64 / 5.0).exp()),
+            (60.0, 0.0),
+        ];
+        for (t, rate) in cases {
+            assert!((s.rate(t) - rate).abs() < 1e-9, "t = {t}: {}", s.rate(t));
+        }
+        assert_eq!(s.phase(5.0), Phase::Background);
+        assert_eq!(s.phase(15.0), Phase::Step);
+        assert_eq!(s.phase(30.0), Phase::Tail);
+        assert_eq!(s.phase(61.0), Phase::Drain);
+        assert_eq!(Phase::ALL.map(|p| s.phase_secs(p)), [10.0, 10.0, 40.0, 0.0]);
+    }
+
+    #[test]
+    fn arrivals_follow_the_rate_in_each_phase() {
+        let s = wave();
+        let arrivals = s.arrivals(2021, usize::MAX);
+        let count =
+            |from: f64, to: f64| arrivals.iter().filter(|t| (from..to).contains(*t)).count() as f64;
+        // Expected: 100 before the step, 2 000 during it, ~950 + 400 after.
+        let background = count(0.0, 10.0);
+        let step = count(10.0, 20.0);
+        let tail = count(20.0, 60.0);
+        assert!((70.0..=130.0).contains(&background), "{background}");
+        assert!((1_850.0..=2_150.0).contains(&step), "{step}");
+        let expected_tail = 10.0 * 40.0 + 190.0 * 5.0 * (1.0 - (-8.0f64).exp());
+        assert!((tail - expected_tail).abs() < 0.1 * expected_tail, "{tail}");
+        assert!(arrivals.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn arrivals_are_reproducible_and_bounded() {
+        let s = wave();
+        assert_eq!(s.arrivals(7, 1_000), s.arrivals(7, 1_000));
+        assert_ne!(s.arrivals(7, 1_000), s.arrivals(8, 1_000));
+        assert_eq!(s.arrivals(7, 50).len(), 50);
+        let none = Schedule {
+            background: 0.0,
+            peak: 0.0,
+            ..s
+        };
+        assert!(none.arrivals(7, 10).is_empty());
+    }
+}

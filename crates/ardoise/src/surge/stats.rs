@@ -1,0 +1,643 @@
+//! What a run measured: counters, latency histograms (HdrHistogram) per
+//! phase and per second, lobby waits, and the summary computed from them.
+//!
+//! Owns the numbers and their summary. It must not print or write files
+//! (that is [`super::report`]).
+
+use super::plan::{Phase, Schedule};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Why a logical request or a journey failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The connection could not be made.
+    Connect,
+    /// No answer within the timeout.
+    Timeout,
+    /// The connection broke mid-answer.
+    Io,
+    /// `503`, after every retry.
+    Refused503,
+    /// Another 5xx.
+    Server5xx,
+    /// An answer the journey did not expect (sign-in refused…).
+    Unexpected,
+    /// Still in the lobby when the run ended.
+    LobbyAbandoned,
+    /// The generator had too many requests in flight to send one more.
+    GeneratorFull,
+}
+
+/// A histogram of microseconds, 1 µs to 10 minutes, 3 significant digits.
+fn histogram() -> Histogram<u64> {
+    // The bounds are constants that hdrhistogram accepts; a failure here
+    // would be a bug caught by the tests, so fall back to auto-resizing.
+    Histogram::new_with_bounds(1, 600_000_000, 3)
+        .or_else(|_| Histogram::new(3))
+        .unwrap_or_else(|_| unreachable_histogram())
+}
+
+/// Only reached if hdrhistogram refuses 3 significant digits, which it
+/// documents as valid.
+#[allow(clippy::expect_used)]
+fn unreachable_histogram() -> Histogram<u64> {
+    // 2 significant digits is always valid.
+    Histogram::new(2).expect("2 significant digits are valid")
+}
+
+fn record(h: &mut Histogram<u64>, d: Duration) {
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+    // Values above the highest trackable one are saturated, not dropped.
+    h.saturating_record(us);
+}
+
+/// Per phase.
+#[derive(Debug)]
+struct PhaseData {
+    served: Histogram<u64>,
+    sign_in: Histogram<u64>,
+    refused: Histogram<u64>,
+    lobby_answer: Histogram<u64>,
+    served_count: u64,
+    refused_count: u64,
+    lobby_count: u64,
+    arrivals: u64,
+    journeys_done: u64,
+    journeys_failed: u64,
+}
+
+impl PhaseData {
+    fn new() -> Self {
+        Self {
+            served: histogram(),
+            sign_in: histogram(),
+            refused: histogram(),
+            lobby_answer: histogram(),
+            served_count: 0,
+            refused_count: 0,
+            lobby_count: 0,
+            arrivals: 0,
+            journeys_done: 0,
+            journeys_failed: 0,
+        }
+    }
+}
+
+/// Per second of the run.
+#[derive(Debug)]
+struct SecondData {
+    arrivals: u64,
+    journeys_done: u64,
+    served: u64,
+    refused: u64,
+    lobby: u64,
+    errors: u64,
+    latency: Histogram<u64>,
+}
+
+/// A queued user's wait.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct QueueRecord {
+    /// Whether they queued in the staff lane.
+    pub staff: bool,
+    /// When they first saw the lobby, seconds since the start.
+    pub queued_at: f64,
+    /// When they got in, seconds since the start.
+    pub admitted_at: f64,
+    /// The first estimate shown, seconds, if any.
+    pub estimate: Option<u64>,
+    /// The first place shown.
+    pub position: u64,
+    /// The refresh interval they were given last (their detection delay).
+    pub refresh: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    phases: BTreeMap<Phase, PhaseData>,
+    seconds: Vec<SecondData>,
+    errors: BTreeMap<ErrorKind, u64>,
+    failed: BTreeMap<ErrorKind, u64>,
+    first_home: Histogram<u64>,
+    first_home_staff: Histogram<u64>,
+    fresh_sign_in: Histogram<u64>,
+    resume: Histogram<u64>,
+    queue: Vec<QueueRecord>,
+    abandoned: u64,
+}
+
+/// Everything a run counts; shared by every virtual user.
+#[derive(Debug)]
+pub struct Stats {
+    started: Instant,
+    schedule: Schedule,
+    inner: Mutex<Inner>,
+    attempts: AtomicU64,
+    logical: AtomicU64,
+    /// Users in flight now.
+    pub active: AtomicU64,
+    /// Users waiting in the lobby now.
+    pub in_lobby: AtomicU64,
+}
+
+impl Stats {
+    /// Counting starts now.
+    pub fn new(schedule: Schedule) -> Stats {
+        Stats {
+            started: Instant::now(),
+            schedule,
+            inner: Mutex::new(Inner {
+                phases: Phase::ALL
+                    .into_iter()
+                    .map(|p| (p, PhaseData::new()))
+                    .collect(),
+                seconds: Vec::new(),
+                errors: BTreeMap::new(),
+                failed: BTreeMap::new(),
+                first_home: histogram(),
+                first_home_staff: histogram(),
+                fresh_sign_in: histogram(),
+                resume: histogram(),
+                queue: Vec::new(),
+                abandoned: 0,
+            }),
+            attempts: AtomicU64::new(0),
+            logical: AtomicU64::new(0),
+            active: AtomicU64::new(0),
+            in_lobby: AtomicU64::new(0),
+        }
+    }
+
+    /// When the run started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Seconds since the start at `at`.
+    pub fn secs(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.started).as_secs_f64()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Counters only: a panic elsewhere leaves them usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn with_second(inner: &mut Inner, second: usize, f: impl FnOnce(&mut SecondData)) {
+        // Bounded: runs last at most 20 minutes.
+        while inner.seconds.len() <= second.min(1_200) {
+            inner.seconds.push(SecondData {
+                arrivals: 0,
+                journeys_done: 0,
+                served: 0,
+                refused: 0,
+                lobby: 0,
+                errors: 0,
+                latency: histogram(),
+            });
+        }
+        if let Some(s) = inner.seconds.get_mut(second.min(1_200)) {
+            f(s);
+        }
+    }
+
+    fn at(&self, at: Instant) -> (Phase, usize) {
+        let t = self.secs(at);
+        (self.schedule.phase(t), t as usize)
+    }
+
+    fn phase(inner: &mut Inner, phase: Phase) -> &mut PhaseData {
+        inner.phases.entry(phase).or_insert_with(PhaseData::new)
+    }
+
+    /// One logical request (retries not counted).
+    pub fn logical_request(&self) {
+        self.logical.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One attempt sent.
+    pub fn attempt(&self) {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A user arrived at `at`.
+    pub fn arrival(&self, at: Instant) {
+        let (phase, second) = self.at(at);
+        let mut inner = self.lock();
+        Self::phase(&mut inner, phase).arrivals += 1;
+        Self::with_second(&mut inner, second, |s| s.arrivals += 1);
+    }
+
+    /// An answer served, sent at `sent`; `sign_in` for a password form.
+    pub fn served(&self, sent: Instant, latency: Duration, sign_in: bool) {
+        let (phase, second) = self.at(sent);
+        let mut inner = self.lock();
+        let p = Self::phase(&mut inner, phase);
+        p.served_count += 1;
+        record(
+            if sign_in {
+                &mut p.sign_in
+            } else {
+                &mut p.served
+            },
+            latency,
+        );
+        Self::with_second(&mut inner, second, |s| {
+            s.served += 1;
+            record(&mut s.latency, latency);
+        });
+    }
+
+    /// A `503`.
+    pub fn refused(&self, sent: Instant, latency: Duration) {
+        let (phase, second) = self.at(sent);
+        let mut inner = self.lock();
+        let p = Self::phase(&mut inner, phase);
+        p.refused_count += 1;
+        record(&mut p.refused, latency);
+        Self::with_second(&mut inner, second, |s| s.refused += 1);
+    }
+
+    /// A lobby page.
+    pub fn lobby_answer(&self, sent: Instant, latency: Duration) {
+        let (phase, second) = self.at(sent);
+        let mut inner = self.lock();
+        let p = Self::phase(&mut inner, phase);
+        p.lobby_count += 1;
+        record(&mut p.lobby_answer, latency);
+        Self::with_second(&mut inner, second, |s| s.lobby += 1);
+    }
+
+    /// A failed attempt.
+    pub fn error(&self, kind: ErrorKind) {
+        let second = self.secs(Instant::now()) as usize;
+        let mut inner = self.lock();
+        *inner.errors.entry(kind).or_default() += 1;
+        Self::with_second(&mut inner, second, |s| s.errors += 1);
+    }
+
+    /// A journey that arrived at `arrived` ended.
+    pub fn journey(&self, arrived: Instant, done: Result<(), ErrorKind>) {
+        let (phase, _) = self.at(arrived);
+        let now_second = self.secs(Instant::now()) as usize;
+        let mut inner = self.lock();
+        let p = Self::phase(&mut inner, phase);
+        match done {
+            Ok(()) => {
+                p.journeys_done += 1;
+                Self::with_second(&mut inner, now_second, |s| s.journeys_done += 1);
+            }
+            Err(kind) => {
+                p.journeys_failed += 1;
+                if kind == ErrorKind::LobbyAbandoned {
+                    inner.abandoned += 1;
+                }
+                *inner.failed.entry(kind).or_default() += 1;
+            }
+        }
+    }
+
+    /// Time from arrival to the first home page.
+    pub fn first_home(&self, d: Duration, staff: bool) {
+        let mut inner = self.lock();
+        record(&mut inner.first_home, d);
+        if staff {
+            record(&mut inner.first_home_staff, d);
+        }
+    }
+
+    /// A fresh password sign-in (`POST /login`) served.
+    pub fn fresh_sign_in(&self, d: Duration) {
+        record(&mut self.lock().fresh_sign_in, d);
+    }
+
+    /// A remembered device's first page served.
+    pub fn resume(&self, d: Duration) {
+        record(&mut self.lock().resume, d);
+    }
+
+    /// A queued user got in.
+    pub fn queued(&self, r: QueueRecord) {
+        self.lock().queue.push(r);
+    }
+
+    /// The latest second's served count and p99, for the progress line.
+    pub fn last_second(&self) -> (u64, u64, u64, f64) {
+        let second = self.secs(Instant::now()) as usize;
+        let inner = self.lock();
+        second
+            .checked_sub(1)
+            .and_then(|s| inner.seconds.get(s))
+            .map(|s| {
+                (
+                    s.served,
+                    s.refused,
+                    s.journeys_done,
+                    ms(s.latency.value_at_quantile(0.99)),
+                )
+            })
+            .unwrap_or((0, 0, 0, 0.0))
+    }
+
+    /// The summary of the run.
+    pub fn summary(&self) -> Summary {
+        let inner = self.lock();
+        let phases = inner
+            .phases
+            .iter()
+            .map(|(phase, d)| {
+                let secs = match phase {
+                    Phase::Drain => (inner.seconds.len() as f64 - self.schedule.duration).max(1.0),
+                    p => self.schedule.phase_secs(*p).max(1e-9),
+                };
+                PhaseSummary {
+                    phase: *phase,
+                    secs,
+                    offered_per_sec: d.arrivals as f64 / secs,
+                    journeys_done: d.journeys_done,
+                    journeys_failed: d.journeys_failed,
+                    journeys_per_sec: d.journeys_done as f64 / secs,
+                    served_per_sec: d.served_count as f64 / secs,
+                    served: Percentiles::of(&d.served),
+                    sign_in: Percentiles::of(&d.sign_in),
+                    refused: d.refused_count,
+                    refused_latency: Percentiles::of(&d.refused),
+                    lobby_answers: d.lobby_count,
+                    lobby_answer_latency: Percentiles::of(&d.lobby_answer),
+                }
+            })
+            .collect();
+        let timeline = inner
+            .seconds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SecondSummary {
+                second: i as u64,
+                offered_rate: self.schedule.rate(i as f64 + 0.5),
+                arrivals: s.arrivals,
+                journeys_done: s.journeys_done,
+                served: s.served,
+                refused: s.refused,
+                lobby: s.lobby,
+                errors: s.errors,
+                p99_ms: (s.served > 0).then(|| ms(s.latency.value_at_quantile(0.99))),
+            })
+            .collect();
+        let attempts = self.attempts.load(Ordering::Relaxed);
+        let logical = self.logical.load(Ordering::Relaxed);
+        Summary {
+            phases,
+            timeline,
+            errors: inner.errors.iter().map(|(k, v)| (*k, *v)).collect(),
+            failed_journeys: inner.failed.iter().map(|(k, v)| (*k, *v)).collect(),
+            first_home: Percentiles::of(&inner.first_home),
+            first_home_staff: Percentiles::of(&inner.first_home_staff),
+            fresh_sign_in: Percentiles::of(&inner.fresh_sign_in),
+            resume: Percentiles::of(&inner.resume),
+            lobby: LobbySummary::of(&inner.queue, inner.abandoned),
+            attempts,
+            logical_requests: logical,
+            retry_amplification: if logical > 0 {
+                attempts as f64 / logical as f64
+            } else {
+                1.0
+            },
+        }
+    }
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1_000.0
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Percentiles {
+    /// How many values.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Percentiles {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        Percentiles {
+            count: h.len(),
+            p50: ms(h.value_at_quantile(0.5)),
+            p90: ms(h.value_at_quantile(0.9)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        }
+    }
+}
+
+/// One phase's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseSummary {
+    /// Which.
+    pub phase: Phase,
+    /// Its length in seconds.
+    pub secs: f64,
+    /// Arrivals per second offered.
+    pub offered_per_sec: f64,
+    /// Journeys of users who arrived in it and completed.
+    pub journeys_done: u64,
+    /// Journeys of users who arrived in it and failed.
+    pub journeys_failed: u64,
+    /// Completed journeys per second (of users who arrived in it).
+    pub journeys_per_sec: f64,
+    /// Requests served per second (sent in it; lobby and refusals excluded).
+    pub served_per_sec: f64,
+    /// Latency of served pages (password sign-ins apart).
+    pub served: Percentiles,
+    /// Latency of password sign-ins served (`POST /login`).
+    pub sign_in: Percentiles,
+    /// `503` answers.
+    pub refused: u64,
+    /// Their latency, as the client saw it.
+    pub refused_latency: Percentiles,
+    /// Lobby pages.
+    pub lobby_answers: u64,
+    /// Their latency.
+    pub lobby_answer_latency: Percentiles,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecondSummary {
+    /// Seconds since the start.
+    pub second: u64,
+    /// The schedule's rate at that second.
+    pub offered_rate: f64,
+    /// Users who arrived.
+    pub arrivals: u64,
+    /// Journeys completed.
+    pub journeys_done: u64,
+    /// Requests served.
+    pub served: u64,
+    /// `503` answers.
+    pub refused: u64,
+    /// Lobby pages.
+    pub lobby: u64,
+    /// Failed attempts.
+    pub errors: u64,
+    /// p99 of served requests sent in that second.
+    pub p99_ms: Option<f64>,
+}
+
+/// How the lobby treated the users who waited in it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LobbySummary {
+    /// Users who waited and got in.
+    pub admitted: u64,
+    /// Users still waiting when the run ended.
+    pub abandoned: u64,
+    /// Their waits, in seconds: median, 90th percentile, longest.
+    pub wait_p50_secs: f64,
+    /// See `wait_p50_secs`.
+    pub wait_p90_secs: f64,
+    /// See `wait_p50_secs`.
+    pub wait_max_secs: f64,
+    /// Share admitted in order: nobody who queued after them got in more
+    /// than one of their refresh intervals before them.
+    pub in_order_share: f64,
+    /// Waiters shown an estimate.
+    pub estimated: u64,
+    /// Share of those whose estimate was within 25 % of the actual wait.
+    pub estimate_within_25pct_share: f64,
+}
+
+impl LobbySummary {
+    fn of(queue: &[QueueRecord], abandoned: u64) -> LobbySummary {
+        if queue.is_empty() {
+            return LobbySummary {
+                abandoned,
+                ..LobbySummary::default()
+            };
+        }
+        let mut waits: Vec<f64> = queue.iter().map(|r| r.admitted_at - r.queued_at).collect();
+        waits.sort_by(f64::total_cmp);
+        let at = |q: f64| waits[((waits.len() - 1) as f64 * q).round() as usize];
+        let mut in_order = 0;
+        let mut total = 0;
+        for staff in [false, true] {
+            let mut lane: Vec<&QueueRecord> = queue.iter().filter(|r| r.staff == staff).collect();
+            lane.sort_by(|a, b| a.queued_at.total_cmp(&b.queued_at));
+            let mut later_min = f64::INFINITY;
+            for r in lane.iter().rev() {
+                total += 1;
+                if r.admitted_at <= later_min + r.refresh as f64 {
+                    in_order += 1;
+                }
+                later_min = later_min.min(r.admitted_at);
+            }
+        }
+        let estimated: Vec<(f64, f64)> = queue
+            .iter()
+            .filter_map(|r| r.estimate.map(|e| (e as f64, r.admitted_at - r.queued_at)))
+            .collect();
+        let close = estimated
+            .iter()
+            .filter(|(e, actual)| (e - actual).abs() <= 0.25 * actual.max(1.0))
+            .count();
+        LobbySummary {
+            admitted: queue.len() as u64,
+            abandoned,
+            wait_p50_secs: at(0.5),
+            wait_p90_secs: at(0.9),
+            wait_max_secs: at(1.0),
+            in_order_share: in_order as f64 / total.max(1) as f64,
+            estimated: estimated.len() as u64,
+            estimate_within_25pct_share: close as f64 / estimated.len().max(1) as f64,
+        }
+    }
+}
+
+/// Everything the report shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Per phase.
+    pub phases: Vec<PhaseSummary>,
+    /// Per second.
+    pub timeline: Vec<SecondSummary>,
+    /// Failed attempts, by kind (a refusal is not a failure until the
+    /// retries run out).
+    pub errors: Vec<(ErrorKind, u64)>,
+    /// Failed journeys, by what ended them.
+    pub failed_journeys: Vec<(ErrorKind, u64)>,
+    /// Arrival to first home page, everyone.
+    pub first_home: Percentiles,
+    /// The same, teachers and staff.
+    pub first_home_staff: Percentiles,
+    /// `POST /login` with a password, served.
+    pub fresh_sign_in: Percentiles,
+    /// First page of a remembered device, served.
+    pub resume: Percentiles,
+    /// The lobby.
+    pub lobby: LobbySummary,
+    /// Attempts sent.
+    pub attempts: u64,
+    /// Logical requests (a retry is not a new one; a lobby refresh is).
+    pub logical_requests: u64,
+    /// `attempts / logical_requests`.
+    pub retry_amplification: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(queued_at: f64, admitted_at: f64, estimate: Option<u64>) -> QueueRecord {
+        QueueRecord {
+            staff: false,
+            queued_at,
+            admitted_at,
+            estimate,
+            position: 1,
+            refresh: 2,
+        }
+    }
+
+    #[test]
+    fn lobby_order_and_estimates_are_judged_per_waiter() {
+        let queue = [
+            rec(0.0, 10.0, Some(10)),
+            rec(1.0, 11.0, Some(20)),
+            // Queued third, got in 5 s before the first two, who were overtaken.
+            rec(2.0, 5.0, None),
+            rec(3.0, 12.0, Some(9)),
+        ];
+        let s = LobbySummary::of(&queue, 1);
+        assert_eq!(s.admitted, 4);
+        assert_eq!(s.abandoned, 1);
+        assert!(
+            (s.in_order_share - 0.5).abs() < 1e-9,
+            "{}",
+            s.in_order_share
+        );
+        assert_eq!(s.estimated, 3);
+        // 10 vs 10 and 9 vs 9 are right; 20 vs 10 is not.
+        assert!((s.estimate_within_25pct_share - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(s.wait_max_secs, 10.0);
+    }
+}

@@ -1,0 +1,194 @@
+//! A virtual user's journey at 9:15: resume a remembered session (or sign
+//! in with a password), open the home page (waiting in the lobby as a
+//! browser would, following its refresh), think, then open "À faire".
+//!
+//! Owns the journey and what it records about it. It must not retry by
+//! itself (that is [`super::client`]).
+
+use super::client::{Answer, Behaviour, Jar, Net};
+use super::stats::{ErrorKind, QueueRecord};
+use rand::Rng;
+use std::time::{Duration, Instant};
+
+/// An account of `demo-accounts.csv`.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Login.
+    pub login: String,
+    /// Password.
+    pub password: String,
+    /// Whether they queue in the staff lane (teacher, staff, admin).
+    pub staff: bool,
+}
+
+/// Who arrives, and how they behave.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Their account.
+    pub account: Account,
+    /// A remembered session token, or `None` to sign in with the password.
+    pub session: Option<String>,
+    /// On refusals.
+    pub behaviour: Behaviour,
+    /// Mean think time between pages.
+    pub think: Duration,
+    /// Give up waiting in the lobby at this time.
+    pub deadline: Instant,
+}
+
+/// The hidden anti-CSRF field of the sign-in form.
+fn csrf_field(html: &str) -> Option<&str> {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(&html[start..end])
+}
+
+/// Opens `path`, waiting in the lobby while shown it. Returns the served
+/// answer's status, location and latency.
+async fn visit(
+    net: &Net,
+    jar: &mut Jar,
+    user: &User,
+    path: &str,
+) -> Result<(u16, Option<String>, Duration), ErrorKind> {
+    let mut queued: Option<(Instant, u64, Option<u64>)> = None;
+    let mut refresh = 0;
+    loop {
+        match net.fetch(jar, user.behaviour, path, None, false).await {
+            Answer::Served {
+                status,
+                location,
+                latency,
+                ..
+            } => {
+                if let Some((since, position, estimate)) = queued {
+                    net.stats
+                        .in_lobby
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    net.stats.queued(QueueRecord {
+                        staff: user.account.staff,
+                        queued_at: net.stats.secs(since),
+                        admitted_at: net.stats.secs(Instant::now()),
+                        estimate,
+                        position,
+                        refresh,
+                    });
+                }
+                return Ok((status, location, latency));
+            }
+            Answer::Lobby {
+                position,
+                estimate,
+                refresh: next,
+            } => {
+                if queued.is_none() {
+                    net.stats
+                        .in_lobby
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    queued = Some((Instant::now(), position, estimate));
+                }
+                refresh = next;
+                let wake = Instant::now() + Duration::from_secs(next.max(1));
+                if wake > user.deadline {
+                    net.stats
+                        .in_lobby
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    return Err(ErrorKind::LobbyAbandoned);
+                }
+                tokio::time::sleep_until(wake.into()).await;
+            }
+            Answer::Failed(kind) => {
+                if queued.is_some() {
+                    net.stats
+                        .in_lobby
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                return Err(kind);
+            }
+        }
+    }
+}
+
+async fn think(user: &User) {
+    // Exponential think time around the mean, capped at 5 means.
+    let u: f64 = rand::thread_rng().gen_range(f64::EPSILON..1.0);
+    let secs = (-u.ln()).min(5.0) * user.think.as_secs_f64();
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+}
+
+/// The whole journey of one user who arrived at `arrived`.
+pub async fn journey(net: &Net, user: User, arrived: Instant) -> Result<(), ErrorKind> {
+    let mut jar = Jar::default();
+    let remembered = user.session.is_some();
+    if let Some(token) = &user.session {
+        jar.set("ardoise_session", token);
+    } else {
+        let page = match net
+            .fetch(&mut jar, user.behaviour, "/login", None, true)
+            .await
+        {
+            Answer::Served {
+                status: 200, body, ..
+            } => body,
+            Answer::Failed(kind) => return Err(kind),
+            _ => return Err(ErrorKind::Unexpected),
+        };
+        let csrf = csrf_field(&page).ok_or(ErrorKind::Unexpected)?.to_string();
+        let form = [
+            ("login", user.account.login.as_str()),
+            ("password", user.account.password.as_str()),
+            ("csrf", csrf.as_str()),
+            ("remember", "1"),
+        ];
+        match net
+            .fetch(&mut jar, user.behaviour, "/login", Some(&form), false)
+            .await
+        {
+            Answer::Served {
+                status: 303,
+                latency,
+                ..
+            } => net.stats.fresh_sign_in(latency),
+            Answer::Failed(kind) => return Err(kind),
+            _ => return Err(ErrorKind::Unexpected),
+        }
+    }
+    let (status, _, latency) = visit(net, &mut jar, &user, "/home").await?;
+    if status != 200 {
+        return Err(ErrorKind::Unexpected);
+    }
+    net.stats.first_home(arrived.elapsed(), user.account.staff);
+    if remembered {
+        net.stats.resume(latency);
+    }
+    think(&user).await;
+    let (mut status, mut location, _) = visit(net, &mut jar, &user, "/todo").await?;
+    // A parent's "À faire" leads to their child's; a teacher's to home.
+    for _ in 0..2 {
+        match (status, location.take()) {
+            (303, Some(next)) if next.starts_with('/') => {
+                (status, location, _) = visit(net, &mut jar, &user, &next).await?;
+            }
+            _ => break,
+        }
+    }
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(ErrorKind::Unexpected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_csrf_field_is_read_from_the_sign_in_form() {
+        let html =
+            r#"<form><input type="hidden" name="csrf" value="abc-123"><input name="next"></form>"#;
+        assert_eq!(csrf_field(html), Some("abc-123"));
+        assert_eq!(csrf_field("<form></form>"), None);
+    }
+}

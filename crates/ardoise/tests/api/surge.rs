@@ -1,0 +1,424 @@
+//! The surge layer as people meet it: the lobby and its place in line, the
+//! staff lane, API clients, tampered tokens, pre-login traffic, the
+//! administrator's page. Capacity is made tiny so that a handful of
+//! clients fill the node.
+
+use ardoise_testkit::{client, spawn_app_with_surge, Person, TestApp};
+use ardoise_web::surge::SurgeConfig;
+use serde_json::Value;
+
+/// A node that admits exactly `users` users, `staff_percent` of them
+/// reserved for teachers and staff.
+fn capacity(users: u64, staff_percent: u8) -> SurgeConfig {
+    SurgeConfig {
+        users_floor: users,
+        users_ceiling: users,
+        users_initial: users,
+        staff_share_percent: staff_percent,
+        ..SurgeConfig::default()
+    }
+}
+
+/// What a browser shows after `GET path`.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    /// The page asked for (or where it led, such as the sign-in page).
+    Page(u16),
+    /// The lobby, at this place in line.
+    Lobby(u64),
+}
+
+async fn visit(app: &TestApp, c: &reqwest::Client, path: &str) -> Seen {
+    let resp = c.get(app.url(path)).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let position = resp
+        .headers()
+        .get("x-ardoise-queue-position")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = resp.text().await.unwrap();
+    match position {
+        Some(p) => {
+            assert!(
+                body.contains(&format!("id=\"position\">{p}<")),
+                "the lobby shows the place: {body}"
+            );
+            Seen::Lobby(p)
+        }
+        None => Seen::Page(status),
+    }
+}
+
+/// A signed-in browser (the session cookie, no admission pass yet).
+async fn browser(app: &TestApp, p: &Person) -> reqwest::Client {
+    app.sign_in(p).await.0
+}
+
+#[tokio::test]
+async fn a_newcomer_over_capacity_waits_in_a_small_lobby_that_shows_their_place() {
+    let app = spawn_app_with_surge(capacity(1, 0)).await;
+    let first = browser(&app, &app.seeded.pupil_a).await;
+    assert_eq!(visit(&app, &first, "/home").await, Seen::Page(200));
+
+    let second = browser(&app, &app.seeded.pupil_b).await;
+    let resp = second.get(app.url("/todo")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["x-ardoise-queue-position"], "1");
+    let refresh = resp.headers()["retry-after"].to_str().unwrap().to_string();
+    let page = resp.text().await.unwrap();
+    assert!(page.len() < 5 * 1024, "{} bytes", page.len());
+    assert!(page.contains("Votre place dans la file"), "{page}");
+    assert!(page.contains(&format!("http-equiv=\"refresh\" content=\"{refresh}\"")));
+    assert!(page.contains("id=\"position\">1<"));
+    assert!(!page.contains("<script"), "works without JavaScript");
+
+    let english = client();
+    let resp = english
+        .get(app.url("/home"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-ardoise-queue-position"], "2");
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("Your place in line"), "{page}");
+    assert!(page.contains("cannot estimate the wait yet"));
+}
+
+#[tokio::test]
+async fn reloading_or_opening_tabs_keeps_ones_place_and_never_jumps_ahead() {
+    let app = spawn_app_with_surge(capacity(1, 0)).await;
+    let admitted = browser(&app, &app.seeded.pupil_a).await;
+    assert_eq!(visit(&app, &admitted, "/home").await, Seen::Page(200));
+    let b = client();
+    let c = client();
+    assert_eq!(visit(&app, &b, "/home").await, Seen::Lobby(1));
+    assert_eq!(visit(&app, &c, "/home").await, Seen::Lobby(2));
+    for _ in 0..3 {
+        // Reloads, and other pages in other tabs of the same browser.
+        assert_eq!(visit(&app, &c, "/todo").await, Seen::Lobby(2));
+        assert_eq!(visit(&app, &c, "/home").await, Seen::Lobby(2));
+        assert_eq!(visit(&app, &b, "/home").await, Seen::Lobby(1));
+    }
+    // A fresh private window starts at the back, behind both.
+    let private_window = client();
+    assert_eq!(visit(&app, &private_window, "/home").await, Seen::Lobby(3));
+    assert_eq!(visit(&app, &c, "/home").await, Seen::Lobby(2));
+}
+
+#[tokio::test]
+async fn when_a_place_frees_the_first_in_line_gets_it() {
+    let app = spawn_app_with_surge(capacity(1, 0)).await;
+    let a = browser(&app, &app.seeded.pupil_a).await;
+    assert_eq!(visit(&app, &a, "/home").await, Seen::Page(200));
+    let b = browser(&app, &app.seeded.pupil_b).await;
+    let c = browser(&app, &app.seeded.parent_a).await;
+    assert_eq!(visit(&app, &b, "/home").await, Seen::Lobby(1));
+    assert_eq!(visit(&app, &c, "/home").await, Seen::Lobby(2));
+    // The first pupil goes quiet for longer than the active window.
+    app.clock.advance(121);
+    assert_eq!(visit(&app, &c, "/home").await, Seen::Lobby(1));
+    assert_eq!(visit(&app, &b, "/home").await, Seen::Page(200));
+    assert_eq!(visit(&app, &c, "/home").await, Seen::Lobby(1));
+    // The quiet pupil comes back: still in, never cut off.
+    assert_eq!(visit(&app, &a, "/todo").await, Seen::Page(200));
+}
+
+#[tokio::test]
+async fn an_admitted_user_keeps_being_served_while_newcomers_queue() {
+    let app = spawn_app_with_surge(capacity(1, 0)).await;
+    let s = &app.seeded;
+    let teacher = browser(&app, &s.teacher_a).await;
+    assert_eq!(visit(&app, &teacher, "/home").await, Seen::Page(200));
+    for p in [&s.pupil_a, &s.pupil_b, &s.parent_a] {
+        let c = browser(&app, p).await;
+        assert!(matches!(visit(&app, &c, "/todo").await, Seen::Lobby(_)));
+    }
+    for path in ["/home", "/todo", "/account", "/api/v1/me"] {
+        let seen = visit(&app, &teacher, path).await;
+        assert!(matches!(seen, Seen::Page(200 | 303)), "{path}: {seen:?}");
+    }
+    // Half an hour writing a lesson without a request: the pass has
+    // expired, yet the lesson is saved.
+    let csrf = app.csrf(&teacher).await;
+    app.clock.advance(30 * 60);
+    let resp = teacher
+        .post(app.url(&format!("/classes/{}/lessons", s.class_a)))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("subject_id", &s.subject.0.to_string()),
+            ("lesson_on", "2099-01-05"),
+            ("title", "Fractions"),
+            ("content", "Une longue séance"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    let week = teacher
+        .get(app.url(&format!("/classes/{}/diary?week=2099-01-05", s.class_a)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(week.contains("Fractions"), "{week}");
+}
+
+/// The value of cookie `name` set by `resp`.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or("").to_string())
+}
+
+/// `token` with one character changed.
+fn tampered(token: &str) -> String {
+    let mut chars: Vec<char> = token.chars().collect();
+    chars[10] = if chars[10] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}
+
+#[tokio::test]
+async fn a_tampered_ticket_or_pass_is_refused_and_its_holder_treated_as_a_newcomer() {
+    let app = spawn_app_with_surge(capacity(1, 0)).await;
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |cookie: String| bare.get(app.url("/home")).header("cookie", cookie).send();
+    let first = get(String::new()).await.unwrap();
+    let pass = set_cookie(&first, "ardoise_pass").expect("a pass for the first visitor");
+    let second = get(String::new()).await.unwrap();
+    assert_eq!(second.headers()["x-ardoise-queue-position"], "1");
+    let ticket = set_cookie(&second, "ardoise_ticket").expect("a ticket");
+
+    // The genuine tokens work.
+    let again = get(format!("ardoise_ticket={ticket}")).await.unwrap();
+    assert_eq!(again.headers()["x-ardoise-queue-position"], "1");
+    let in_again = get(format!("ardoise_pass={pass}")).await.unwrap();
+    assert!(in_again.headers().get("x-ardoise-queue-position").is_none());
+
+    // Forged ones put their holder at the back with a new ticket.
+    let forged_ticket = get(format!("ardoise_ticket={}", tampered(&ticket)))
+        .await
+        .unwrap();
+    assert_eq!(forged_ticket.headers()["x-ardoise-queue-position"], "2");
+    assert!(set_cookie(&forged_ticket, "ardoise_ticket").is_some_and(|t| t != ticket));
+    let forged_pass = get(format!("ardoise_pass={}", tampered(&pass)))
+        .await
+        .unwrap();
+    assert_eq!(forged_pass.headers()["x-ardoise-queue-position"], "3");
+    // A ticket offered as a pass is no pass either.
+    let swapped = get(format!("ardoise_pass={ticket}")).await.unwrap();
+    assert_eq!(swapped.headers()["x-ardoise-queue-position"], "4");
+}
+
+#[tokio::test]
+async fn an_api_client_gets_503_json_with_retry_after_and_its_place() {
+    let app = spawn_app_with_surge(capacity(1, 0)).await;
+    let s = &app.seeded;
+    let admitted = browser(&app, &s.pupil_a).await;
+    assert_eq!(visit(&app, &admitted, "/home").await, Seen::Page(200));
+    let (_, token) = app.sign_in(&s.pupil_b).await;
+    let api = reqwest::Client::new();
+    let resp = api
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "queued");
+    assert_eq!(body["position"], 1);
+    assert_eq!(body["retry_after_secs"], retry);
+    let ticket = body["ticket"].as_str().unwrap().to_string();
+
+    // Without cookies, the ticket comes back in a header and keeps the place.
+    let other: Value = api
+        .get(app.url("/todo"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(other["position"], 2);
+    let again: Value = api
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .header("x-ardoise-ticket", &ticket)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["position"], 1);
+}
+
+#[tokio::test]
+async fn a_teacher_gets_in_through_the_staff_lane_while_pupils_queue() {
+    // Two places, one of them reserved for teachers and staff.
+    let app = spawn_app_with_surge(capacity(2, 50)).await;
+    let s = &app.seeded;
+    let pupil = browser(&app, &s.pupil_a).await;
+    assert_eq!(visit(&app, &pupil, "/home").await, Seen::Page(200));
+    let waiting_pupil = browser(&app, &s.pupil_b).await;
+    assert_eq!(visit(&app, &waiting_pupil, "/home").await, Seen::Lobby(1));
+
+    let teacher = browser(&app, &s.teacher_a).await;
+    assert_eq!(visit(&app, &teacher, "/home").await, Seen::Page(200));
+    assert_eq!(visit(&app, &waiting_pupil, "/home").await, Seen::Lobby(1));
+
+    // A teacher who first landed in the general line signs in from the
+    // lobby and uses the staff line.
+    let app = spawn_app_with_surge(capacity(2, 50)).await;
+    let s = &app.seeded;
+    let pupil = browser(&app, &s.pupil_a).await;
+    assert_eq!(visit(&app, &pupil, "/home").await, Seen::Page(200));
+    let teacher = client();
+    assert_eq!(visit(&app, &teacher, "/home").await, Seen::Lobby(1));
+    let signed = teacher
+        .post(app.url("/api/v1/session"))
+        .json(&serde_json::json!({"login": s.teacher_b.login, "password": s.teacher_b.password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status().as_u16(), 201);
+    assert_eq!(visit(&app, &teacher, "/home").await, Seen::Page(200));
+}
+
+/// The figure shown in the administrator page's element `id`.
+fn figure<'a>(page: &'a str, marker: &str) -> &'a str {
+    let start = page
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {page}"))
+        + marker.len();
+    let rest = &page[start..];
+    let open = rest.find('>').unwrap() + 1;
+    let close = rest[open..].find('<').unwrap() + open;
+    &rest[open..close]
+}
+
+#[tokio::test]
+async fn a_flood_of_pre_login_requests_takes_no_place_from_signed_in_users() {
+    let app = spawn_app_with_surge(capacity(2, 0)).await;
+    let mut flood = Vec::new();
+    for i in 0..200 {
+        let c = client();
+        let url = app.url(
+            [
+                "/login",
+                "/healthz",
+                "/",
+                "/activate",
+                "/api/v1/openapi.json",
+            ][i % 5],
+        );
+        flood.push(tokio::spawn(async move {
+            c.get(url).send().await.map(|r| {
+                let queued = r.headers().contains_key("x-ardoise-queue-position");
+                (r.status().as_u16(), queued)
+            })
+        }));
+    }
+    for f in flood {
+        // Served, or refused at once if the node falls behind; never queued.
+        let (status, queued) = f.await.unwrap().unwrap();
+        assert!(matches!(status, 200 | 303 | 503) && !queued, "{status}");
+    }
+    // Both places are still free for signed-in pupils.
+    let s = &app.seeded;
+    let a = browser(&app, &s.pupil_a).await;
+    let b = browser(&app, &s.admin).await;
+    assert_eq!(visit(&app, &a, "/home").await, Seen::Page(200));
+    assert_eq!(visit(&app, &b, "/home").await, Seen::Page(200));
+    // And at capacity the sign-in page still opens; only the application waits.
+    let late = client();
+    assert_eq!(visit(&app, &late, "/login").await, Seen::Page(200));
+    assert_eq!(visit(&app, &late, "/home").await, Seen::Lobby(1));
+    let page = b
+        .get(app.url("/admin/surge"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let general = &page[page.find("id=\"lane-general\"").unwrap()..];
+    assert_eq!(figure(general, "class=\"admitted\""), "1");
+    assert_eq!(figure(general, "class=\"queued\""), "1");
+}
+
+#[tokio::test]
+async fn the_administrator_page_shows_the_figures_and_is_refused_to_others() {
+    let app = spawn_app_with_surge(capacity(3, 0)).await;
+    let s = &app.seeded;
+    let admin = browser(&app, &s.admin).await;
+    assert_eq!(visit(&app, &admin, "/home").await, Seen::Page(200));
+    let pupil = browser(&app, &s.pupil_a).await;
+    assert_eq!(visit(&app, &pupil, "/home").await, Seen::Page(200));
+    let parent = browser(&app, &s.parent_a).await;
+    assert_eq!(visit(&app, &parent, "/home").await, Seen::Page(200));
+    for _ in 0..2 {
+        assert!(matches!(
+            visit(&app, &client(), "/todo").await,
+            Seen::Lobby(_)
+        ));
+    }
+    let resp = admin.get(app.url("/admin/surge")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let page = resp.text().await.unwrap();
+    assert_eq!(figure(&page, "id=\"user-limit\""), "3");
+    let general = &page[page.find("id=\"lane-general\"").unwrap()..];
+    assert_eq!(figure(general, "class=\"admitted\""), "2");
+    assert_eq!(figure(general, "class=\"queued\""), "2");
+    let staff = &page[page.find("id=\"lane-staff\"").unwrap()..];
+    assert_eq!(figure(staff, "class=\"admitted\""), "1");
+    assert!(figure(&page, "id=\"session-share\"").ends_with('%'));
+
+    let metrics = client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("ardoise_surge_user_limit 3"), "{metrics}");
+    assert!(metrics.contains("ardoise_surge_queue_length{lane=\"general\"} 2"));
+    assert!(metrics.contains("ardoise_surge_refusals_total{reason=\"queued\"} 2"));
+
+    let refused = pupil.get(app.url("/admin/surge")).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+}
+
+#[tokio::test]
+async fn with_the_surge_layer_off_nobody_waits() {
+    let app = spawn_app_with_surge(SurgeConfig {
+        enabled: false,
+        ..capacity(1, 0)
+    })
+    .await;
+    for p in [
+        &app.seeded.pupil_a,
+        &app.seeded.pupil_b,
+        &app.seeded.parent_a,
+    ] {
+        let c = browser(&app, p).await;
+        assert_eq!(visit(&app, &c, "/home").await, Seen::Page(200));
+    }
+}
