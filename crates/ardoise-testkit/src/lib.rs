@@ -278,11 +278,32 @@ pub async fn open_files(root: &std::path::Path) -> FileStore {
 
 /// Starts the application on a fresh, seeded database.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(WebConfig::default()).await
+    spawn_app_with(WebConfig {
+        surge: test_surge(),
+        ..WebConfig::default()
+    })
+    .await
+}
+
+/// The surge layer as tests want it: admission as configured, but no
+/// refusal that depends on timing (a test machine busy with other tests
+/// stalls for longer than the production delay targets) and room for
+/// sign-ins in parallel. Tests of the surge layer start from this.
+pub fn test_surge() -> ardoise_web::surge::SurgeConfig {
+    use std::time::Duration;
+    ardoise_web::surge::SurgeConfig {
+        codel_target: Duration::from_secs(600),
+        prelogin_target: Duration::from_secs(600),
+        codel_interval: Duration::from_secs(600),
+        bulkhead_sign_in: Some(1_000),
+        bulkhead_pre_login: Some(10_000),
+        ..ardoise_web::surge::SurgeConfig::default()
+    }
 }
 
 /// Starts the application with given surge-layer settings (a tiny user
-/// limit, say), the other settings at their defaults.
+/// limit, say, on top of [`test_surge`]), the other settings at their
+/// defaults.
 pub async fn spawn_app_with_surge(surge: ardoise_web::surge::SurgeConfig) -> TestApp {
     spawn_app_with(WebConfig {
         surge,

@@ -264,19 +264,24 @@ pub async fn serve(
         .header_read_timeout(limits.header_timeout)
         // Headers larger than this are refused (hyper's floor is 8 KiB).
         .max_buf_size(64 * 1024);
-    let mut shutdown = std::pin::pin!(shutdown);
+    // Polled at once in its own task (a signal handler it installs must be
+    // in place before the first request is answered), and checked first.
+    let mut shutdown = tokio::spawn(shutdown);
     loop {
         // At the connection cap, stop accepting: the kernel's backlog
         // holds newcomers until a connection closes.
         let slot = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
             slot = Arc::clone(&slots).acquire_owned() => match slot {
                 Ok(s) => s,
                 // The semaphore is never closed; treat it as a stop.
                 Err(_) => break,
             },
-            () = &mut shutdown => break,
         };
         let (stream, addr) = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -287,7 +292,6 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
         };
         let clock = Arc::new(ConnClock::new(Instant::now()));
         let _ = stream.set_nodelay(true);

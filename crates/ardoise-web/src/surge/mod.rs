@@ -121,7 +121,7 @@ impl Default for SurgeConfig {
             users_ceiling: 100_000,
             users_initial: 500,
             staff_share_percent: 10,
-            active_window: Duration::from_secs(30),
+            active_window: Duration::from_secs(10),
             pass_idle: Duration::from_secs(20 * 60),
             ticket_max_age: Duration::from_secs(2 * 60 * 60),
             retry_after_secs: 2,
@@ -406,6 +406,10 @@ impl Surge {
         let lobby = Lobby::new(
             LobbyConfig {
                 staff_share,
+                // Waiters far back come back at least every 20 s: admitted
+                // waiters who learn late leave places unused meanwhile, then
+                // return together.
+                refresh_max: Duration::from_secs(20),
                 ..LobbyConfig::default()
             },
             clock.now_ms(),

@@ -86,7 +86,7 @@ impl Default for SurgeSettings {
             users_ceiling: 100_000,
             users_initial: 500,
             staff_share_percent: 10,
-            active_secs: 30,
+            active_secs: 10,
             pass_idle_mins: 20,
             ticket_max_age_mins: 120,
             retry_after_secs: 2,
@@ -128,7 +128,7 @@ users_initial = 500
 # Percent of the user limit reserved for teachers and staff.
 staff_share_percent = 10
 # A user counts against capacity while active within this many seconds.
-active_secs = 30
+active_secs = 10
 # An admission pass unused this long expires (minutes, renewed while active).
 pass_idle_mins = 20
 # A queue ticket older than this is refused (minutes).

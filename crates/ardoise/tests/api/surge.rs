@@ -3,7 +3,7 @@
 //! administrator's page. Capacity is made tiny so that a handful of
 //! clients fill the node.
 
-use ardoise_testkit::{client, spawn_app_with_surge, Person, TestApp};
+use ardoise_testkit::{client, spawn_app_with_surge, test_surge, Person, TestApp};
 use ardoise_web::surge::SurgeConfig;
 use serde_json::Value;
 
@@ -15,7 +15,7 @@ fn capacity(users: u64, staff_percent: u8) -> SurgeConfig {
         users_ceiling: users,
         users_initial: users,
         staff_share_percent: staff_percent,
-        ..SurgeConfig::default()
+        ..test_surge()
     }
 }
 
@@ -336,9 +336,8 @@ async fn a_flood_of_pre_login_requests_takes_no_place_from_signed_in_users() {
         }));
     }
     for f in flood {
-        // Served, or refused at once if the node falls behind; never queued.
         let (status, queued) = f.await.unwrap().unwrap();
-        assert!(matches!(status, 200 | 303 | 503) && !queued, "{status}");
+        assert!(matches!(status, 200 | 303) && !queued, "{status}");
     }
     // Both places are still free for signed-in pupils.
     let s = &app.seeded;
@@ -421,4 +420,50 @@ async fn with_the_surge_layer_off_nobody_waits() {
         let c = browser(&app, p).await;
         assert_eq!(visit(&app, &c, "/home").await, Seen::Page(200));
     }
+}
+
+#[tokio::test]
+async fn a_request_that_waited_too_long_is_refused_at_once_and_told_when_to_come_back() {
+    // A delay target of zero: every request has waited too long.
+    let app = spawn_app_with_surge(SurgeConfig {
+        codel_target: std::time::Duration::ZERO,
+        prelogin_target: std::time::Duration::ZERO,
+        codel_interval: std::time::Duration::from_micros(1),
+        ..test_surge()
+    })
+    .await;
+    let c = client();
+    let resp = c.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((2..=4).contains(&retry), "{retry}");
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("Ardoise est très sollicitée"), "{page}");
+    assert!(page.contains(&format!("http-equiv=\"refresh\" content=\"{retry}\"")));
+
+    // A form is not resent by a refresh: the page says nothing was saved.
+    let resp = c
+        .post(app.url("/login"))
+        .header("accept-language", "en")
+        .form(&[("login", "x"), ("password", "y")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("Nothing was saved"), "{page}");
+    assert!(!page.contains("refresh"));
+
+    let resp = c.get(app.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "overloaded");
+    assert!(body["retry_after_secs"].as_u64().is_some_and(|s| s >= 2));
+    // Probes are never refused.
+    let health = c.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
 }
