@@ -41,6 +41,16 @@ pub struct ClassView {
     pub pupil_count: i64,
 }
 
+impl ClassView {
+    /// What the policy needs to know of this class.
+    pub fn policy_ref(&self) -> ardoise_core::policy::ClassRef {
+        ardoise_core::policy::ClassRef {
+            id: self.id,
+            establishment_id: self.establishment_id,
+        }
+    }
+}
+
 /// A subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
@@ -103,6 +113,16 @@ impl PersonSummary {
     /// « Prénom NOM ».
     pub fn display_name(&self) -> String {
         format!("{} {}", self.first_name, self.last_name.to_uppercase())
+    }
+
+    /// What the policy needs to know of this person.
+    pub fn policy_ref(&self) -> ardoise_core::policy::PersonRef {
+        ardoise_core::policy::PersonRef {
+            id: self.id,
+            establishment_id: self.establishment_id,
+            roles: self.roles,
+            class_id: self.class_id,
+        }
     }
 }
 

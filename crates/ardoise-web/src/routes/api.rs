@@ -12,7 +12,7 @@ use crate::auth;
 use crate::error::ApiError;
 use crate::extract::{Ctx, JsonIn, Signed, SESSION_COOKIE};
 use crate::state::AppState;
-use ardoise_core::policy::{self, ClassRef, PersonRef};
+use ardoise_core::policy::{self, ClassRef};
 use ardoise_core::{ClassId, PersonId, Role};
 use ardoise_store::{ClassView, PersonSummary};
 use axum::extract::{Path, State};
@@ -311,10 +311,7 @@ async fn visible_class(
         .find_class(ClassId(id))
         .await?
         .ok_or(ApiError::NotFound)?;
-    let r = ClassRef {
-        id: c.id,
-        establishment_id: c.establishment_id,
-    };
+    let r = c.policy_ref();
     if !policy::may_read_class(&signed.session.actor, r) {
         // Not "forbidden": the caller may not even know the class exists.
         return Err(ApiError::NotFound);
@@ -369,12 +366,7 @@ async fn person(
         .find_person(PersonId(id))
         .await?
         .ok_or(ApiError::NotFound)?;
-    let r = PersonRef {
-        id: p.id,
-        establishment_id: p.establishment_id,
-        roles: p.roles,
-        class_id: p.class_id,
-    };
+    let r = p.policy_ref();
     if !policy::may_read_person(&signed.session.actor, r) {
         return Err(ApiError::NotFound);
     }

@@ -16,7 +16,7 @@ use crate::upload::Uploaded;
 use ardoise_core::diary::{
     due_bucket, parse_date, render_rich_text, week_start, DueBucket, RichTextError,
 };
-use ardoise_core::policy::{self, ClassRef, PersonRef};
+use ardoise_core::policy;
 use ardoise_core::{ClassId, HomeworkId, LessonId, PersonId, Role, SubjectId};
 use ardoise_store::{
     AttachmentInsert, ClassView, HandIn, HomeworkInsertForm, LessonInsertForm, PersonSummary,
@@ -94,12 +94,7 @@ async fn visible_pupil(
         .find_person(PersonId(id))
         .await?
         .ok_or(ApiError::NotFound)?;
-    let r = PersonRef {
-        id: p.id,
-        establishment_id: p.establishment_id,
-        roles: p.roles,
-        class_id: p.class_id,
-    };
+    let r = p.policy_ref();
     if !p.roles.has(Role::Pupil) || !policy::may_see_pupil_work(&signed.session.actor, r) {
         return Err(ApiError::NotFound);
     }
@@ -511,13 +506,7 @@ async fn readable_class(state: &AppState, signed: &Signed, id: i64) -> Result<Cl
         .find_class(ClassId(id))
         .await?
         .ok_or(ApiError::NotFound)?;
-    if !policy::may_read_diary(
-        &signed.session.actor,
-        ClassRef {
-            id: class.id,
-            establishment_id: class.establishment_id,
-        },
-    ) {
+    if !policy::may_read_diary(&signed.session.actor, class.policy_ref()) {
         return Err(ApiError::NotFound);
     }
     Ok(class)

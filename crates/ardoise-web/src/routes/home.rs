@@ -7,7 +7,7 @@ use crate::extract::{Ctx, Signed};
 use crate::i18n::Tr;
 use crate::pages::{render, role_label, Nav};
 use crate::state::AppState;
-use ardoise_core::policy::{self, ClassRef, ClassScope};
+use ardoise_core::policy::{self, ClassScope};
 use ardoise_core::{ClassId, Role};
 use ardoise_store::{ChildView, ClassTeacherView, ClassView, PersonSummary, TeachingView};
 use askama::Template;
@@ -138,10 +138,7 @@ async fn class_page(
         .find_class(ClassId(id))
         .await?
         .ok_or(ApiError::NotFound)?;
-    let r = ClassRef {
-        id: class.id,
-        establishment_id: class.establishment_id,
-    };
+    let r = class.policy_ref();
     if !policy::may_read_class(&signed.session.actor, r) {
         return Err(ApiError::NotFound);
     }

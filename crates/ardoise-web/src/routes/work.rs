@@ -17,7 +17,7 @@ use crate::pages::{render, Nav};
 use crate::state::AppState;
 use crate::upload::{files_error, Uploaded};
 use ardoise_core::diary::render_rich_text;
-use ardoise_core::policy::{self, ClassRef, PersonRef};
+use ardoise_core::policy;
 use ardoise_core::{HomeworkId, PersonId, Role};
 use ardoise_files::{parse_range_header, BlobHash};
 use ardoise_store::{
@@ -76,10 +76,7 @@ async fn access(state: &AppState, signed: &Signed, id: i64) -> Result<Access, Ap
         .await?
         .ok_or(ApiError::NotFound)?;
     let actor = &signed.session.actor;
-    let class_ref = ClassRef {
-        id: class.id,
-        establishment_id: class.establishment_id,
-    };
+    let class_ref = class.policy_ref();
     if !policy::may_read_diary(actor, class_ref) {
         return Err(ApiError::NotFound);
     }
@@ -108,12 +105,7 @@ async fn pupil_of(
         .find_person(PersonId(pupil))
         .await?
         .ok_or(ApiError::NotFound)?;
-    let r = PersonRef {
-        id: p.id,
-        establishment_id: p.establishment_id,
-        roles: p.roles,
-        class_id: p.class_id,
-    };
+    let r = p.policy_ref();
     if !p.roles.has(Role::Pupil)
         || p.class_id != Some(a.class.id)
         || !policy::may_see_pupil_work(&signed.session.actor, r)
@@ -664,24 +656,13 @@ async fn may_download(
             let Some(p) = state.store.find_person(pupil).await? else {
                 return Ok(false);
             };
-            return Ok(policy::may_see_pupil_work(
-                actor,
-                PersonRef {
-                    id: p.id,
-                    establishment_id: p.establishment_id,
-                    roles: p.roles,
-                    class_id: p.class_id,
-                },
-            ));
+            return Ok(policy::may_see_pupil_work(actor, p.policy_ref()));
         }
     };
     let Some(class) = state.store.find_class(class_id).await? else {
         return Ok(false);
     };
-    let class_ref = ClassRef {
-        id: class.id,
-        establishment_id: class.establishment_id,
-    };
+    let class_ref = class.policy_ref();
     if !policy::may_read_diary(actor, class_ref) {
         return Ok(false);
     }
