@@ -62,6 +62,26 @@ struct Access {
     oversees: bool,
 }
 
+/// What the caller may do with a lesson or homework of `class` in
+/// `subject`, published at `publish_at`: `None` if they may not see it (not
+/// their class, or not yet published and they neither teach nor oversee
+/// it), else whether they teach it and whether they oversee the class's
+/// work. One rule for the pages and for the attached files.
+fn item_rights(
+    actor: &policy::Actor,
+    class: policy::ClassRef,
+    subject: ardoise_core::SubjectId,
+    publish_at: i64,
+    now: i64,
+) -> Option<(bool, bool)> {
+    if !policy::may_read_diary(actor, class) {
+        return None;
+    }
+    let teaches = policy::may_write_diary(actor, class.id, subject);
+    let oversees = teaches || policy::may_oversee_class_work(actor, class);
+    (publish_at <= now || oversees).then_some((teaches, oversees))
+}
+
 /// Loads homework the caller may see; unpublished homework exists only for
 /// its teachers and staff. Anything else is "not found".
 async fn access(state: &AppState, signed: &Signed, id: i64) -> Result<Access, ApiError> {
@@ -75,16 +95,14 @@ async fn access(state: &AppState, signed: &Signed, id: i64) -> Result<Access, Ap
         .find_class(homework.class_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let actor = &signed.session.actor;
-    let class_ref = class.policy_ref();
-    if !policy::may_read_diary(actor, class_ref) {
-        return Err(ApiError::NotFound);
-    }
-    let teaches = policy::may_write_diary(actor, class.id, homework.subject_id);
-    let oversees = teaches || policy::may_oversee_class_work(actor, class_ref);
-    if homework.publish_at > state.now() && !oversees {
-        return Err(ApiError::NotFound);
-    }
+    let (teaches, oversees) = item_rights(
+        &signed.session.actor,
+        class.policy_ref(),
+        homework.subject_id,
+        homework.publish_at,
+        state.now(),
+    )
+    .ok_or(ApiError::NotFound)?;
     Ok(Access {
         homework,
         class,
@@ -357,8 +375,7 @@ fn feedback_shown(t: &Tr, f: &FeedbackView, scale: Option<i64>) -> FeedbackShown
 pub struct RosterLine {
     pub pupil_id: i64,
     pub name: String,
-    /// `handed-in`, `late` or `missing`.
-    pub status: &'static str,
+    pub status: Status,
     /// The status in words.
     pub status_label: String,
     pub receipt: Option<ReceiptView>,
@@ -437,7 +454,52 @@ impl HomeworkPage {
     }
 }
 
-async fn roster(state: &AppState, t: &Tr, a: &Access) -> Result<Vec<RosterLine>, ApiError> {
+/// Where a pupil stands on an assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    HandedIn,
+    Late,
+    Missing,
+}
+
+impl Status {
+    fn of(sub: Option<&SubmissionView>) -> Status {
+        match sub {
+            Some(s) if s.late => Status::Late,
+            Some(_) => Status::HandedIn,
+            None => Status::Missing,
+        }
+    }
+
+    /// The API's code.
+    fn code(self) -> &'static str {
+        match self {
+            Status::HandedIn => "handed_in",
+            Status::Late => "late",
+            Status::Missing => "missing",
+        }
+    }
+
+    /// The catalogue key of its label.
+    fn key(self) -> &'static str {
+        match self {
+            Status::HandedIn => "work-status-handed-in",
+            Status::Late => "work-status-late",
+            Status::Missing => "work-status-missing",
+        }
+    }
+}
+
+/// One pupil of the class and their work on an assignment.
+struct PupilWork {
+    pupil: PersonSummary,
+    submission: Option<SubmissionView>,
+    feedback: Option<FeedbackView>,
+}
+
+/// Every pupil of the assignment's class with their hand-in and feedback,
+/// in the class's order: the teacher's page and the API list both read it.
+async fn class_work(state: &AppState, a: &Access) -> Result<Vec<PupilWork>, ApiError> {
     let pupils = state.store.class_pupils(a.class.id).await?;
     let mut subs: HashMap<PersonId, SubmissionView> = state
         .store
@@ -453,23 +515,30 @@ async fn roster(state: &AppState, t: &Tr, a: &Access) -> Result<Vec<RosterLine>,
         .into_iter()
         .map(|f| (f.pupil_id, f))
         .collect();
-    let scale = a.homework.hand_in.and_then(|h| h.mark_scale);
     Ok(pupils
         .into_iter()
-        .map(|p| {
-            let sub = subs.remove(&p.id);
-            let status = match &sub {
-                Some(s) if s.late => "late",
-                Some(_) => "handed-in",
-                None => "missing",
-            };
+        .map(|p| PupilWork {
+            submission: subs.remove(&p.id),
+            feedback: feedback.remove(&p.id),
+            pupil: p,
+        })
+        .collect())
+}
+
+async fn roster(state: &AppState, t: &Tr, a: &Access) -> Result<Vec<RosterLine>, ApiError> {
+    let scale = a.homework.hand_in.and_then(|h| h.mark_scale);
+    Ok(class_work(state, a)
+        .await?
+        .into_iter()
+        .map(|w| {
+            let status = Status::of(w.submission.as_ref());
             RosterLine {
-                pupil_id: p.id.0,
-                name: p.display_name(),
+                pupil_id: w.pupil.id.0,
+                name: w.pupil.display_name(),
                 status,
-                status_label: t.get(&format!("work-status-{status}")),
-                receipt: sub.as_ref().map(|s| receipt_view(t, s)),
-                feedback: feedback.remove(&p.id).map(|f| feedback_shown(t, &f, scale)),
+                status_label: t.get(status.key()),
+                receipt: w.submission.as_ref().map(|s| receipt_view(t, s)),
+                feedback: w.feedback.map(|f| feedback_shown(t, &f, scale)),
             }
         })
         .collect())
@@ -535,9 +604,9 @@ async fn homework_page(
             .roster
             .iter()
             .fold((0, 0, 0), |(h, l, m), r| match r.status {
-                "handed-in" => (h + 1, l, m),
-                "late" => (h, l + 1, m),
-                _ => (h, l, m + 1),
+                Status::HandedIn => (h + 1, l, m),
+                Status::Late => (h, l + 1, m),
+                Status::Missing => (h, l, m + 1),
             });
     }
     Ok(render(&page))
@@ -635,7 +704,6 @@ async fn may_download(
     a: &AttachmentView,
 ) -> Result<bool, ApiError> {
     let actor = &signed.session.actor;
-    let now = state.now();
     let (class_id, subject, publish_at) = match a.owner_kind {
         OwnerKind::Homework => match state.store.find_homework(HomeworkId(a.owner_id)).await? {
             Some(h) => (h.class_id, h.subject_id, h.publish_at),
@@ -662,13 +730,7 @@ async fn may_download(
     let Some(class) = state.store.find_class(class_id).await? else {
         return Ok(false);
     };
-    let class_ref = class.policy_ref();
-    if !policy::may_read_diary(actor, class_ref) {
-        return Ok(false);
-    }
-    Ok(publish_at <= now
-        || policy::may_write_diary(actor, class_id, subject)
-        || policy::may_oversee_class_work(actor, class_ref))
+    Ok(item_rights(actor, class.policy_ref(), subject, publish_at, state.now()).is_some())
 }
 
 /// `GET /attachments/{id}`: a file, if the caller may see what it is
@@ -1029,37 +1091,16 @@ async fn api_submissions(
     if !a.oversees {
         return Err(ApiError::NotFound);
     }
-    let pupils = state.store.class_pupils(a.class.id).await?;
-    let mut subs: HashMap<PersonId, SubmissionView> = state
-        .store
-        .homework_submissions(a.homework.id)
-        .await?
-        .into_iter()
-        .map(|s| (s.pupil_id, s))
-        .collect();
-    let mut feedback: HashMap<PersonId, FeedbackView> = state
-        .store
-        .homework_feedback(a.homework.id)
-        .await?
-        .into_iter()
-        .map(|f| (f.pupil_id, f))
-        .collect();
     Ok(Json(
-        pupils
+        class_work(&state, &a)
+            .await?
             .into_iter()
-            .map(|p| {
-                let s = subs.remove(&p.id);
-                RosterOut {
-                    pupil_id: p.id.0,
-                    name: p.display_name(),
-                    status: match &s {
-                        Some(s) if s.late => "late",
-                        Some(_) => "handed_in",
-                        None => "missing",
-                    },
-                    submission: s.as_ref().map(receipt_out),
-                    feedback: feedback.remove(&p.id).as_ref().map(feedback_out),
-                }
+            .map(|w| RosterOut {
+                pupil_id: w.pupil.id.0,
+                name: w.pupil.display_name(),
+                status: Status::of(w.submission.as_ref()).code(),
+                submission: w.submission.as_ref().map(receipt_out),
+                feedback: w.feedback.as_ref().map(feedback_out),
             })
             .collect(),
     ))
