@@ -31,6 +31,16 @@ const INLINE_SAFE: [&str; 5] = [
     "image/webp",
 ];
 
+/// Whether a type [`detect_type`] gave may be shown inline by a browser:
+/// PDF, raster images and plain text; never HTML, SVG, XML or anything
+/// unknown. Downloads decide `Content-Disposition` with this.
+pub fn is_inline_safe(mime: &str) -> bool {
+    INLINE_SAFE.contains(&mime) || mime == PLAIN_TEXT
+}
+
+/// The type given to UTF-8 text that is not markup.
+const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
+
 /// Detects the type of a blob from its first bytes (up to [`SNIFF_LEN`]).
 ///
 /// Markup is recognised before anything else: text that starts, after a
@@ -50,14 +60,14 @@ pub fn detect_type(head: &[u8]) -> DetectedType {
         let mime = kind.mime_type();
         return DetectedType {
             mime: mime.to_owned(),
-            inline_safe: INLINE_SAFE.contains(&mime),
+            inline_safe: is_inline_safe(mime),
             extension: Some(kind.extension()),
         };
     }
     if is_utf8_text(head) {
         return DetectedType {
-            mime: "text/plain; charset=utf-8".to_owned(),
-            inline_safe: true,
+            mime: PLAIN_TEXT.to_owned(),
+            inline_safe: is_inline_safe(PLAIN_TEXT),
             extension: Some("txt"),
         };
     }

@@ -47,7 +47,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::Stream;
 
-pub use detect::{detect_type, DetectedType, SNIFF_LEN};
+pub use detect::{detect_type, is_inline_safe, DetectedType, SNIFF_LEN};
 pub use error::FilesError;
 pub use hash::BlobHash;
 pub use name::{validate_file_name, MAX_FILE_NAME_CHARS};

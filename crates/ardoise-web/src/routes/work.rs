@@ -665,15 +665,6 @@ async fn return_feedback(
 
 // ---------------------------------------------------------------- files
 
-/// Types a browser may show inline: PDF, raster images, plain text. HTML,
-/// SVG and anything else are always downloaded.
-fn inline_safe(mime: &str) -> bool {
-    matches!(
-        mime,
-        "application/pdf" | "image/png" | "image/jpeg" | "image/gif" | "image/webp" | "text/plain"
-    )
-}
-
 /// `Content-Disposition` with the file's name, ASCII fallback and UTF-8.
 fn disposition(kind: &str, name: &str) -> String {
     let ascii: String = name
@@ -784,7 +775,7 @@ async fn download(
         }
         resp.headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-        let inline = inline_safe(&a.mime);
+        let inline = ardoise_files::is_inline_safe(&a.mime);
         let mime = if inline {
             a.mime.as_str()
         } else {
@@ -1196,8 +1187,11 @@ mod tests {
             d.ends_with("filename*=UTF-8''expos%C3%A9%20%22final%22.pdf"),
             "{d}"
         );
-        assert!(!inline_safe("text/html"));
-        assert!(!inline_safe("image/svg+xml"));
-        assert!(inline_safe("application/pdf"));
+        assert!(!ardoise_files::is_inline_safe("text/html"));
+        assert!(!ardoise_files::is_inline_safe("image/svg+xml"));
+        assert!(ardoise_files::is_inline_safe("application/pdf"));
+        // The type detection gives plain text with its charset.
+        let text = ardoise_files::detect_type(b"notes de cours");
+        assert!(ardoise_files::is_inline_safe(&text.mime));
     }
 }
