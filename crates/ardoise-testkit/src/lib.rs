@@ -391,6 +391,14 @@ pub fn csrf_in(html: &str) -> Option<String> {
 }
 
 impl TestApp {
+    /// The ISO date (`YYYY-MM-DD`, UTC) `days` days from the app's clock.
+    pub fn date_in(&self, days: i64) -> String {
+        let now = ardoise_core::Clock::now(&*self.clock);
+        chrono::DateTime::from_timestamp(now + days * 86400, 0)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    }
+
     /// The full URL of a path.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)

@@ -4,14 +4,6 @@
 use ardoise_testkit::{client, spawn_app, TestApp};
 use serde_json::{json, Value};
 
-fn date_in(app: &TestApp, days: i64) -> String {
-    let now = ardoise_core::Clock::now(&*app.clock);
-    chrono::DateTime::from_timestamp(now + days * 86400, 0)
-        .unwrap()
-        .format("%Y-%m-%d")
-        .to_string()
-}
-
 async fn set_homework(
     app: &TestApp,
     c: &reqwest::Client,
@@ -19,7 +11,7 @@ async fn set_homework(
     extra: &[(&str, &str)],
 ) -> reqwest::Response {
     let csrf = app.csrf(c).await;
-    let due = date_in(app, 1);
+    let due = app.date_in(1);
     let subject = app.seeded.subject.0.to_string();
     let mut form: Vec<(&str, &str)> = vec![
         ("csrf", &csrf),
@@ -98,7 +90,7 @@ async fn unsafe_or_impossible_homework_is_refused_and_nothing_is_written() {
     let app = spawn_app().await;
     let s = &app.seeded;
     let teacher = app.sign_in_form(&s.teacher_a, false).await;
-    let yesterday = date_in(&app, -1);
+    let yesterday = app.date_in(-1);
     // (form fields overriding the valid ones, expected status, word the error must contain)
     type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
     let cases: Vec<Case> = vec![
@@ -129,8 +121,8 @@ async fn unsafe_or_impossible_homework_is_refused_and_nothing_is_written() {
     // A class the teacher does not teach.
     let r = set_homework(&app, &teacher, s.class_b.0, &[]).await;
     assert!(matches!(r.status().as_u16(), 403 | 404));
-    let from = date_in(&app, -30);
-    let to = date_in(&app, 30);
+    let from = app.date_in(-30);
+    let to = app.date_in(30);
     let (c, _) = app.sign_in(&s.staff).await;
     for class in [s.class_a, s.class_b] {
         let diary: Value = c
@@ -234,7 +226,7 @@ async fn scheduled_homework_stays_hidden_from_pupils_until_its_time() {
         .format("%Y-%m-%dT%H:%M")
         .to_string();
     let teacher = app.sign_in_form(&s.teacher_a, false).await;
-    let due = date_in(&app, 3);
+    let due = app.date_in(3);
     assert_eq!(
         set_homework(
             &app,
@@ -320,7 +312,7 @@ async fn lessons_show_in_the_week_and_in_the_pupils_recent_diary() {
     let app = spawn_app().await;
     let s = &app.seeded;
     let (teacher, _) = app.sign_in(&s.teacher_a).await;
-    let today = date_in(&app, 0);
+    let today = app.date_in(0);
     let body = json!({"subject_id": s.subject.0.to_string(), "lesson_on": today, "title": "Les fractions", "content": "- simplifier\n- comparer"});
     let r = teacher
         .post(app.url(&format!("/api/v1/classes/{}/lessons", s.class_a)))

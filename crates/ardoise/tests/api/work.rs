@@ -10,14 +10,6 @@ use std::io::Read;
 const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
-fn date_in(app: &TestApp, days: i64) -> String {
-    let now = ardoise_core::Clock::now(&*app.clock);
-    chrono::DateTime::from_timestamp(now + days * 86400, 0)
-        .unwrap()
-        .format("%Y-%m-%d")
-        .to_string()
-}
-
 fn file_part(name: &str, bytes: &[u8]) -> Part {
     Part::bytes(bytes.to_vec()).file_name(name.to_string())
 }
@@ -29,7 +21,7 @@ async fn set_assignment(app: &TestApp, teacher: &reqwest::Client, extra: &[(&str
     let mut form = Form::new()
         .text("csrf", csrf)
         .text("subject_id", app.seeded.subject.0.to_string())
-        .text("due_on", date_in(app, 2))
+        .text("due_on", app.date_in(2))
         .text("instructions", "Rédiger la **rédaction** page 12")
         .text("hand_in", "1")
         .text("mark_scale", "20")
@@ -48,8 +40,8 @@ async fn set_assignment(app: &TestApp, teacher: &reqwest::Client, extra: &[(&str
         .get(app.url(&format!(
             "/api/v1/classes/{}/diary?from={}&to={}",
             app.seeded.class_a.0,
-            date_in(app, 0),
-            date_in(app, 7)
+            app.date_in(0),
+            app.date_in(7)
         )))
         .send()
         .await

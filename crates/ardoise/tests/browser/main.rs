@@ -516,11 +516,7 @@ async fn assignment_journey(b: &Client, app: &TestApp) {
     std::fs::write(&pdf_path, PDF).unwrap();
     let copy_path = dir.join("ma-copie.pdf");
     std::fs::write(&copy_path, b"%PDF-1.4\nla copie d'alice\n%%EOF\n").unwrap();
-    let now = ardoise_core::Clock::now(&*app.clock);
-    let due = chrono::DateTime::from_timestamp(now + 2 * 86400, 0)
-        .unwrap()
-        .format("%Y-%m-%d")
-        .to_string();
+    let due = app.date_in(2);
 
     // The teacher writes a lesson and sets the assignment.
     sign_in(b, app, &s.teacher_a).await;
