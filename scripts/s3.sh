@@ -30,6 +30,16 @@ listening() { (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; }
 # s3s-fs keeps each bucket as a folder of its data directory.
 mkdir -p "$DATA/$BUCKET"
 
+# s3s-fs resolves paths against its working folder: one started from a
+# folder that was deleted since (a removed clone or worktree) answers every
+# request with a 500. Such a server is stopped and started again.
+for pid in $(pgrep -f "^$BIN " || true); do
+  case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in
+    *"(deleted)") echo "restarting s3s-fs: its working folder is gone" >&2
+                  kill "$pid"; sleep 0.5 ;;
+  esac
+done
+
 if listening; then
   exit 0
 fi
@@ -44,6 +54,8 @@ if [ ! -x "$BIN" ]; then
 fi
 
 LOG="$DATA/../s3s-fs.log"
+# Started from its data folder, which outlives any clone that starts it.
+cd "$DATA"
 setsid nohup "$BIN" --host "$HOST" --port "$PORT" \
   --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" "$DATA" >"$LOG" 2>&1 < /dev/null &
 
