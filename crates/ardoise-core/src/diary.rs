@@ -136,6 +136,42 @@ pub fn week_start(day: NaiveDate) -> NaiveDate {
     day - chrono::Duration::days(i64::from(day.weekday().num_days_from_monday()))
 }
 
+/// An establishment's time zone.
+pub use chrono_tz::Tz;
+
+/// The zone of an establishment that names none (or an unknown one).
+pub const DEFAULT_ZONE: Tz = chrono_tz::Europe::Paris;
+
+/// Reads an IANA zone name such as `Europe/Paris`.
+pub fn parse_zone(name: &str) -> Option<Tz> {
+    name.trim().parse().ok()
+}
+
+/// The date at `now` (Unix seconds) in `zone`: what "today" means to a
+/// school.
+pub fn local_date(now: i64, zone: Tz) -> NaiveDate {
+    chrono::DateTime::from_timestamp(now, 0)
+        .map(|d| d.with_timezone(&zone).date_naive())
+        .unwrap_or_default()
+}
+
+/// The Unix time of a wall-clock time in `zone`. A time that a change to
+/// summer time skips does not exist (`None`); one that the change back
+/// repeats is read as its first occurrence.
+pub fn local_time(date: NaiveDate, time: chrono::NaiveTime, zone: Tz) -> Option<i64> {
+    use chrono::TimeZone;
+    zone.from_local_datetime(&date.and_time(time))
+        .earliest()
+        .map(|d| d.timestamp())
+}
+
+/// Parses a `YYYY-MM-DDTHH:MM` typed in a form (a `datetime-local` field)
+/// as a wall-clock time in `zone`.
+pub fn parse_local_datetime(s: &str, zone: Tz) -> Option<i64> {
+    let d = chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M").ok()?;
+    local_time(d.date(), d.time(), zone)
+}
+
 /// Parses an ISO date typed in a form or a URL.
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
@@ -212,5 +248,58 @@ mod tests {
         assert_eq!(week_start(wed), d(23));
         assert_eq!(parse_date(" 2026-11-25 "), Some(wed));
         assert_eq!(parse_date("25/11/2026"), None);
+    }
+
+    fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|d| d.and_hms_opt(h, min, 0))
+            .map(|d| d.and_utc().timestamp())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn today_is_the_schools_day_not_greenwichs() {
+        let paris = DEFAULT_ZONE;
+        let d = |day| NaiveDate::from_ymd_opt(2026, 11, day).unwrap_or_default();
+        // 23:30 UTC on Tuesday 24 is 00:30 on Wednesday 25 in Paris.
+        let late = utc(2026, 11, 24, 23, 30);
+        assert_eq!(local_date(late, chrono_tz::UTC), d(24));
+        assert_eq!(local_date(late, paris), d(25));
+        // So homework due on the 25th is due today in Paris, not tomorrow.
+        assert_eq!(due_bucket(d(25), local_date(late, paris)), DueBucket::Today);
+        assert_eq!(
+            due_bucket(d(25), local_date(late, chrono_tz::UTC)),
+            DueBucket::Tomorrow
+        );
+        // And a Sunday night in UTC is already next week in Paris.
+        let sunday_night = utc(2026, 11, 29, 23, 30);
+        assert_eq!(week_start(local_date(sunday_night, paris)), d(30));
+        assert_eq!(week_start(local_date(sunday_night, chrono_tz::UTC)), d(23));
+        // Elsewhere the other way round: 02:00 UTC is still yesterday in Martinique.
+        let martinique = parse_zone("America/Martinique").unwrap_or(DEFAULT_ZONE);
+        assert_eq!(local_date(utc(2026, 11, 25, 2, 0), martinique), d(24));
+    }
+
+    #[test]
+    fn a_deadline_typed_as_18_00_is_18_00_at_school_across_summer_time() {
+        let paris = DEFAULT_ZONE;
+        // Winter (UTC+1), summer (UTC+2), either side of 28 March 2027.
+        assert_eq!(
+            parse_local_datetime("2027-03-27T18:00", paris),
+            Some(utc(2027, 3, 27, 17, 0))
+        );
+        assert_eq!(
+            parse_local_datetime("2027-03-29T18:00", paris),
+            Some(utc(2027, 3, 29, 16, 0))
+        );
+        // 02:30 does not exist on the night clocks go forward.
+        assert_eq!(parse_local_datetime("2027-03-28T02:30", paris), None);
+        // 02:30 happens twice when they go back: the first one.
+        assert_eq!(
+            parse_local_datetime("2026-10-25T02:30", paris),
+            Some(utc(2026, 10, 25, 0, 30))
+        );
+        assert_eq!(parse_local_datetime("2027-03-27 18:00", paris), None);
+        assert_eq!(parse_zone("Europe/Nowhere"), None);
     }
 }

@@ -14,5 +14,5 @@ pub mod throttle;
 
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use ids::*;
-pub use policy::Actor;
+pub use policy::{Actor, Audience};
 pub use role::{Role, Roles};

@@ -19,6 +19,74 @@ pub struct ChildLink {
     pub class_id: Option<ClassId>,
     /// Whether the parent is a legal guardian (responsable légal).
     pub legal_guardian: bool,
+    /// The child's teaching groups (languages, options).
+    pub group_ids: Vec<GroupId>,
+}
+
+/// Whom a lesson or homework is for: a class, or a teaching group (a
+/// language or an option, often across classes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Audience {
+    /// Every pupil of a class.
+    Class(ClassId),
+    /// The members of a teaching group.
+    Group(GroupId),
+}
+
+impl Audience {
+    /// The class, if it is one.
+    pub fn class_id(self) -> Option<ClassId> {
+        match self {
+            Audience::Class(c) => Some(c),
+            Audience::Group(_) => None,
+        }
+    }
+
+    /// The group, if it is one.
+    pub fn group_id(self) -> Option<GroupId> {
+        match self {
+            Audience::Group(g) => Some(g),
+            Audience::Class(_) => None,
+        }
+    }
+
+    /// The audience a stored row names: its class, else its group.
+    pub fn from_columns(class_id: Option<ClassId>, group_id: Option<GroupId>) -> Option<Audience> {
+        match (class_id, group_id) {
+            (Some(c), None) => Some(Audience::Class(c)),
+            (None, Some(g)) => Some(Audience::Group(g)),
+            _ => None,
+        }
+    }
+}
+
+/// A class or group as the policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudienceRef {
+    /// The class or group.
+    pub audience: Audience,
+    /// Its establishment.
+    pub establishment_id: EstablishmentId,
+}
+
+impl From<ClassRef> for AudienceRef {
+    fn from(c: ClassRef) -> AudienceRef {
+        AudienceRef {
+            audience: Audience::Class(c.id),
+            establishment_id: c.establishment_id,
+        }
+    }
+}
+
+/// What the actor may do with one lesson or homework they may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemRights {
+    /// Teaches this subject to this class or group: edits it, sees
+    /// everyone's work, returns feedback, downloads the archive.
+    pub teaches: bool,
+    /// Sees everyone's work read-only and what is scheduled (the
+    /// audience's other teachers, staff of its establishment, admins).
+    pub oversees: bool,
 }
 
 /// One of a teacher's assignments: a subject to a class or a group.
@@ -106,6 +174,37 @@ impl Actor {
     fn teaches_class(&self, class: ClassId) -> bool {
         self.is(Role::Teacher) && self.taught_classes.contains(&class)
     }
+
+    fn teaches_group(&self, group: GroupId) -> bool {
+        self.is(Role::Teacher) && self.taught_groups.contains(&group)
+    }
+
+    /// Whether the actor teaches (any subject to) this class or group.
+    pub fn teaches(&self, audience: Audience) -> bool {
+        match audience {
+            Audience::Class(c) => self.teaches_class(c),
+            Audience::Group(g) => self.teaches_group(g),
+        }
+    }
+
+    /// Whether the actor is a pupil of this class or group.
+    pub fn is_pupil_of(&self, audience: Audience) -> bool {
+        self.is(Role::Pupil)
+            && match audience {
+                Audience::Class(c) => self.class_id == Some(c),
+                Audience::Group(g) => self.group_ids.contains(&g),
+            }
+    }
+
+    /// Whether one of the actor's children is a pupil of this class or
+    /// group.
+    pub fn is_parent_in(&self, audience: Audience) -> bool {
+        self.is(Role::Parent)
+            && self.children.iter().any(|c| match audience {
+                Audience::Class(id) => c.class_id == Some(id),
+                Audience::Group(g) => c.group_ids.contains(&g),
+            })
+    }
 }
 
 /// Whether the actor may see a class (its name, its diary later on).
@@ -124,15 +223,6 @@ pub fn may_read_class_roster(actor: &Actor, class: ClassRef) -> bool {
         || actor.is_staff_of(class.establishment_id)
         || actor.teaches_class(class.id)
         || (actor.is(Role::Pupil) && actor.class_id == Some(class.id))
-}
-
-/// Whether the actor oversees a class's work: sees every pupil's hand-ins
-/// and feedback (the class's teachers, staff of its establishment, admins;
-/// never its pupils or parents).
-pub fn may_oversee_class_work(actor: &Actor, class: ClassRef) -> bool {
-    actor.is(Role::Admin)
-        || actor.is_staff_of(class.establishment_id)
-        || actor.teaches_class(class.id)
 }
 
 /// The classes a list of classes may show to the actor.
@@ -184,20 +274,60 @@ pub fn may_read_person(actor: &Actor, person: PersonRef) -> bool {
     false
 }
 
-/// Whether the actor may read a class's homework diary: whoever may see
-/// the class (its pupils and their parents, its teachers, staff, admins).
-pub fn may_read_diary(actor: &Actor, class: ClassRef) -> bool {
-    may_read_class(actor, class)
+/// Whether the actor may read the homework diary of a class or group: its
+/// pupils and their parents, its teachers, staff of its establishment,
+/// admins.
+pub fn may_read_diary(actor: &Actor, target: impl Into<AudienceRef>) -> bool {
+    let target = target.into();
+    actor.is(Role::Admin)
+        || actor.is_staff_of(target.establishment_id)
+        || actor.teaches(target.audience)
+        || actor.is_pupil_of(target.audience)
+        || actor.is_parent_in(target.audience)
 }
 
 /// Whether the actor may write lessons and homework of `subject` for a
-/// class: only a teacher who teaches that subject to that class.
-pub fn may_write_diary(actor: &Actor, class: ClassId, subject: SubjectId) -> bool {
+/// class or group: only a teacher who teaches that subject to it.
+pub fn may_write_diary(actor: &Actor, audience: Audience, subject: SubjectId) -> bool {
     actor.is(Role::Teacher)
-        && actor
-            .teachings
-            .iter()
-            .any(|t| t.class_id == Some(class) && t.subject_id == subject)
+        && actor.teachings.iter().any(|t| {
+            t.subject_id == subject
+                && match audience {
+                    Audience::Class(c) => t.class_id == Some(c),
+                    Audience::Group(g) => t.group_id == Some(g),
+                }
+        })
+}
+
+/// Whether the actor oversees the work of a class or group: sees what is
+/// scheduled and not yet published, every pupil's hand-ins and feedback
+/// (its teachers of any subject, staff of its establishment, admins; never
+/// its pupils or parents).
+pub fn may_oversee_work(actor: &Actor, target: impl Into<AudienceRef>) -> bool {
+    let target = target.into();
+    actor.is(Role::Admin)
+        || actor.is_staff_of(target.establishment_id)
+        || actor.teaches(target.audience)
+}
+
+/// What the actor may do with one lesson or homework of `target` in
+/// `subject`, published at `publish_at`: `None` if they may not see it
+/// (not their class or group, or not yet published and they do not
+/// oversee it). The one rule for the week view, "À faire", the homework
+/// pages and the attached files.
+pub fn diary_item_rights(
+    actor: &Actor,
+    target: AudienceRef,
+    subject: SubjectId,
+    publish_at: i64,
+    now: i64,
+) -> Option<ItemRights> {
+    if !may_read_diary(actor, target) {
+        return None;
+    }
+    let teaches = may_write_diary(actor, target.audience, subject);
+    let oversees = teaches || may_oversee_work(actor, target);
+    (publish_at <= now || oversees).then_some(ItemRights { teaches, oversees })
 }
 
 /// Whether the actor may see a pupil's own work and "to do" list: the pupil,
@@ -225,6 +355,8 @@ mod tests {
     const E2: EstablishmentId = EstablishmentId(2);
     const C6A: ClassId = ClassId(10);
     const C6B: ClassId = ClassId(11);
+    /// A group pupil 1 (of 6A) belongs to.
+    const G1: GroupId = GroupId(20);
 
     fn actor(id: i64, roles: &[Role]) -> Actor {
         Actor {
@@ -253,6 +385,7 @@ mod tests {
                 pupil_id: PersonId(1),
                 class_id: Some(class),
                 legal_guardian: true,
+                group_ids: vec![G1],
             }],
             ..actor(2, &[Role::Parent])
         }
@@ -387,16 +520,25 @@ mod tests {
     #[test]
     fn only_the_teacher_of_the_subject_and_class_writes_its_diary() {
         let t = teacher_of(C6A);
-        assert!(may_write_diary(&t, C6A, SubjectId(1)));
-        assert!(!may_write_diary(&t, C6A, SubjectId(2)), "another subject");
-        assert!(!may_write_diary(&t, C6B, SubjectId(1)), "another class");
+        let (a, b) = (Audience::Class(C6A), Audience::Class(C6B));
+        assert!(may_write_diary(&t, a, SubjectId(1)));
+        assert!(!may_write_diary(&t, a, SubjectId(2)), "another subject");
+        assert!(!may_write_diary(&t, b, SubjectId(1)), "another class");
+        assert!(
+            !may_write_diary(&t, Audience::Group(G1), SubjectId(1)),
+            "a group of their class's pupils they do not teach"
+        );
         for a in [
             pupil_of(C6A),
             parent_of(C6A),
             actor(4, &[Role::Staff]),
             actor(5, &[Role::Admin]),
         ] {
-            assert!(!may_write_diary(&a, C6A, SubjectId(1)), "{:?}", a.roles);
+            assert!(
+                !may_write_diary(&a, Audience::Class(C6A), SubjectId(1)),
+                "{:?}",
+                a.roles
+            );
         }
     }
 
@@ -449,5 +591,127 @@ mod tests {
         for r in [Role::Pupil, Role::Parent, Role::Teacher, Role::Staff] {
             assert!(!may_administer(&actor(5, &[r])), "{r:?}");
         }
+    }
+
+    fn group_teacher() -> Actor {
+        Actor {
+            taught_groups: vec![G1],
+            teachings: vec![TeachingRef {
+                subject_id: SubjectId(2),
+                class_id: None,
+                group_id: Some(G1),
+            }],
+            ..actor(6, &[Role::Teacher])
+        }
+    }
+
+    #[test]
+    fn a_groups_diary_is_for_its_members_their_parents_its_teachers_and_staff() {
+        let group = AudienceRef {
+            audience: Audience::Group(G1),
+            establishment_id: E1,
+        };
+        let member = Actor {
+            group_ids: vec![G1],
+            ..pupil_of(C6A)
+        };
+        let other_parent = Actor {
+            children: vec![ChildLink {
+                pupil_id: PersonId(9),
+                class_id: Some(C6A),
+                legal_guardian: true,
+                group_ids: vec![],
+            }],
+            ..actor(8, &[Role::Parent])
+        };
+        let foreign_staff = Actor {
+            establishment_id: E2,
+            ..actor(4, &[Role::Staff])
+        };
+        // (who, reads, writes subject 2, oversees)
+        let table: Vec<(&str, Actor, bool, bool, bool)> = vec![
+            ("member", member, true, false, false),
+            (
+                "classmate outside the group",
+                pupil_of(C6A),
+                false,
+                false,
+                false,
+            ),
+            ("parent of a member", parent_of(C6A), true, false, false),
+            ("parent of a non-member", other_parent, false, false, false),
+            ("group teacher", group_teacher(), true, true, true),
+            (
+                "teacher of the class, not the group",
+                teacher_of(C6A),
+                false,
+                false,
+                false,
+            ),
+            ("staff", actor(4, &[Role::Staff]), true, false, true),
+            (
+                "staff of another school",
+                foreign_staff,
+                false,
+                false,
+                false,
+            ),
+            ("admin", actor(5, &[Role::Admin]), true, false, true),
+        ];
+        for (who, a, reads, writes, oversees) in table {
+            assert_eq!(may_read_diary(&a, group), reads, "{who}: reads");
+            assert_eq!(
+                may_write_diary(&a, group.audience, SubjectId(2)),
+                writes,
+                "{who}: writes"
+            );
+            assert_eq!(may_oversee_work(&a, group), oversees, "{who}: oversees");
+            // Published items: whoever reads; scheduled ones: whoever oversees.
+            assert_eq!(
+                diary_item_rights(&a, group, SubjectId(2), 100, 200).is_some(),
+                reads,
+                "{who}: published"
+            );
+            assert_eq!(
+                diary_item_rights(&a, group, SubjectId(2), 300, 200).is_some(),
+                oversees,
+                "{who}: scheduled"
+            );
+        }
+    }
+
+    #[test]
+    fn scheduled_class_items_are_for_those_who_oversee_the_class() {
+        let c6a = AudienceRef {
+            audience: Audience::Class(C6A),
+            establishment_id: E1,
+        };
+        let other_subject = Actor {
+            teachings: vec![TeachingRef {
+                subject_id: SubjectId(3),
+                class_id: Some(C6A),
+                group_id: None,
+            }],
+            ..teacher_of(C6A)
+        };
+        let rights = |a: &Actor| diary_item_rights(a, c6a, SubjectId(1), 300, 200);
+        assert_eq!(
+            rights(&teacher_of(C6A)),
+            Some(ItemRights {
+                teaches: true,
+                oversees: true
+            })
+        );
+        assert_eq!(
+            rights(&other_subject),
+            Some(ItemRights {
+                teaches: false,
+                oversees: true
+            }),
+            "another teacher of the class sees it scheduled, read-only"
+        );
+        assert_eq!(rights(&pupil_of(C6A)), None);
+        assert_eq!(rights(&parent_of(C6A)), None);
+        assert_eq!(rights(&teacher_of(C6B)), None);
     }
 }

@@ -4,14 +4,17 @@ use crate::work::{
     delete_attachments, insert_attachments, AttachmentInsert, AttachmentView, OwnerKind,
 };
 use crate::{Store, StoreError, StoreResult};
-use ardoise_core::{ClassId, HomeworkId, LessonId, PersonId, SubjectId, UnixTime};
+use ardoise_core::{
+    Audience, ClassId, GroupId, HomeworkId, LessonId, PersonId, SubjectId, UnixTime,
+};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 /// A new lesson.
 #[derive(Debug, Clone)]
 pub struct LessonInsertForm {
-    pub class_id: ClassId,
+    /// The class or group it is for.
+    pub audience: Audience,
     pub subject_id: SubjectId,
     pub teacher_id: PersonId,
     /// ISO date.
@@ -42,7 +45,8 @@ pub struct HandIn {
 /// New homework.
 #[derive(Debug, Clone)]
 pub struct HomeworkInsertForm {
-    pub class_id: ClassId,
+    /// The class or group it is for.
+    pub audience: Audience,
     pub subject_id: SubjectId,
     pub teacher_id: PersonId,
     /// ISO date.
@@ -63,7 +67,8 @@ pub struct HomeworkInsertForm {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LessonView {
     pub id: LessonId,
-    pub class_id: ClassId,
+    /// The class or group it is for.
+    pub audience: Audience,
     pub subject_id: SubjectId,
     pub subject_name: String,
     pub teacher_id: PersonId,
@@ -79,7 +84,8 @@ pub struct LessonView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HomeworkView {
     pub id: HomeworkId,
-    pub class_id: ClassId,
+    /// The class or group it is for.
+    pub audience: Audience,
     pub subject_id: SubjectId,
     pub subject_name: String,
     pub teacher_id: PersonId,
@@ -92,18 +98,35 @@ pub struct HomeworkView {
     pub attachments: Vec<AttachmentView>,
 }
 
-const LESSON_SELECT: &str = "SELECT l.id, l.class_id, l.subject_id, s.name AS subject_name, l.teacher_id, \
+const LESSON_SELECT: &str = "SELECT l.id, l.class_id, l.group_id, l.subject_id, s.name AS subject_name, l.teacher_id, \
      p.first_name || ' ' || upper(p.last_name) AS teacher_name, l.lesson_on, l.title, l.content_html, l.publish_at \
      FROM lessons l JOIN subjects s ON s.id = l.subject_id JOIN people p ON p.id = l.teacher_id";
-const HOMEWORK_SELECT: &str = "SELECT h.id, h.class_id, h.subject_id, s.name AS subject_name, h.teacher_id, \
+const HOMEWORK_SELECT: &str = "SELECT h.id, h.class_id, h.group_id, h.subject_id, s.name AS subject_name, h.teacher_id, \
      p.first_name || ' ' || upper(p.last_name) AS teacher_name, h.due_on, h.instructions_html, h.minutes, h.publish_at, \
      h.hand_in, h.deadline_at, h.late_allowed, h.mark_scale \
      FROM homework h JOIN subjects s ON s.id = h.subject_id JOIN people p ON p.id = h.teacher_id";
 
+fn audience_from_row(r: &AnyRow) -> StoreResult<Audience> {
+    let class = r.try_get::<Option<i64>, _>("class_id")?.map(ClassId);
+    let group = r.try_get::<Option<i64>, _>("group_id")?.map(GroupId);
+    // The table's CHECK constraint makes exactly one of them set.
+    Audience::from_columns(class, group)
+        .ok_or(StoreError::NotFound("class or group of a diary row"))
+}
+
+/// The WHERE clause naming an audience's rows of table alias `t`, with its
+/// id bound as `$1`.
+fn audience_clause(alias: &str, audience: Audience) -> (String, i64) {
+    match audience {
+        Audience::Class(c) => (format!("{alias}.class_id = $1"), c.0),
+        Audience::Group(g) => (format!("{alias}.group_id = $1"), g.0),
+    }
+}
+
 fn lesson_from_row(r: &AnyRow) -> StoreResult<LessonView> {
     Ok(LessonView {
         id: LessonId(r.try_get("id")?),
-        class_id: ClassId(r.try_get("class_id")?),
+        audience: audience_from_row(r)?,
         subject_id: SubjectId(r.try_get("subject_id")?),
         subject_name: r.try_get("subject_name")?,
         teacher_id: PersonId(r.try_get("teacher_id")?),
@@ -119,7 +142,7 @@ fn lesson_from_row(r: &AnyRow) -> StoreResult<LessonView> {
 fn homework_from_row(r: &AnyRow) -> StoreResult<HomeworkView> {
     Ok(HomeworkView {
         id: HomeworkId(r.try_get("id")?),
-        class_id: ClassId(r.try_get("class_id")?),
+        audience: audience_from_row(r)?,
         subject_id: SubjectId(r.try_get("subject_id")?),
         subject_name: r.try_get("subject_name")?,
         teacher_id: PersonId(r.try_get("teacher_id")?),
@@ -146,10 +169,11 @@ impl Store {
     pub async fn insert_lesson(&self, f: &LessonInsertForm) -> StoreResult<LessonId> {
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO lessons (class_id, subject_id, teacher_id, lesson_on, title, content_source, content_html, publish_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            "INSERT INTO lessons (class_id, group_id, subject_id, teacher_id, lesson_on, title, content_source, content_html, publish_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
-        .bind(f.class_id.0)
+        .bind(f.audience.class_id().map(|c| c.0))
+        .bind(f.audience.group_id().map(|g| g.0))
         .bind(f.subject_id.0)
         .bind(f.teacher_id.0)
         .bind(&f.lesson_on)
@@ -176,11 +200,12 @@ impl Store {
         let mut ids = Vec::new();
         for f in forms {
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO homework (class_id, subject_id, teacher_id, due_on, instructions_source, instructions_html, minutes, publish_at, created_at, \
+                "INSERT INTO homework (class_id, group_id, subject_id, teacher_id, due_on, instructions_source, instructions_html, minutes, publish_at, created_at, \
                  hand_in, deadline_at, late_allowed, mark_scale) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
             )
-            .bind(f.class_id.0)
+            .bind(f.audience.class_id().map(|c| c.0))
+            .bind(f.audience.group_id().map(|g| g.0))
             .bind(f.subject_id.0)
             .bind(f.teacher_id.0)
             .bind(&f.due_on)
@@ -210,16 +235,18 @@ impl Store {
         Ok(ids)
     }
 
-    /// A class's lessons dated within `[from, to]` (ISO dates), by date.
-    pub async fn class_lessons(
+    /// A class's or group's lessons dated within `[from, to]` (ISO
+    /// dates), by date.
+    pub async fn audience_lessons(
         &self,
-        class_id: ClassId,
+        audience: Audience,
         from: &str,
         to: &str,
     ) -> StoreResult<Vec<LessonView>> {
-        let sql = format!("{LESSON_SELECT} WHERE l.class_id = $1 AND l.lesson_on >= $2 AND l.lesson_on <= $3 ORDER BY l.lesson_on, l.id");
+        let (clause, id) = audience_clause("l", audience);
+        let sql = format!("{LESSON_SELECT} WHERE {clause} AND l.lesson_on >= $2 AND l.lesson_on <= $3 ORDER BY l.lesson_on, l.id");
         let rows = sqlx::query(&sql)
-            .bind(class_id.0)
+            .bind(id)
             .bind(from)
             .bind(to)
             .fetch_all(&self.pool)
@@ -229,7 +256,7 @@ impl Store {
             .map(lesson_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
         let mut files = self
-            .class_attachments(OwnerKind::Lesson, class_id, from, to)
+            .audience_attachments(OwnerKind::Lesson, audience, from, to)
             .await?;
         for l in &mut lessons {
             l.attachments = files.remove(&l.id.0).unwrap_or_default();
@@ -237,16 +264,18 @@ impl Store {
         Ok(lessons)
     }
 
-    /// A class's homework due within `[from, to]` (ISO dates), by due date.
-    pub async fn class_homework(
+    /// A class's or group's homework due within `[from, to]` (ISO dates),
+    /// by due date.
+    pub async fn audience_homework(
         &self,
-        class_id: ClassId,
+        audience: Audience,
         from: &str,
         to: &str,
     ) -> StoreResult<Vec<HomeworkView>> {
-        let sql = format!("{HOMEWORK_SELECT} WHERE h.class_id = $1 AND h.due_on >= $2 AND h.due_on <= $3 ORDER BY h.due_on, s.name, h.id");
+        let (clause, id) = audience_clause("h", audience);
+        let sql = format!("{HOMEWORK_SELECT} WHERE {clause} AND h.due_on >= $2 AND h.due_on <= $3 ORDER BY h.due_on, s.name, h.id");
         let rows = sqlx::query(&sql)
-            .bind(class_id.0)
+            .bind(id)
             .bind(from)
             .bind(to)
             .fetch_all(&self.pool)
@@ -256,7 +285,7 @@ impl Store {
             .map(homework_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
         let mut files = self
-            .class_attachments(OwnerKind::Homework, class_id, from, to)
+            .audience_attachments(OwnerKind::Homework, audience, from, to)
             .await?;
         for h in &mut homework {
             h.attachments = files.remove(&h.id.0).unwrap_or_default();

@@ -6,8 +6,8 @@ use crate::model::*;
 use crate::{Store, StoreError, StoreResult};
 use ardoise_core::policy::{ChildLink, ClassScope, TeachingRef};
 use ardoise_core::{
-    Actor, ClassId, EstablishmentId, GroupId, PersonId, Roles, SchoolYearId, SubjectId, TeachingId,
-    UnixTime,
+    Actor, Audience, ClassId, EstablishmentId, GroupId, PersonId, Roles, SchoolYearId, SubjectId,
+    TeachingId, UnixTime,
 };
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -122,6 +122,35 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// An establishment's time zone (an IANA name such as
+    /// `Europe/Paris`): its days, deadlines and scheduled times are read
+    /// and shown in it.
+    pub async fn establishment_time_zone(
+        &self,
+        id: EstablishmentId,
+    ) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT time_zone FROM establishments WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Sets an establishment's time zone (checked by the caller).
+    pub async fn set_establishment_time_zone(
+        &self,
+        id: EstablishmentId,
+        time_zone: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE establishments SET time_zone = $1 WHERE id = $2")
+            .bind(time_zone)
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Creates a school year.
@@ -355,6 +384,72 @@ impl Store {
         rows.iter().map(person_from_row).collect()
     }
 
+    /// One teaching group, with its number of members.
+    pub async fn find_group(&self, id: GroupId) -> StoreResult<Option<GroupView>> {
+        let row = sqlx::query(
+            "SELECT g.id, g.establishment_id, g.name, \
+             (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id) AS pupil_count FROM teaching_groups g WHERE g.id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| -> StoreResult<GroupView> {
+            Ok(GroupView {
+                id: GroupId(r.try_get("id")?),
+                establishment_id: EstablishmentId(r.try_get("establishment_id")?),
+                name: r.try_get("name")?,
+                pupil_count: r.try_get("pupil_count")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The members of a teaching group, by name.
+    pub async fn group_pupils(&self, group_id: GroupId) -> StoreResult<Vec<PersonSummary>> {
+        let sql = format!("SELECT {PERSON_COLUMNS} FROM {PERSON_JOINS} JOIN group_members gm ON gm.pupil_id = p.id \
+             WHERE gm.group_id = $1 ORDER BY lower(p.last_name), lower(p.first_name)");
+        let rows = sqlx::query(&sql)
+            .bind(group_id.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(person_from_row).collect()
+    }
+
+    /// The teaching groups a pupil belongs to.
+    pub async fn pupil_groups(&self, pupil_id: PersonId) -> StoreResult<Vec<GroupId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT group_id FROM group_members WHERE pupil_id = $1 ORDER BY group_id",
+        )
+        .bind(pupil_id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(GroupId).collect())
+    }
+
+    /// A class or a group, as a diary names it.
+    pub async fn find_audience(&self, audience: Audience) -> StoreResult<Option<AudienceView>> {
+        Ok(match audience {
+            Audience::Class(c) => self.find_class(c).await?.map(|c| AudienceView {
+                audience,
+                establishment_id: c.establishment_id,
+                name: c.name,
+            }),
+            Audience::Group(g) => self.find_group(g).await?.map(|g| AudienceView {
+                audience,
+                establishment_id: g.establishment_id,
+                name: g.name,
+            }),
+        })
+    }
+
+    /// The pupils of a class or group, by name.
+    pub async fn audience_pupils(&self, audience: Audience) -> StoreResult<Vec<PersonSummary>> {
+        match audience {
+            Audience::Class(c) => self.class_pupils(c).await,
+            Audience::Group(g) => self.group_pupils(g).await,
+        }
+    }
+
     /// Puts a pupil in a class (replacing their previous class).
     pub async fn set_pupil_class(&self, pupil_id: PersonId, class_id: ClassId) -> StoreResult<()> {
         sqlx::query(
@@ -463,9 +558,27 @@ impl Store {
                 pupil_id: PersonId(r.try_get("pupil_id")?),
                 class_id: r.try_get::<Option<i64>, _>("class_id")?.map(ClassId),
                 legal_guardian: r.try_get::<i64, _>("legal_guardian")? != 0,
+                group_ids: Vec::new(),
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
+        let mut children = children;
+        if !children.is_empty() {
+            let rows = sqlx::query(
+                "SELECT gm.pupil_id, gm.group_id FROM guardians gd JOIN group_members gm ON gm.pupil_id = gd.pupil_id \
+                 WHERE gd.parent_id = $1 ORDER BY gm.group_id",
+            )
+            .bind(person_id.0)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in &rows {
+                let pupil = PersonId(r.try_get("pupil_id")?);
+                let group = GroupId(r.try_get("group_id")?);
+                if let Some(c) = children.iter_mut().find(|c| c.pupil_id == pupil) {
+                    c.group_ids.push(group);
+                }
+            }
+        }
         let rows = sqlx::query("SELECT subject_id, class_id, group_id FROM teachings WHERE teacher_id = $1 ORDER BY id")
             .bind(person_id.0)
             .fetch_all(&self.pool)

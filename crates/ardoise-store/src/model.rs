@@ -51,6 +51,42 @@ impl ClassView {
     }
 }
 
+/// A teaching group (a language, an option) with its number of members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView {
+    pub id: GroupId,
+    pub establishment_id: EstablishmentId,
+    pub name: String,
+    pub pupil_count: i64,
+}
+
+/// A class or a group, as a diary names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudienceView {
+    pub audience: ardoise_core::Audience,
+    pub establishment_id: EstablishmentId,
+    /// The class's or group's name.
+    pub name: String,
+}
+
+impl AudienceView {
+    /// What the policy needs to know of this class or group.
+    pub fn policy_ref(&self) -> ardoise_core::policy::AudienceRef {
+        ardoise_core::policy::AudienceRef {
+            audience: self.audience,
+            establishment_id: self.establishment_id,
+        }
+    }
+
+    /// The path of its week view: `/classes/{id}` or `/groups/{id}`.
+    pub fn path(&self) -> String {
+        match self.audience {
+            ardoise_core::Audience::Class(c) => format!("/classes/{}", c.0),
+            ardoise_core::Audience::Group(g) => format!("/groups/{}", g.0),
+        }
+    }
+}
+
 /// A subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {

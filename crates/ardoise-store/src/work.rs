@@ -7,7 +7,7 @@
 //! unique (homework, pupil) row: the last commit wins, whole.
 
 use crate::{Store, StoreError, StoreResult};
-use ardoise_core::{ClassId, HomeworkId, PersonId, UnixTime};
+use ardoise_core::{HomeworkId, PersonId, UnixTime};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
@@ -257,12 +257,12 @@ impl Store {
         rows.iter().map(attachment_from_row).collect()
     }
 
-    /// Attachments of a class's lessons or homework dated within `[from,
-    /// to]`, grouped by owner id.
-    pub(crate) async fn class_attachments(
+    /// Attachments of a class's or group's lessons or homework dated
+    /// within `[from, to]`, grouped by owner id.
+    pub(crate) async fn audience_attachments(
         &self,
         kind: OwnerKind,
-        class: ClassId,
+        audience: ardoise_core::Audience,
         from: &str,
         to: &str,
     ) -> StoreResult<HashMap<i64, Vec<AttachmentView>>> {
@@ -270,14 +270,18 @@ impl Store {
             OwnerKind::Lesson => ("lessons", "lesson_on"),
             _ => ("homework", "due_on"),
         };
+        let (column, id) = match audience {
+            ardoise_core::Audience::Class(c) => ("class_id", c.0),
+            ardoise_core::Audience::Group(g) => ("group_id", g.0),
+        };
         let sql = format!(
             "SELECT {ATTACHMENT_COLUMNS} FROM attachments a JOIN {table} o ON o.id = a.owner_id \
-             WHERE a.owner_kind = $1 AND o.class_id = $2 AND o.{date} >= $3 AND o.{date} <= $4 \
+             WHERE a.owner_kind = $1 AND o.{column} = $2 AND o.{date} >= $3 AND o.{date} <= $4 \
              ORDER BY a.owner_id, a.position, a.id"
         );
         let rows = sqlx::query(&sql)
             .bind(kind.as_str())
-            .bind(class.0)
+            .bind(id)
             .bind(from)
             .bind(to)
             .fetch_all(&self.pool)

@@ -10,7 +10,9 @@
 //! Panics are the way a test fails, so this crate may `expect`.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use ardoise_core::{ClassId, EstablishmentId, ManualClock, PersonId, Role, Roles, SubjectId};
+use ardoise_core::{
+    ClassId, EstablishmentId, GroupId, ManualClock, PersonId, Role, Roles, SubjectId,
+};
 use ardoise_files::{FileStore, FilesConfig};
 use ardoise_store::{AccountStatus, PersonInsertForm, Store};
 use ardoise_web::{AppState, WebConfig};
@@ -42,6 +44,9 @@ pub struct Seeded {
     /// A class of the other establishment.
     pub class_other: ClassId,
     pub subject: SubjectId,
+    /// « Soutien 6e », a teaching group of the first establishment: pupil A
+    /// is its only member (pupil B is not), teacher A teaches it maths.
+    pub group_a: GroupId,
     pub pupil_a: Person,
     pub pupil_b: Person,
     pub parent_a: Person,
@@ -218,6 +223,18 @@ pub async fn seed(store: &Store, now: i64) -> Seeded {
         .create_teaching(teacher_b.id, subject, Some(class_b), None)
         .await
         .expect("seed");
+    let group_a = store
+        .create_group(e1, y1, "Soutien 6e")
+        .await
+        .expect("seed");
+    store
+        .add_group_member(group_a, pupil_a.id)
+        .await
+        .expect("seed");
+    store
+        .create_teaching(teacher_a.id, subject, None, Some(group_a))
+        .await
+        .expect("seed");
     let form = PersonInsertForm {
         establishment_id: e1,
         login: ardoise_core::Login::parse("paul.pending").expect("valid"),
@@ -250,6 +267,7 @@ pub async fn seed(store: &Store, now: i64) -> Seeded {
         class_b,
         class_other,
         subject,
+        group_a,
         pupil_a,
         pupil_b,
         parent_a,
@@ -391,12 +409,13 @@ pub fn csrf_in(html: &str) -> Option<String> {
 }
 
 impl TestApp {
-    /// The ISO date (`YYYY-MM-DD`, UTC) `days` days from the app's clock.
+    /// The ISO date (`YYYY-MM-DD`) `days` days from the app's clock, in
+    /// the seeded schools' zone (the default, Europe/Paris).
     pub fn date_in(&self, days: i64) -> String {
         let now = ardoise_core::Clock::now(&*self.clock);
-        chrono::DateTime::from_timestamp(now + days * 86400, 0)
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_default()
+        ardoise_core::diary::local_date(now + days * 86400, ardoise_core::diary::DEFAULT_ZONE)
+            .format("%Y-%m-%d")
+            .to_string()
     }
 
     /// The full URL of a path.

@@ -1,14 +1,18 @@
-//! The diary in memory: each class's lessons and homework around today, and
-//! each pupil's ticks, loaded once and kept until a write changes them. At
-//! 9:15 a whole class opens "À faire": one database read serves them all.
+//! The diary in memory: each class's and group's lessons and homework
+//! around today, and each pupil's ticks, loaded once and kept until a write
+//! changes them. At 9:15 a whole class opens "À faire": one database read
+//! serves them all. A pupil's "À faire" is their class's diary and their
+//! groups' diaries put together; the class week view reads the same entry.
 //!
 //! A write invalidates exactly what it changes: a lesson or homework its
-//! class, a tick its pupil. A load that raced with a write is not kept
-//! (generation check), so a stale view is never cached.
+//! class or group (so a group's write reaches its members, not the rest of
+//! their classes), a tick its pupil. A load that raced with a write is not
+//! kept (generation check), so a stale view is never cached.
 
 use crate::routes::diary::Fragments;
-use ardoise_core::{ClassId, HomeworkId, PersonId};
-use ardoise_store::{ClassView, HomeworkView, LessonView, Store, StoreResult};
+use ardoise_core::diary::{local_date, parse_zone, Tz, DEFAULT_ZONE};
+use ardoise_core::{Audience, EstablishmentId, HomeworkId, PersonId};
+use ardoise_store::{AudienceView, HomeworkView, LessonView, Store, StoreResult};
 use chrono::NaiveDate;
 use dashmap::DashMap;
 use std::collections::{HashMap, HashSet};
@@ -20,15 +24,18 @@ pub const PAST_DAYS: i64 = 14;
 /// Days of future homework kept in memory.
 pub const FUTURE_DAYS: i64 = 62;
 
-/// A class's diary around a day.
+/// A class's or group's diary around a day.
 #[derive(Debug)]
 pub struct ClassDiary {
     /// Changes whenever the content does (for ETags).
     pub version: u64,
-    /// The day the window was computed for.
+    /// The day the window was computed for, in `zone`.
     pub today: NaiveDate,
-    /// The class itself (name, establishment).
-    pub class: Option<ClassView>,
+    /// The establishment's time zone: days, deadlines and scheduled times
+    /// are shown in it.
+    pub zone: Tz,
+    /// The class or group itself (name, establishment).
+    pub target: Option<AudienceView>,
     /// Homework due from `today - PAST_DAYS` on, by due date.
     pub homework: Vec<HomeworkView>,
     /// Each homework's due date, parsed once (same order as `homework`).
@@ -39,6 +46,33 @@ pub struct ClassDiary {
     /// once per (language, number of published lessons) and kept with this
     /// version of the diary (see `routes::diary::fragments`).
     pub rendered: Mutex<HashMap<(&'static str, usize), Arc<Fragments>>>,
+    /// Week views rendered from this version (see
+    /// `routes::diary::week_view`), by what makes them differ.
+    pub weeks: Mutex<HashMap<WeekKey, Arc<str>>>,
+}
+
+/// What makes two renderings of a week differ: the language, the week,
+/// whether scheduled items show, how many items are published by now, and
+/// the viewer's session when they wrote items of that week (their delete
+/// buttons carry the session's anti-forgery token).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WeekKey {
+    pub lang: &'static str,
+    pub monday: NaiveDate,
+    pub sees_scheduled: bool,
+    pub published: usize,
+    pub author_csrf: Option<String>,
+}
+
+/// Most week renderings kept per diary version.
+pub const MAX_WEEKS: usize = 256;
+
+impl ClassDiary {
+    /// Whether `[from, to]` lies within the days this diary holds.
+    pub fn covers(&self, from: NaiveDate, to: NaiveDate) -> bool {
+        from >= self.today - chrono::Duration::days(PAST_DAYS)
+            && to <= self.today + chrono::Duration::days(FUTURE_DAYS)
+    }
 }
 
 /// A pupil's ticks.
@@ -55,10 +89,11 @@ pub struct PupilTicks {
 /// The cache.
 #[derive(Debug, Default)]
 pub struct DiaryCache {
-    classes: DashMap<ClassId, Arc<ClassDiary>>,
+    classes: DashMap<Audience, Arc<ClassDiary>>,
     ticks: DashMap<PersonId, Arc<PupilTicks>>,
-    class_generation: DashMap<ClassId, u64>,
+    class_generation: DashMap<Audience, u64>,
     pupil_generation: DashMap<PersonId, u64>,
+    zones: DashMap<EstablishmentId, Tz>,
     versions: AtomicU64,
 }
 
@@ -76,25 +111,70 @@ impl DiaryCache {
         self.versions.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// A class's diary for `today`, from memory or loaded once.
+    /// An establishment's time zone, from memory or read once.
+    pub async fn zone(&self, store: &Store, establishment: EstablishmentId) -> StoreResult<Tz> {
+        if let Some(z) = self.zones.get(&establishment) {
+            return Ok(*z);
+        }
+        let zone = store
+            .establishment_time_zone(establishment)
+            .await?
+            .as_deref()
+            .and_then(parse_zone)
+            .unwrap_or(DEFAULT_ZONE);
+        self.zones.insert(establishment, zone);
+        Ok(zone)
+    }
+
+    /// Forgets an establishment's time zone after it changed, and every
+    /// diary (their days are computed in it).
+    pub fn invalidate_zone(&self, establishment: EstablishmentId) {
+        self.zones.remove(&establishment);
+        let stale: Vec<Audience> = self
+            .classes
+            .iter()
+            .filter(|d| {
+                d.target
+                    .as_ref()
+                    .is_some_and(|t| t.establishment_id == establishment)
+            })
+            .map(|d| *d.key())
+            .collect();
+        for a in stale {
+            self.invalidate_class(a);
+        }
+    }
+
+    /// A class's or group's diary around today (at `now`, in its
+    /// establishment's zone), from memory or loaded once.
     pub async fn class(
         &self,
         store: &Store,
-        class: ClassId,
-        today: NaiveDate,
+        class: Audience,
+        now: i64,
     ) -> StoreResult<Arc<ClassDiary>> {
-        if let Some(d) = self.classes.get(&class).filter(|d| d.today == today) {
+        if let Some(d) = self
+            .classes
+            .get(&class)
+            .filter(|d| d.today == local_date(now, d.zone))
+        {
             return Ok(Arc::clone(d.value()));
         }
         let generation = self.class_generation.get(&class).map(|g| *g).unwrap_or(0);
+        let target = store.find_audience(class).await?;
+        let zone = match &target {
+            Some(t) => self.zone(store, t.establishment_id).await?,
+            None => DEFAULT_ZONE,
+        };
+        let today = local_date(now, zone);
         let (from, to) = window(today);
-        let homework = store.class_homework(class, &from, &to).await?;
-        let lessons = store.class_lessons(class, &from, &to).await?;
-        let class_view = store.find_class(class).await?;
+        let homework = store.audience_homework(class, &from, &to).await?;
+        let lessons = store.audience_lessons(class, &from, &to).await?;
         let diary = Arc::new(ClassDiary {
             version: self.next_version(),
             today,
-            class: class_view,
+            zone,
+            target,
             due: homework
                 .iter()
                 .map(|h| ardoise_core::diary::parse_date(&h.due_on))
@@ -102,6 +182,7 @@ impl DiaryCache {
             homework,
             lessons,
             rendered: Mutex::default(),
+            weeks: Mutex::default(),
         });
         if self.class_generation.get(&class).map(|g| *g).unwrap_or(0) == generation {
             self.classes.insert(class, Arc::clone(&diary));
@@ -109,8 +190,8 @@ impl DiaryCache {
         Ok(diary)
     }
 
-    /// Forgets a class's diary after a write.
-    pub fn invalidate_class(&self, class: ClassId) {
+    /// Forgets a class's or group's diary after a write.
+    pub fn invalidate_class(&self, class: Audience) {
         *self.class_generation.entry(class).or_insert(0) += 1;
         self.classes.remove(&class);
     }

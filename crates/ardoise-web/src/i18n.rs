@@ -191,7 +191,19 @@ impl Tr {
         b.has_message(key)
     }
 
-    /// A date and time for people: `23/11/2026 09:15` (UTC for now).
+    /// A date and time in a school's time zone, in the reader's format.
+    pub fn datetime_in(&self, t: i64, zone: ardoise_core::diary::Tz) -> String {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.with_timezone(&zone))
+            .map(|d| match self.lang {
+                Lang::Fr => d.format("%d/%m/%Y %H:%M").to_string(),
+                Lang::En => d.format("%Y-%m-%d %H:%M").to_string(),
+            })
+            .unwrap_or_default()
+    }
+
+    /// A date and time for people: `23/11/2026 09:15` (UTC: for times
+    /// that belong to no school, such as sign-in throttling).
     pub fn datetime(&self, t: impl std::borrow::Borrow<i64>) -> String {
         chrono::DateTime::from_timestamp(*t.borrow(), 0)
             .map(|d| match self.lang {

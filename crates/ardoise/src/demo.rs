@@ -576,12 +576,14 @@ fn diary_text(subject: usize, n: usize) -> (&'static str, &'static str) {
     TEXTS[(subject + n) % TEXTS.len()]
 }
 
-/// Gives every teaching assignment two past lessons and three pieces of
-/// homework due in the coming week (the last one handed in online), so
-/// that "À faire" has something to show and to load-test.
+/// Gives every teaching assignment (to a class or to a group) two past
+/// lessons and three pieces of homework due in the coming week (the last
+/// one handed in online), so that "À faire" has something to show and to
+/// load-test. A teaching is (teacher, subject, class, group, subject
+/// index), with exactly one of class and group.
 async fn load_diary(
     store: &Store,
-    teachings: &[(i64, i64, i64, usize)],
+    teachings: &[(i64, i64, Option<i64>, Option<i64>, usize)],
     now: i64,
 ) -> anyhow::Result<()> {
     let today = chrono::DateTime::from_timestamp(now, 0)
@@ -594,13 +596,15 @@ async fn load_diary(
     };
     let mut lessons = Vec::new();
     let mut homework = Vec::new();
-    for (teacher, subject, class, si) in teachings {
+    let id_or_null = |id: &Option<i64>| id.map(Val::I).unwrap_or(Val::Null);
+    for (teacher, subject, class, group, si) in teachings {
         for (n, offset) in [-3i64, -1].into_iter().enumerate() {
             let (title, text) = diary_text(*si, n);
             let html =
                 ardoise_core::diary::render_rich_text(text).map_err(|e| anyhow::anyhow!("{e}"))?;
             lessons.push(vec![
-                Val::I(*class),
+                id_or_null(class),
+                id_or_null(group),
                 Val::I(*subject),
                 Val::I(*teacher),
                 Val::T(day(offset)),
@@ -617,7 +621,8 @@ async fn load_diary(
                 ardoise_core::diary::render_rich_text(text).map_err(|e| anyhow::anyhow!("{e}"))?;
             let hand_in = n == 2;
             homework.push(vec![
-                Val::I(*class),
+                id_or_null(class),
+                id_or_null(group),
                 Val::I(*subject),
                 Val::I(*teacher),
                 Val::T(day(offset)),
@@ -642,6 +647,7 @@ async fn load_diary(
             "lessons",
             &[
                 "class_id",
+                "group_id",
                 "subject_id",
                 "teacher_id",
                 "lesson_on",
@@ -660,6 +666,7 @@ async fn load_diary(
             "homework",
             &[
                 "class_id",
+                "group_id",
                 "subject_id",
                 "teacher_id",
                 "due_on",
@@ -909,7 +916,7 @@ pub async fn load(
         )
         .await?;
     let mut rows = Vec::new();
-    let mut diary: Vec<(i64, i64, i64, usize)> = Vec::new();
+    let mut diary: Vec<(i64, i64, Option<i64>, Option<i64>, usize)> = Vec::new();
     for (t, e, si, ci) in &world.teachings {
         let subject = *subject_id
             .get(&(est_id[*e], SUBJECTS[*si].0.to_string()))
@@ -923,18 +930,21 @@ pub async fn load(
             Val::I(class),
             Val::Null,
         ]);
-        diary.push((person_id[*t], subject, class, *si));
+        diary.push((person_id[*t], subject, Some(class), None, *si));
     }
     for (t, e) in &world.group_teachers {
         let subject = *subject_id
             .get(&(est_id[*e], "ALL".to_string()))
             .context("subject id")?;
+        let group = *group_id.get(&est_id[*e]).context("group id")?;
         rows.push(vec![
             Val::I(person_id[*t]),
             Val::I(subject),
             Val::Null,
-            Val::I(*group_id.get(&est_id[*e]).context("group id")?),
+            Val::I(group),
         ]);
+        let si = SUBJECTS.iter().position(|s| s.0 == "ALL").unwrap_or(0);
+        diary.push((person_id[*t], subject, None, Some(group), si));
     }
     store
         .insert_many(

@@ -1,11 +1,14 @@
-//! The homework diary (cahier de textes): a pupil's "À faire", a class's
-//! week of lessons and homework, and the teacher's forms to write them.
+//! The homework diary (cahier de textes): a pupil's "À faire", a class's or
+//! group's week of lessons and homework, and the teacher's forms to write
+//! them.
 //!
-//! Reads come from `DiaryCache`: a class's diary is read from the store
-//! once per change, and pages carry an ETag so a browser that already has
-//! the page gets a `304 Not Modified`.
+//! Reads come from `DiaryCache`: a class's or group's diary is read from
+//! the store once per change, and pages carry an ETag so a browser that
+//! already has the page gets a `304 Not Modified`. A pupil's "À faire" puts
+//! their class's diary and their groups' diaries together.
 
 use super::RouteTable;
+use crate::diary_cache::WeekKey;
 use crate::diary_cache::{ClassDiary, PupilTicks};
 use crate::error::ApiError;
 use crate::extract::{FormIn, JsonIn, Signed};
@@ -17,9 +20,9 @@ use ardoise_core::diary::{
     due_bucket, parse_date, render_rich_text, week_start, DueBucket, RichTextError,
 };
 use ardoise_core::policy;
-use ardoise_core::{ClassId, HomeworkId, LessonId, PersonId, Role, SubjectId};
+use ardoise_core::{Audience, ClassId, GroupId, HomeworkId, LessonId, PersonId, Role, SubjectId};
 use ardoise_store::{
-    AttachmentInsert, ClassView, HandIn, HomeworkInsertForm, LessonInsertForm, PersonSummary,
+    AttachmentInsert, AudienceView, HandIn, HomeworkInsertForm, LessonInsertForm, PersonSummary,
 };
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -48,12 +51,12 @@ pub fn routes() -> RouteTable {
         .post("/api/v1/classes/{id}/lessons", api_create_lesson)
         .post("/api/v1/classes/{id}/homework", api_create_homework)
         .put("/api/v1/homework/{id}/done", api_tick_homework)
-}
-
-fn today(state: &AppState) -> NaiveDate {
-    chrono::DateTime::from_timestamp(state.now(), 0)
-        .map(|d| d.date_naive())
-        .unwrap_or_default()
+        .get("/groups/{id}/diary", group_diary)
+        .post_upload("/groups/{id}/lessons", create_group_lesson)
+        .post_upload("/groups/{id}/homework", create_group_homework)
+        .get("/api/v1/groups/{id}/diary", api_group_diary)
+        .post("/api/v1/groups/{id}/lessons", api_create_group_lesson)
+        .post("/api/v1/groups/{id}/homework", api_create_group_homework)
 }
 
 fn iso(d: NaiveDate) -> String {
@@ -83,12 +86,13 @@ pub(crate) fn rich_text_error(e: RichTextError) -> ApiError {
     })
 }
 
-/// The pupil whose work is asked for, if the caller may see it.
+/// The pupil whose work is asked for, if the caller may see it, with their
+/// class and groups.
 async fn visible_pupil(
     state: &AppState,
     signed: &Signed,
     id: i64,
-) -> Result<(PersonSummary, ClassId), ApiError> {
+) -> Result<(PersonSummary, Vec<Audience>), ApiError> {
     let p = state
         .store
         .find_person(PersonId(id))
@@ -99,34 +103,55 @@ async fn visible_pupil(
         return Err(ApiError::NotFound);
     }
     let class = p.class_id.ok_or(ApiError::NotFound)?;
-    Ok((p, class))
+    let groups = state.store.pupil_groups(p.id).await?;
+    Ok((p, audiences(class, &groups)))
 }
 
-/// What one pupil has to do, computed from the cached class diary.
+/// A pupil's class, then their groups: whose diaries make their "À faire".
+fn audiences(class: ClassId, groups: &[GroupId]) -> Vec<Audience> {
+    std::iter::once(Audience::Class(class))
+        .chain(groups.iter().map(|g| Audience::Group(*g)))
+        .collect()
+}
+
+/// What one pupil has to do, computed from the cached diaries of their
+/// class and groups.
 struct Todo {
-    diary: Arc<ClassDiary>,
+    /// The class's diary first, then each group's.
+    diaries: Vec<Arc<ClassDiary>>,
     ticks: Arc<PupilTicks>,
     now: i64,
     today: NaiveDate,
 }
 
 impl Todo {
-    async fn load(state: &AppState, pupil: PersonId, class: ClassId) -> Result<Todo, ApiError> {
-        let today = today(state);
-        let diary = state.diary.class(&state.store, class, today).await?;
+    async fn load(
+        state: &AppState,
+        pupil: PersonId,
+        audiences: &[Audience],
+    ) -> Result<Todo, ApiError> {
+        let now = state.now();
+        let mut diaries = Vec::with_capacity(audiences.len());
+        for a in audiences {
+            diaries.push(state.diary.class(&state.store, *a, now).await?);
+        }
+        // Today in the school's zone (the class's establishment's).
+        let today = diaries.first().map(|d| d.today).unwrap_or_else(|| {
+            ardoise_core::diary::local_date(now, ardoise_core::diary::DEFAULT_ZONE)
+        });
         let ticks = state.diary.ticks(&state.store, pupil, today).await?;
         Ok(Todo {
-            diary,
+            diaries,
             ticks,
-            now: state.now(),
+            now,
             today,
         })
     }
 
     fn visible_homework(&self) -> impl Iterator<Item = &ardoise_store::HomeworkView> {
-        self.diary
-            .homework
+        self.diaries
             .iter()
+            .flat_map(|d| d.homework.iter())
             .filter(move |h| h.publish_at <= self.now)
     }
 
@@ -134,15 +159,18 @@ impl Todo {
     fn etag(&self, lang: &str) -> String {
         let visible = self.visible_homework().count()
             + self
-                .diary
-                .lessons
+                .diaries
                 .iter()
+                .flat_map(|d| d.lessons.iter())
                 .filter(|l| l.publish_at <= self.now)
                 .count();
         let mut h = Sha256::new();
+        for d in &self.diaries {
+            h.update(d.version.to_le_bytes());
+        }
         h.update(format!(
-            "{}/{}/{}/{}/{}",
-            self.diary.version, self.ticks.version, visible, self.today, lang
+            "/{}/{}/{}/{}",
+            self.ticks.version, visible, self.today, lang
         ));
         format!("\"{}\"", hex::encode(&h.finalize()[..12]))
     }
@@ -196,7 +224,6 @@ struct TodoItemFragment {
 #[derive(Template)]
 #[template(path = "todo_lessons.html")]
 struct TodoLessonsFragment {
-    t: Tr,
     subjects: Vec<SubjectLessons>,
 }
 
@@ -226,61 +253,87 @@ struct TodoPage {
     t: Tr,
     nav: Nav,
     pupil_name: String,
-    class: Option<ClassView>,
+    class: Option<AudienceView>,
     is_self: bool,
     csrf: String,
     buckets: Vec<TodoBucket>,
-    lessons_html: Arc<str>,
+    /// Each diary's past lessons.
+    lessons_html: Vec<Arc<str>>,
+    no_lessons: bool,
     /// Done, mark done, undo.
     labels: (String, String, String),
 }
 
-fn todo_buckets(t: &Tr, todo: &Todo, fragments: &Fragments) -> Vec<TodoBucket> {
-    let mut buckets: BTreeMap<DueBucket, Vec<TodoItem>> = BTreeMap::new();
-    for (h, due) in todo
-        .diary
-        .homework
-        .iter()
-        .zip(&todo.diary.due)
-        .filter(|(h, _)| h.publish_at <= todo.now)
-    {
-        let Some(due) = *due else {
-            continue;
-        };
-        let done = todo.ticks.done.contains(&h.id);
-        let bucket = due_bucket(due, todo.today);
-        if bucket == DueBucket::Late && done {
-            continue;
+fn todo_buckets(t: &Tr, todo: &Todo, fragments: &[Arc<Fragments>]) -> Vec<TodoBucket> {
+    let mut buckets: BTreeMap<DueBucket, Vec<(NaiveDate, TodoItem)>> = BTreeMap::new();
+    for (diary, fragments) in todo.diaries.iter().zip(fragments) {
+        for (h, due) in diary
+            .homework
+            .iter()
+            .zip(&diary.due)
+            .filter(|(h, _)| h.publish_at <= todo.now)
+        {
+            let Some(due) = *due else {
+                continue;
+            };
+            let done = todo.ticks.done.contains(&h.id);
+            let bucket = due_bucket(due, todo.today);
+            if bucket == DueBucket::Late && done {
+                continue;
+            }
+            let Some(html) = fragments.items.get(&h.id) else {
+                continue;
+            };
+            buckets.entry(bucket).or_default().push((
+                due,
+                TodoItem {
+                    id: h.id.0,
+                    html: Arc::clone(html),
+                    done,
+                },
+            ));
         }
-        let Some(html) = fragments.items.get(&h.id) else {
-            continue;
-        };
-        buckets.entry(bucket).or_default().push(TodoItem {
-            id: h.id.0,
-            html: Arc::clone(html),
-            done,
-        });
     }
     buckets
         .into_iter()
-        .map(|(b, items)| TodoBucket {
-            title: t.get(b.key()),
-            items,
+        .map(|(b, mut items)| {
+            // Each diary is in due order; a pupil with groups gets them
+            // merged (stable: a class's order is kept within a day).
+            if todo.diaries.len() > 1 {
+                items.sort_by_key(|(due, _)| *due);
+            }
+            TodoBucket {
+                title: t.get(b.key()),
+                items: items.into_iter().map(|(_, i)| i).collect(),
+            }
         })
         .collect()
 }
 
-fn lessons_by_subject(t: &Tr, todo: &Todo) -> Vec<SubjectLessons> {
-    let today = iso(todo.today);
+/// A subject's name as a diary shows it: with the group's name for a
+/// group's diary (« Allemand (4e LV2) »).
+fn subject_in(diary: &ClassDiary, subject: &str) -> String {
+    match diary.target.as_ref() {
+        Some(g) if matches!(g.audience, Audience::Group(_)) => format!("{subject} ({})", g.name),
+        _ => subject.to_string(),
+    }
+}
+
+fn lessons_by_subject(
+    t: &Tr,
+    diary: &ClassDiary,
+    now: i64,
+    today: NaiveDate,
+) -> Vec<SubjectLessons> {
+    let today = iso(today);
     let mut by: BTreeMap<String, Vec<LessonLine>> = BTreeMap::new();
-    for l in todo
-        .diary
+    for l in diary
         .lessons
         .iter()
         .rev()
-        .filter(|l| l.publish_at <= todo.now && l.lesson_on <= today)
+        .filter(|l| l.publish_at <= now && l.lesson_on <= today)
     {
-        by.entry(l.subject_name.clone())
+        by.entry(subject_in(diary, &l.subject_name))
             .or_default()
             .push(LessonLine {
                 day: day_label(t, &l.lesson_on),
@@ -299,9 +352,9 @@ async fn todo_page(
     signed: &Signed,
     headers: &HeaderMap,
     pupil: Whose,
-    class: ClassId,
+    audiences: &[Audience],
 ) -> Result<Response, ApiError> {
-    let todo = Todo::load(state, pupil.id, class).await?;
+    let todo = Todo::load(state, pupil.id, audiences).await?;
     let t = signed.ctx.tr.clone();
     let etag = todo.etag(t.lang.code());
     if let Some(r) = not_modified(headers, &etag) {
@@ -313,15 +366,20 @@ async fn todo_page(
     } else {
         format!("{} — {}", t.get("todo-title"), pupil.first_name)
     };
-    let fragments = fragments(&t, &todo)?;
+    let fragments = todo
+        .diaries
+        .iter()
+        .map(|d| fragments(&t, d, todo.now, todo.today))
+        .collect::<Result<Vec<_>, _>>()?;
     let page = TodoPage {
         nav: Nav::signed(title, &signed.session),
         pupil_name: pupil.display_name,
-        class: todo.diary.class.clone(),
+        class: todo.diaries.first().and_then(|d| d.target.clone()),
         is_self,
         csrf: signed.session.csrf_token.clone(),
         buckets: todo_buckets(&t, &todo, &fragments),
-        lessons_html: Arc::clone(&fragments.lessons),
+        no_lessons: fragments.iter().all(|f| f.lesson_count == 0),
+        lessons_html: fragments.iter().map(|f| Arc::clone(&f.lessons)).collect(),
         labels: (
             t.get("todo-done"),
             t.get("todo-mark-done"),
@@ -338,18 +396,19 @@ async fn todo_page(
 pub struct Fragments {
     items: HashMap<HomeworkId, Arc<str>>,
     lessons: Arc<str>,
+    /// Number of subjects with past lessons.
+    lesson_count: usize,
 }
 
-fn fragments(t: &Tr, todo: &Todo) -> Result<Arc<Fragments>, ApiError> {
-    let visible_lessons = todo
-        .diary
-        .lessons
-        .iter()
-        .filter(|l| l.publish_at <= todo.now)
-        .count();
+fn fragments(
+    t: &Tr,
+    diary: &ClassDiary,
+    now: i64,
+    today: NaiveDate,
+) -> Result<Arc<Fragments>, ApiError> {
+    let visible_lessons = diary.lessons.iter().filter(|l| l.publish_at <= now).count();
     let key = (t.lang.code(), visible_lessons);
-    let mut cache = todo
-        .diary
+    let mut cache = diary
         .rendered
         .lock()
         .map_err(|_| ApiError::Internal("diary fragments lock poisoned".into()))?;
@@ -357,32 +416,32 @@ fn fragments(t: &Tr, todo: &Todo) -> Result<Arc<Fragments>, ApiError> {
         return Ok(Arc::clone(f));
     }
     let mut items = HashMap::new();
-    for h in &todo.diary.homework {
+    for h in &diary.homework {
         let item = TodoItemFragment {
             t: t.clone(),
             id: h.id.0,
-            subject: h.subject_name.clone(),
+            subject: subject_in(diary, &h.subject_name),
             teacher: h.teacher_name.clone(),
             due: day_label(t, &h.due_on),
             minutes: h.minutes,
             instructions_html: h.instructions_html.clone(),
             files: super::work::file_links(t, &h.attachments),
-            deadline: h.hand_in.map(|x| t.datetime(x.deadline_at)),
+            deadline: h.hand_in.map(|x| t.datetime_in(x.deadline_at, diary.zone)),
         };
         let html = item
             .render()
             .map_err(|e| ApiError::Internal(format!("todo item: {e}")))?;
         items.insert(h.id, Arc::from(html));
     }
-    let lessons = TodoLessonsFragment {
-        t: t.clone(),
-        subjects: lessons_by_subject(t, todo),
-    }
-    .render()
-    .map_err(|e| ApiError::Internal(format!("todo lessons: {e}")))?;
+    let subjects = lessons_by_subject(t, diary, now, today);
+    let lesson_count = subjects.len();
+    let lessons = TodoLessonsFragment { subjects }
+        .render()
+        .map_err(|e| ApiError::Internal(format!("todo lessons: {e}")))?;
     let f = Arc::new(Fragments {
         items,
         lessons: Arc::from(lessons),
+        lesson_count,
     });
     // Scheduled lessons appear one by one: keep only the newest state.
     cache.retain(|(lang, _), _| *lang != key.0);
@@ -416,14 +475,15 @@ async fn my_todo(
     let actor = &signed.session.actor;
     if actor.is(Role::Pupil) {
         // The 9:15 page: everything it needs is in the session and the
-        // cached class diary, no database trip.
+        // cached diaries of the class and groups, no database trip.
         let class = actor.class_id.ok_or(ApiError::NotFound)?;
         let me = Whose {
             id: actor.person_id,
             first_name: signed.session.first_name.clone(),
             display_name: signed.session.display_name(),
         };
-        return todo_page(&state, &signed, &headers, me, class).await;
+        let audiences = audiences(class, &actor.group_ids);
+        return todo_page(&state, &signed, &headers, me, &audiences).await;
     }
     match actor.children.first() {
         Some(child) => {
@@ -441,8 +501,8 @@ async fn pupil_todo(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let (pupil, class) = visible_pupil(&state, &signed, id).await?;
-    todo_page(&state, &signed, &headers, pupil.into(), class).await
+    let (pupil, audiences) = visible_pupil(&state, &signed, id).await?;
+    todo_page(&state, &signed, &headers, pupil.into(), &audiences).await
 }
 
 #[derive(Deserialize)]
@@ -486,60 +546,126 @@ pub struct HomeworkRow {
 struct DiaryPage {
     t: Tr,
     nav: Nav,
-    class: ClassView,
+    target: AudienceView,
+    /// `/classes/{id}` or `/groups/{id}`.
+    path: String,
     csrf: String,
-    days: Vec<DayColumn>,
+    /// The week's days, rendered once per diary version (see [`WeekKey`]).
+    days_html: Arc<str>,
     week_label: String,
     previous: String,
     next: String,
     today: String,
-    /// Subjects the caller teaches to this class (id, name): the forms.
+    /// Subjects the caller teaches to this class or group (id, name): the
+    /// forms.
     my_subjects: Vec<(i64, String)>,
-    /// Other classes the caller teaches those subjects to, for "copy to".
-    other_classes: Vec<(i64, String)>,
+    /// Other classes and groups the caller teaches those subjects to, for
+    /// "copy to": (form field, name).
+    other_targets: Vec<(String, String)>,
     upload_help: String,
 }
 
-async fn readable_class(state: &AppState, signed: &Signed, id: i64) -> Result<ClassView, ApiError> {
-    let class = state
-        .store
-        .find_class(ClassId(id))
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if !policy::may_read_diary(&signed.session.actor, class.policy_ref()) {
-        return Err(ApiError::NotFound);
-    }
-    Ok(class)
+/// The days of a week, the part of the week view shared by its readers.
+#[derive(Template)]
+#[template(path = "diary_days.html")]
+struct DiaryDays {
+    t: Tr,
+    csrf: String,
+    days: Vec<DayColumn>,
 }
 
-/// `GET /classes/{id}/diary?week=YYYY-MM-DD`: a week of lessons and
-/// homework; its teachers also get the forms to write them.
-async fn class_diary(
-    State(state): State<AppState>,
-    signed: Signed,
-    Path(id): Path<i64>,
-    Query(q): Query<WeekQuery>,
-) -> Result<Response, ApiError> {
-    let class = readable_class(&state, &signed, id).await?;
-    let today = today(&state);
-    let monday = week_start(q.week.as_deref().and_then(parse_date).unwrap_or(today));
-    let sunday = monday + chrono::Duration::days(6);
-    let (from, to) = (iso(monday), iso(sunday));
-    let actor = &signed.session.actor;
-    let is_teacher_here = actor.teachings.iter().any(|t| t.class_id == Some(class.id));
+/// A class's or group's diary, if the caller may read it (from the cache:
+/// no database trip once loaded).
+async fn readable_diary(
+    state: &AppState,
+    signed: &Signed,
+    audience: Audience,
+) -> Result<(Arc<ClassDiary>, AudienceView), ApiError> {
+    let diary = state
+        .diary
+        .class(&state.store, audience, state.now())
+        .await?;
+    let target = diary.target.clone().ok_or(ApiError::NotFound)?;
+    if !policy::may_read_diary(&signed.session.actor, target.policy_ref()) {
+        return Err(ApiError::NotFound);
+    }
+    Ok((diary, target))
+}
+
+/// A period's lessons and homework of a class or group that the caller
+/// sees: from the cached diary when it holds the period, else from the
+/// store (older or further weeks).
+async fn period_items(
+    state: &AppState,
+    diary: &ClassDiary,
+    audience: Audience,
+    from: NaiveDate,
+    to: NaiveDate,
+    sees_scheduled: bool,
+) -> Result<
+    (
+        Vec<ardoise_store::LessonView>,
+        Vec<ardoise_store::HomeworkView>,
+    ),
+    ApiError,
+> {
     let now = state.now();
-    let t = signed.ctx.tr.clone();
-    // Staff and teachers see what is scheduled; pupils and parents only
-    // what is published.
-    let sees_scheduled = is_teacher_here || actor.is(Role::Staff) || actor.is(Role::Admin);
-    let scheduled = |publish_at: i64| (publish_at > now).then(|| t.datetime(publish_at));
-    let lessons = state.store.class_lessons(class.id, &from, &to).await?;
-    let homework = state.store.class_homework(class.id, &from, &to).await?;
+    let shown = |publish_at: i64| sees_scheduled || publish_at <= now;
+    let (from_s, to_s) = (iso(from), iso(to));
+    let (lessons, homework) = if diary.covers(from, to) {
+        (
+            diary
+                .lessons
+                .iter()
+                .filter(|l| l.lesson_on >= from_s && l.lesson_on <= to_s)
+                .cloned()
+                .collect::<Vec<_>>(),
+            diary
+                .homework
+                .iter()
+                .filter(|h| h.due_on >= from_s && h.due_on <= to_s)
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+    } else {
+        (
+            state
+                .store
+                .audience_lessons(audience, &from_s, &to_s)
+                .await?,
+            state
+                .store
+                .audience_homework(audience, &from_s, &to_s)
+                .await?,
+        )
+    };
+    Ok((
+        lessons
+            .into_iter()
+            .filter(|l| shown(l.publish_at))
+            .collect(),
+        homework
+            .into_iter()
+            .filter(|h| shown(h.publish_at))
+            .collect(),
+    ))
+}
+
+fn week_days(
+    t: &Tr,
+    monday: NaiveDate,
+    lessons: Vec<ardoise_store::LessonView>,
+    homework: Vec<ardoise_store::HomeworkView>,
+    me: PersonId,
+    now: i64,
+    zone: ardoise_core::diary::Tz,
+) -> Vec<DayColumn> {
+    let scheduled = |publish_at: i64| (publish_at > now).then(|| t.datetime_in(publish_at, zone));
     let mut days: Vec<DayColumn> = (0..7)
         .map(|i| {
             let d = monday + chrono::Duration::days(i);
             DayColumn {
-                label: day_label(&t, &iso(d)),
+                label: day_label(t, &iso(d)),
                 lessons: vec![],
                 homework: vec![],
             }
@@ -551,72 +677,178 @@ async fn class_diary(
             .filter(|i| (0..7).contains(i))
             .map(|i| i as usize)
     };
-    for l in lessons
-        .into_iter()
-        .filter(|l| sees_scheduled || l.publish_at <= now)
-    {
+    for l in lessons {
         if let Some(i) = index(&l.lesson_on) {
             days[i].lessons.push(LessonRow {
                 id: l.id.0,
-                mine: l.teacher_id == actor.person_id,
+                mine: l.teacher_id == me,
                 scheduled: scheduled(l.publish_at),
-                files: super::work::file_links(&t, &l.attachments),
+                files: super::work::file_links(t, &l.attachments),
                 subject: l.subject_name,
                 title: l.title,
                 html: l.content_html,
             });
         }
     }
-    for h in homework
-        .into_iter()
-        .filter(|h| sees_scheduled || h.publish_at <= now)
-    {
+    for h in homework {
         if let Some(i) = index(&h.due_on) {
             days[i].homework.push(HomeworkRow {
                 id: h.id.0,
-                mine: h.teacher_id == actor.person_id,
+                mine: h.teacher_id == me,
                 scheduled: scheduled(h.publish_at),
-                files: super::work::file_links(&t, &h.attachments),
-                deadline: h.hand_in.map(|x| t.datetime(x.deadline_at)),
+                files: super::work::file_links(t, &h.attachments),
+                deadline: h.hand_in.map(|x| t.datetime_in(x.deadline_at, zone)),
                 subject: h.subject_name,
                 html: h.instructions_html,
                 minutes: h.minutes,
             });
         }
     }
-    let subjects = state.store.list_subjects(class.establishment_id).await?;
-    let my_subject_ids: Vec<SubjectId> = actor
-        .teachings
-        .iter()
-        .filter(|t| t.class_id == Some(class.id))
-        .map(|t| t.subject_id)
-        .collect();
-    let my_subjects = subjects
-        .iter()
-        .filter(|s| my_subject_ids.contains(&s.id))
-        .map(|s| (s.id.0, s.name.clone()))
-        .collect();
-    let mut other_classes = Vec::new();
-    for c in actor
-        .teachings
-        .iter()
-        .filter(|t| my_subject_ids.contains(&t.subject_id))
-        .filter_map(|t| t.class_id)
-        .filter(|c| *c != class.id)
-    {
-        if let Some(v) = state.store.find_class(c).await? {
-            if !other_classes.iter().any(|(id, _)| *id == v.id.0) {
-                other_classes.push((v.id.0, v.name));
-            }
-        }
+    days
+}
+
+/// `GET /classes/{id}/diary?week=YYYY-MM-DD`.
+async fn class_diary(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Query(q): Query<WeekQuery>,
+) -> Result<Response, ApiError> {
+    week_view(&state, &signed, &headers, Audience::Class(ClassId(id)), q).await
+}
+
+/// `GET /groups/{id}/diary?week=YYYY-MM-DD`.
+async fn group_diary(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Query(q): Query<WeekQuery>,
+) -> Result<Response, ApiError> {
+    week_view(&state, &signed, &headers, Audience::Group(GroupId(id)), q).await
+}
+
+/// A week of a class's or group's lessons and homework; its teachers also
+/// get the forms to write them. Pupils and parents see what is published;
+/// those who oversee the class or group also what is scheduled (the one
+/// rule of `policy::diary_item_rights`). Within the cached days the week
+/// is rendered once per diary version and carries an ETag.
+async fn week_view(
+    state: &AppState,
+    signed: &Signed,
+    headers: &HeaderMap,
+    audience: Audience,
+    q: WeekQuery,
+) -> Result<Response, ApiError> {
+    let (diary, target) = readable_diary(state, signed, audience).await?;
+    let today = diary.today;
+    let monday = week_start(q.week.as_deref().and_then(parse_date).unwrap_or(today));
+    let sunday = monday + chrono::Duration::days(6);
+    let actor = &signed.session.actor;
+    let now = state.now();
+    let t = signed.ctx.tr.clone();
+    let sees_scheduled = policy::may_oversee_work(actor, target.policy_ref());
+    let cached = diary.covers(monday, sunday);
+    let (from_s, to_s) = (iso(monday), iso(sunday));
+    let in_week_l = |l: &&ardoise_store::LessonView| l.lesson_on >= from_s && l.lesson_on <= to_s;
+    let in_week_h = |h: &&ardoise_store::HomeworkView| h.due_on >= from_s && h.due_on <= to_s;
+    let key = WeekKey {
+        lang: t.lang.code(),
+        monday,
+        sees_scheduled,
+        published: diary
+            .lessons
+            .iter()
+            .filter(in_week_l)
+            .filter(|l| l.publish_at <= now)
+            .count()
+            + diary
+                .homework
+                .iter()
+                .filter(in_week_h)
+                .filter(|h| h.publish_at <= now)
+                .count(),
+        author_csrf: (diary
+            .lessons
+            .iter()
+            .filter(in_week_l)
+            .any(|l| l.teacher_id == actor.person_id)
+            || diary
+                .homework
+                .iter()
+                .filter(in_week_h)
+                .any(|h| h.teacher_id == actor.person_id))
+        .then(|| signed.session.csrf_token.clone()),
+    };
+    let etag = cached.then(|| {
+        let mut h = Sha256::new();
+        h.update(format!(
+            "week/{}/{:?}/{}/{}/{}",
+            diary.version, key, today, actor.person_id, signed.session.csrf_token
+        ));
+        format!("\"{}\"", hex::encode(&h.finalize()[..12]))
+    });
+    if let Some(r) = etag.as_deref().and_then(|e| not_modified(headers, e)) {
+        return Ok(r);
     }
+    let rendered = if cached {
+        diary
+            .weeks
+            .lock()
+            .map_err(|_| ApiError::Internal("week cache lock poisoned".into()))?
+            .get(&key)
+            .cloned()
+    } else {
+        None
+    };
+    let days_html = match rendered {
+        Some(html) => html,
+        None => {
+            let (lessons, homework) =
+                period_items(state, &diary, audience, monday, sunday, sees_scheduled).await?;
+            let html: Arc<str> = DiaryDays {
+                t: t.clone(),
+                csrf: signed.session.csrf_token.clone(),
+                days: week_days(
+                    &t,
+                    monday,
+                    lessons,
+                    homework,
+                    actor.person_id,
+                    now,
+                    diary.zone,
+                ),
+            }
+            .render()
+            .map_err(|e| ApiError::Internal(format!("week: {e}")))?
+            .into();
+            if cached {
+                let mut weeks = diary
+                    .weeks
+                    .lock()
+                    .map_err(|_| ApiError::Internal("week cache lock poisoned".into()))?;
+                if weeks.len() >= crate::diary_cache::MAX_WEEKS {
+                    weeks.clear();
+                }
+                weeks.insert(key, Arc::clone(&html));
+            }
+            html
+        }
+    };
+    let (my_subjects, other_targets) = if actor.teaches(audience) {
+        teacher_forms(state, actor, &target).await?
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let page = DiaryPage {
         nav: Nav::signed(
-            format!("{} {}", t.get("diary-title"), class.name),
+            format!("{} {}", t.get("diary-title"), target.name),
             &signed.session,
         ),
+        path: target.path(),
         csrf: signed.session.csrf_token.clone(),
-        days,
+        days_html,
         week_label: t.with(
             "diary-week-of",
             &[("date", &monday.format("%d/%m/%Y").to_string())],
@@ -625,8 +857,8 @@ async fn class_diary(
         next: iso(monday + chrono::Duration::days(7)),
         today: iso(today),
         my_subjects,
-        other_classes,
-        class,
+        other_targets,
+        target,
         upload_help: t.with(
             "work-max-size",
             &[(
@@ -639,7 +871,57 @@ async fn class_diary(
         ),
         t,
     };
-    Ok(render(&page))
+    let resp = render(&page);
+    Ok(match etag {
+        Some(e) => with_etag(resp, &e),
+        None => resp,
+    })
+}
+
+/// The subjects a teacher teaches to a class or group, and the other
+/// classes and groups they teach those subjects to ("copy to").
+async fn teacher_forms(
+    state: &AppState,
+    actor: &policy::Actor,
+    target: &AudienceView,
+) -> Result<(Vec<(i64, String)>, Vec<(String, String)>), ApiError> {
+    let here = |t: &policy::TeachingRef| match target.audience {
+        Audience::Class(c) => t.class_id == Some(c),
+        Audience::Group(g) => t.group_id == Some(g),
+    };
+    let my_subject_ids: Vec<SubjectId> = actor
+        .teachings
+        .iter()
+        .filter(|t| here(t))
+        .map(|t| t.subject_id)
+        .collect();
+    let subjects = state.store.list_subjects(target.establishment_id).await?;
+    let my_subjects = subjects
+        .iter()
+        .filter(|s| my_subject_ids.contains(&s.id))
+        .map(|s| (s.id.0, s.name.clone()))
+        .collect();
+    let mut others: Vec<(String, String)> = Vec::new();
+    for t in actor
+        .teachings
+        .iter()
+        .filter(|t| my_subject_ids.contains(&t.subject_id) && !here(t))
+    {
+        let Some(a) = Audience::from_columns(t.class_id, t.group_id) else {
+            continue;
+        };
+        let field = match a {
+            Audience::Class(c) => format!("also_{}", c.0),
+            Audience::Group(g) => format!("also_group_{}", g.0),
+        };
+        if others.iter().any(|(f, _)| *f == field) {
+            continue;
+        }
+        if let Some(v) = state.store.find_audience(a).await? {
+            others.push((field, v.name));
+        }
+    }
+    Ok((my_subjects, others))
 }
 
 /// What a teacher sends to write a lesson (form or JSON).
@@ -653,7 +935,7 @@ pub struct LessonIn {
     pub title: String,
     #[serde(default)]
     pub content: String,
-    /// `YYYY-MM-DDTHH:MM` (UTC); empty: now.
+    /// `YYYY-MM-DDTHH:MM` in the establishment's time zone; empty: now.
     #[serde(default)]
     pub publish_at: String,
     #[serde(default)]
@@ -672,16 +954,20 @@ pub struct HomeworkIn {
     /// Estimated minutes; empty for none.
     #[serde(default)]
     pub minutes: String,
-    /// `YYYY-MM-DDTHH:MM` (UTC); empty: now.
+    /// `YYYY-MM-DDTHH:MM` in the establishment's time zone; empty: now.
     #[serde(default)]
     pub publish_at: String,
     /// Other classes (ids) to give the same homework to.
     #[serde(default)]
     pub also: Vec<i64>,
+    /// Other teaching groups (ids) to give the same homework to.
+    #[serde(default)]
+    pub also_groups: Vec<i64>,
     /// Pupils hand work in (an assignment).
     #[serde(default)]
     pub hand_in: bool,
-    /// `YYYY-MM-DDTHH:MM` (UTC) hand-ins close; empty: the due date at 08:00.
+    /// `YYYY-MM-DDTHH:MM` hand-ins close, in the establishment's time zone;
+    /// empty: the due date at 08:00 there.
     #[serde(default)]
     pub deadline_at: String,
     /// Accept hand-ins after the deadline, marked late.
@@ -694,13 +980,12 @@ pub struct HomeworkIn {
     pub csrf: String,
 }
 
-fn parse_publish_at(s: &str, now: i64) -> Result<i64, ApiError> {
+/// A time typed in a form, in the school's zone; empty: now.
+fn parse_publish_at(s: &str, now: i64, zone: ardoise_core::diary::Tz) -> Result<i64, ApiError> {
     if s.trim().is_empty() {
         return Ok(now);
     }
-    chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M")
-        .map(|d| d.and_utc().timestamp())
-        .map_err(|_| ApiError::Invalid("date_invalid"))
+    ardoise_core::diary::parse_local_datetime(s, zone).ok_or(ApiError::Invalid("date_invalid"))
 }
 
 fn parse_subject(s: &str) -> Result<SubjectId, ApiError> {
@@ -710,17 +995,17 @@ fn parse_subject(s: &str) -> Result<SubjectId, ApiError> {
         .map_err(|_| ApiError::Invalid("subject_missing"))
 }
 
-/// Checks and writes a lesson; returns its class.
+/// Checks and writes a lesson for a class or group.
 async fn write_lesson(
     state: &AppState,
     signed: &Signed,
-    class_id: i64,
+    audience: Audience,
     f: &LessonIn,
     attachments: Vec<AttachmentInsert>,
 ) -> Result<LessonId, ApiError> {
-    let class = readable_class(state, signed, class_id).await?;
+    let (diary, target) = readable_diary(state, signed, audience).await?;
     let subject = parse_subject(&f.subject_id)?;
-    if !policy::may_write_diary(&signed.session.actor, class.id, subject) {
+    if !policy::may_write_diary(&signed.session.actor, target.audience, subject) {
         return Err(ApiError::Forbidden);
     }
     let date = parse_date(&f.lesson_on).ok_or(ApiError::Invalid("date_invalid"))?;
@@ -731,36 +1016,41 @@ async fn write_lesson(
     let html = render_rich_text(&f.content).map_err(rich_text_error)?;
     let now = state.now();
     let form = LessonInsertForm {
-        class_id: class.id,
+        audience: target.audience,
         subject_id: subject,
         teacher_id: signed.session.person_id(),
         lesson_on: iso(date),
         title: title.to_string(),
         content_source: f.content.trim().to_string(),
         content_html: html,
-        publish_at: parse_publish_at(&f.publish_at, now)?,
+        publish_at: parse_publish_at(&f.publish_at, now, diary.zone)?,
         created_at: now,
         attachments,
     };
     let id = state.store.insert_lesson(&form).await?;
-    state.diary.invalidate_class(class.id);
+    state.diary.invalidate_class(target.audience);
     Ok(id)
 }
 
-/// Checks and writes homework for a class and the classes it is copied to.
+/// Checks and writes homework for a class or group and the classes and
+/// groups it is copied to.
 async fn write_homework(
     state: &AppState,
     signed: &Signed,
-    class_id: i64,
+    audience: Audience,
     f: &HomeworkIn,
     attachments: Vec<AttachmentInsert>,
 ) -> Result<Vec<HomeworkId>, ApiError> {
-    let class = readable_class(state, signed, class_id).await?;
+    let (diary, target) = readable_diary(state, signed, audience).await?;
     let subject = parse_subject(&f.subject_id)?;
     let actor = &signed.session.actor;
-    let mut classes = vec![class.id];
-    for other in &f.also {
-        let c = ClassId(*other);
+    let mut classes = vec![target.audience];
+    let copies = f
+        .also
+        .iter()
+        .map(|c| Audience::Class(ClassId(*c)))
+        .chain(f.also_groups.iter().map(|g| Audience::Group(GroupId(*g))));
+    for c in copies {
         if !classes.contains(&c) {
             classes.push(c);
         }
@@ -772,7 +1062,7 @@ async fn write_homework(
         return Err(ApiError::Forbidden);
     }
     let due = parse_date(&f.due_on).ok_or(ApiError::Invalid("date_invalid"))?;
-    if due < today(state) {
+    if due < diary.today {
         return Err(ApiError::Invalid("due_date_past"));
     }
     let minutes = match f.minutes.trim() {
@@ -786,14 +1076,14 @@ async fn write_homework(
     };
     let html = render_rich_text(&f.instructions).map_err(rich_text_error)?;
     let now = state.now();
-    let publish_at = parse_publish_at(&f.publish_at, now)?;
+    let publish_at = parse_publish_at(&f.publish_at, now, diary.zone)?;
     let hand_in = if f.hand_in {
         let deadline_at = if f.deadline_at.trim().is_empty() {
-            due.and_hms_opt(8, 0, 0)
-                .map(|d| d.and_utc().timestamp())
+            chrono::NaiveTime::from_hms_opt(8, 0, 0)
+                .and_then(|eight| ardoise_core::diary::local_time(due, eight, diary.zone))
                 .ok_or(ApiError::Invalid("date_invalid"))?
         } else {
-            parse_publish_at(&f.deadline_at, now)?
+            parse_publish_at(&f.deadline_at, now, diary.zone)?
         };
         if deadline_at <= now {
             return Err(ApiError::Invalid("deadline_past"));
@@ -818,7 +1108,7 @@ async fn write_homework(
     let forms: Vec<HomeworkInsertForm> = classes
         .iter()
         .map(|c| HomeworkInsertForm {
-            class_id: *c,
+            audience: *c,
             subject_id: subject,
             teacher_id: actor.person_id,
             due_on: iso(due),
@@ -838,9 +1128,13 @@ async fn write_homework(
     Ok(ids)
 }
 
-fn back_to_week(class_id: i64, date: &str) -> Response {
+fn back_to_week(audience: Audience, date: &str) -> Response {
+    let path = match audience {
+        Audience::Class(c) => format!("/classes/{}", c.0),
+        Audience::Group(g) => format!("/groups/{}", g.0),
+    };
     Redirect::to(&format!(
-        "/classes/{class_id}/diary?week={}",
+        "{path}/diary?week={}",
         parse_date(date).map(iso).unwrap_or_default()
     ))
     .into_response()
@@ -853,6 +1147,25 @@ async fn create_lesson(
     Path(id): Path<i64>,
     form: Uploaded,
 ) -> Result<Response, ApiError> {
+    lesson_form(&state, &signed, Audience::Class(ClassId(id)), form).await
+}
+
+/// `POST /groups/{id}/lessons`.
+async fn create_group_lesson(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    form: Uploaded,
+) -> Result<Response, ApiError> {
+    lesson_form(&state, &signed, Audience::Group(GroupId(id)), form).await
+}
+
+async fn lesson_form(
+    state: &AppState,
+    signed: &Signed,
+    audience: Audience,
+    form: Uploaded,
+) -> Result<Response, ApiError> {
     signed.check_csrf(&form.get("csrf"))?;
     let f = LessonIn {
         subject_id: form.get("subject_id"),
@@ -862,26 +1175,48 @@ async fn create_lesson(
         publish_at: form.get("publish_at"),
         csrf: String::new(),
     };
-    write_lesson(&state, &signed, id, &f, form.attachments("files")).await?;
-    Ok(back_to_week(id, &f.lesson_on))
+    write_lesson(state, signed, audience, &f, form.attachments("files")).await?;
+    Ok(back_to_week(audience, &f.lesson_on))
 }
 
 /// `POST /classes/{id}/homework`. The form's "copy to" checkboxes arrive as
-/// `also_<class id>` fields.
+/// `also_<class id>` and `also_group_<group id>` fields.
 async fn create_homework(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<i64>,
     form: Uploaded,
 ) -> Result<Response, ApiError> {
+    homework_form(&state, &signed, Audience::Class(ClassId(id)), form).await
+}
+
+/// `POST /groups/{id}/homework`.
+async fn create_group_homework(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    form: Uploaded,
+) -> Result<Response, ApiError> {
+    homework_form(&state, &signed, Audience::Group(GroupId(id)), form).await
+}
+
+async fn homework_form(
+    state: &AppState,
+    signed: &Signed,
+    audience: Audience,
+    form: Uploaded,
+) -> Result<Response, ApiError> {
     let get = |k: &str| form.get(k);
     signed.check_csrf(&get("csrf"))?;
-    let also = form
-        .fields
-        .keys()
-        .filter_map(|k| k.strip_prefix("also_"))
-        .filter_map(|v| v.parse::<i64>().ok())
-        .collect();
+    let ids = |prefix: &str| -> Vec<i64> {
+        form.fields
+            .keys()
+            .filter_map(|k| k.strip_prefix(prefix))
+            .filter_map(|v| v.parse::<i64>().ok())
+            .collect()
+    };
+    let also = ids("also_");
+    let also_groups = ids("also_group_");
     let f = HomeworkIn {
         subject_id: get("subject_id"),
         due_on: get("due_on"),
@@ -889,14 +1224,15 @@ async fn create_homework(
         minutes: get("minutes"),
         publish_at: get("publish_at"),
         also,
+        also_groups,
         hand_in: form.checked("hand_in"),
         deadline_at: get("deadline_at"),
         late_allowed: form.checked("late_allowed"),
         mark_scale: get("mark_scale"),
         csrf: String::new(),
     };
-    write_homework(&state, &signed, id, &f, form.attachments("files")).await?;
-    Ok(back_to_week(id, &f.due_on))
+    write_homework(state, signed, audience, &f, form.attachments("files")).await?;
+    Ok(back_to_week(audience, &f.due_on))
 }
 
 async fn tick(state: &AppState, signed: &Signed, id: i64, done: bool) -> Result<(), ApiError> {
@@ -907,7 +1243,7 @@ async fn tick(state: &AppState, signed: &Signed, id: i64, done: bool) -> Result<
         .ok_or(ApiError::NotFound)?;
     let actor = &signed.session.actor;
     // Only the pupil ticks their own homework, and only homework they can see.
-    if !actor.is(Role::Pupil) || actor.class_id != Some(h.class_id) || h.publish_at > state.now() {
+    if !actor.is_pupil_of(h.audience) || h.publish_at > state.now() {
         return Err(ApiError::NotFound);
     }
     state
@@ -962,12 +1298,12 @@ async fn delete_homework(
         .find_homework(HomeworkId(id))
         .await?
         .ok_or(ApiError::NotFound)?;
-    if !policy::may_write_diary(&signed.session.actor, h.class_id, h.subject_id) {
+    if !policy::may_write_diary(&signed.session.actor, h.audience, h.subject_id) {
         return Err(ApiError::NotFound);
     }
     state.store.delete_homework(h.id).await?;
-    state.diary.invalidate_class(h.class_id);
-    Ok(back_to_week(h.class_id.0, &h.due_on))
+    state.diary.invalidate_class(h.audience);
+    Ok(back_to_week(h.audience, &h.due_on))
 }
 
 /// `POST /lessons/{id}/delete`: its author removes it.
@@ -983,19 +1319,22 @@ async fn delete_lesson(
         .find_lesson(LessonId(id))
         .await?
         .ok_or(ApiError::NotFound)?;
-    if !policy::may_write_diary(&signed.session.actor, l.class_id, l.subject_id) {
+    if !policy::may_write_diary(&signed.session.actor, l.audience, l.subject_id) {
         return Err(ApiError::NotFound);
     }
     state.store.delete_lesson(l.id).await?;
-    state.diary.invalidate_class(l.class_id);
-    Ok(back_to_week(l.class_id.0, &l.lesson_on))
+    state.diary.invalidate_class(l.audience);
+    Ok(back_to_week(l.audience, &l.lesson_on))
 }
 
 /// Homework in the API.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct HomeworkOut {
     pub id: i64,
-    pub class_id: i64,
+    /// The class it is for (or null for a group's).
+    pub class_id: Option<i64>,
+    /// The teaching group it is for (or null for a class's).
+    pub group_id: Option<i64>,
     pub subject: String,
     pub teacher: String,
     pub due_on: String,
@@ -1015,7 +1354,10 @@ pub struct HomeworkOut {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LessonOut {
     pub id: i64,
-    pub class_id: i64,
+    /// The class it is for (or null for a group's).
+    pub class_id: Option<i64>,
+    /// The teaching group it is for (or null for a class's).
+    pub group_id: Option<i64>,
     pub subject: String,
     pub teacher: String,
     pub lesson_on: String,
@@ -1035,7 +1377,8 @@ pub struct DiaryOut {
 fn homework_out(h: &ardoise_store::HomeworkView, done: Option<bool>) -> HomeworkOut {
     HomeworkOut {
         id: h.id.0,
-        class_id: h.class_id.0,
+        class_id: h.audience.class_id().map(|c| c.0),
+        group_id: h.audience.group_id().map(|g| g.0),
         subject: h.subject_name.clone(),
         teacher: h.teacher_name.clone(),
         due_on: h.due_on.clone(),
@@ -1057,8 +1400,8 @@ async fn api_pupil_todo(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let (pupil, class) = visible_pupil(&state, &signed, id).await?;
-    let todo = Todo::load(&state, pupil.id, class).await?;
+    let (pupil, audiences) = visible_pupil(&state, &signed, id).await?;
+    let todo = Todo::load(&state, pupil.id, &audiences).await?;
     let etag = todo.etag("json");
     if let Some(r) = not_modified(&headers, &etag) {
         return Ok(r);
@@ -1090,8 +1433,30 @@ async fn api_class_diary(
     Path(id): Path<i64>,
     Query(q): Query<PeriodQuery>,
 ) -> Result<Json<DiaryOut>, ApiError> {
-    let class = readable_class(&state, &signed, id).await?;
-    let monday = week_start(today(&state));
+    api_diary(&state, &signed, Audience::Class(ClassId(id)), q).await
+}
+
+/// A teaching group's lessons and homework between two dates (at most 62
+/// days; default: this week).
+#[utoipa::path(get, path = "/api/v1/groups/{id}/diary", params(("id" = i64, Path), ("from" = Option<String>, Query), ("to" = Option<String>, Query)),
+    responses((status = 200, body = DiaryOut), (status = 404, body = crate::routes::api::ErrorOut), (status = 422, body = crate::routes::api::ErrorOut)))]
+async fn api_group_diary(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Json<DiaryOut>, ApiError> {
+    api_diary(&state, &signed, Audience::Group(GroupId(id)), q).await
+}
+
+async fn api_diary(
+    state: &AppState,
+    signed: &Signed,
+    audience: Audience,
+    q: PeriodQuery,
+) -> Result<Json<DiaryOut>, ApiError> {
+    let (diary, target) = readable_diary(state, signed, audience).await?;
+    let monday = week_start(diary.today);
     let parse = |s: &Option<String>, default: NaiveDate| match s {
         Some(s) => parse_date(s).ok_or(ApiError::Invalid("date_invalid")),
         None => Ok(default),
@@ -1101,26 +1466,16 @@ async fn api_class_diary(
     if to < from || (to - from).num_days() > 62 {
         return Err(ApiError::Invalid("period_invalid"));
     }
-    let actor = &signed.session.actor;
-    let now = state.now();
-    let sees_scheduled = actor.teachings.iter().any(|t| t.class_id == Some(class.id))
-        || actor.is(Role::Staff)
-        || actor.is(Role::Admin);
-    let lessons = state
-        .store
-        .class_lessons(class.id, &iso(from), &iso(to))
-        .await?;
-    let homework = state
-        .store
-        .class_homework(class.id, &iso(from), &iso(to))
-        .await?;
+    let sees_scheduled = policy::may_oversee_work(&signed.session.actor, target.policy_ref());
+    let (lessons, homework) =
+        period_items(state, &diary, audience, from, to, sees_scheduled).await?;
     Ok(Json(DiaryOut {
         lessons: lessons
             .into_iter()
-            .filter(|l| sees_scheduled || l.publish_at <= now)
             .map(|l| LessonOut {
                 id: l.id.0,
-                class_id: l.class_id.0,
+                class_id: l.audience.class_id().map(|c| c.0),
+                group_id: l.audience.group_id().map(|g| g.0),
                 subject: l.subject_name,
                 teacher: l.teacher_name,
                 lesson_on: l.lesson_on,
@@ -1129,11 +1484,7 @@ async fn api_class_diary(
                 content_html: l.content_html,
             })
             .collect(),
-        homework: homework
-            .iter()
-            .filter(|h| sees_scheduled || h.publish_at <= now)
-            .map(|h| homework_out(h, None))
-            .collect(),
+        homework: homework.iter().map(|h| homework_out(h, None)).collect(),
     }))
 }
 
@@ -1152,7 +1503,28 @@ async fn api_create_lesson(
     Path(id): Path<i64>,
     JsonIn(f): JsonIn<LessonIn>,
 ) -> Result<Response, ApiError> {
-    let lesson = write_lesson(&state, &signed, id, &f, Vec::new()).await?;
+    created_lesson(&state, &signed, Audience::Class(ClassId(id)), &f).await
+}
+
+/// Writes a lesson for a teaching group (its teachers of the subject).
+#[utoipa::path(post, path = "/api/v1/groups/{id}/lessons", params(("id" = i64, Path)), request_body = LessonIn,
+    responses((status = 201, body = CreatedOut), (status = 403, body = crate::routes::api::ErrorOut), (status = 422, body = crate::routes::api::ErrorOut)))]
+async fn api_create_group_lesson(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    JsonIn(f): JsonIn<LessonIn>,
+) -> Result<Response, ApiError> {
+    created_lesson(&state, &signed, Audience::Group(GroupId(id)), &f).await
+}
+
+async fn created_lesson(
+    state: &AppState,
+    signed: &Signed,
+    audience: Audience,
+    f: &LessonIn,
+) -> Result<Response, ApiError> {
+    let lesson = write_lesson(state, signed, audience, f, Vec::new()).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedOut {
@@ -1172,7 +1544,29 @@ async fn api_create_homework(
     Path(id): Path<i64>,
     JsonIn(f): JsonIn<HomeworkIn>,
 ) -> Result<Response, ApiError> {
-    let ids = write_homework(&state, &signed, id, &f, Vec::new()).await?;
+    created_homework(&state, &signed, Audience::Class(ClassId(id)), &f).await
+}
+
+/// Sets homework for a teaching group (its teachers of the subject),
+/// optionally for other classes and groups too.
+#[utoipa::path(post, path = "/api/v1/groups/{id}/homework", params(("id" = i64, Path)), request_body = HomeworkIn,
+    responses((status = 201, body = CreatedOut), (status = 403, body = crate::routes::api::ErrorOut), (status = 422, body = crate::routes::api::ErrorOut)))]
+async fn api_create_group_homework(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    JsonIn(f): JsonIn<HomeworkIn>,
+) -> Result<Response, ApiError> {
+    created_homework(&state, &signed, Audience::Group(GroupId(id)), &f).await
+}
+
+async fn created_homework(
+    state: &AppState,
+    signed: &Signed,
+    audience: Audience,
+    f: &HomeworkIn,
+) -> Result<Response, ApiError> {
+    let ids = write_homework(state, signed, audience, f, Vec::new()).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedOut {
@@ -1209,7 +1603,10 @@ async fn api_tick_homework(
         api_class_diary,
         api_create_lesson,
         api_create_homework,
-        api_tick_homework
+        api_tick_homework,
+        api_group_diary,
+        api_create_group_lesson,
+        api_create_group_homework
     ),
     components(schemas(
         HomeworkOut,

@@ -16,12 +16,12 @@ use crate::i18n::Tr;
 use crate::pages::{render, Nav};
 use crate::state::AppState;
 use crate::upload::{files_error, Uploaded};
-use ardoise_core::diary::render_rich_text;
+use ardoise_core::diary::{render_rich_text, Tz};
 use ardoise_core::policy;
 use ardoise_core::{HomeworkId, PersonId, Role};
 use ardoise_files::{parse_range_header, BlobHash};
 use ardoise_store::{
-    AttachmentView, ClassView, FeedbackInsert, FeedbackView, HandIn, HomeworkView, OwnerKind,
+    AttachmentView, AudienceView, FeedbackInsert, FeedbackView, HandIn, HomeworkView, OwnerKind,
     PersonSummary, SubmissionInsert, SubmissionView,
 };
 use askama::Template;
@@ -53,33 +53,16 @@ pub fn routes() -> RouteTable {
 /// What the caller may do with one homework.
 struct Access {
     homework: HomeworkView,
-    class: ClassView,
-    /// Teaches this subject to this class: sees everyone's work, returns
-    /// feedback, downloads the archive.
+    /// The class or group it is for.
+    class: AudienceView,
+    /// Teaches this subject to this class or group: sees everyone's work,
+    /// returns feedback, downloads the archive.
     teaches: bool,
     /// Sees everyone's work read-only (staff, admins, other teachers of
-    /// the class).
+    /// the class or group).
     oversees: bool,
-}
-
-/// What the caller may do with a lesson or homework of `class` in
-/// `subject`, published at `publish_at`: `None` if they may not see it (not
-/// their class, or not yet published and they neither teach nor oversee
-/// it), else whether they teach it and whether they oversee the class's
-/// work. One rule for the pages and for the attached files.
-fn item_rights(
-    actor: &policy::Actor,
-    class: policy::ClassRef,
-    subject: ardoise_core::SubjectId,
-    publish_at: i64,
-    now: i64,
-) -> Option<(bool, bool)> {
-    if !policy::may_read_diary(actor, class) {
-        return None;
-    }
-    let teaches = policy::may_write_diary(actor, class.id, subject);
-    let oversees = teaches || policy::may_oversee_class_work(actor, class);
-    (publish_at <= now || oversees).then_some((teaches, oversees))
+    /// The establishment's time zone, for the times shown.
+    zone: Tz,
 }
 
 /// Loads homework the caller may see; unpublished homework exists only for
@@ -92,10 +75,10 @@ async fn access(state: &AppState, signed: &Signed, id: i64) -> Result<Access, Ap
         .ok_or(ApiError::NotFound)?;
     let class = state
         .store
-        .find_class(homework.class_id)
+        .find_audience(homework.audience)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let (teaches, oversees) = item_rights(
+    let rights = policy::diary_item_rights(
         &signed.session.actor,
         class.policy_ref(),
         homework.subject_id,
@@ -103,15 +86,22 @@ async fn access(state: &AppState, signed: &Signed, id: i64) -> Result<Access, Ap
         state.now(),
     )
     .ok_or(ApiError::NotFound)?;
+    let zone = state
+        .diary
+        .zone(&state.store, class.establishment_id)
+        .await?;
     Ok(Access {
         homework,
         class,
-        teaches,
-        oversees,
+        teaches: rights.teaches,
+        oversees: rights.oversees,
+        zone,
     })
 }
 
-/// A pupil of the homework's class whose work the caller may see.
+/// A pupil of the homework's class or group whose work the caller may
+/// see: themself, their parents, and whoever oversees the class's or
+/// group's work.
 async fn pupil_of(
     state: &AppState,
     signed: &Signed,
@@ -123,14 +113,25 @@ async fn pupil_of(
         .find_person(PersonId(pupil))
         .await?
         .ok_or(ApiError::NotFound)?;
-    let r = p.policy_ref();
-    if !p.roles.has(Role::Pupil)
-        || p.class_id != Some(a.class.id)
-        || !policy::may_see_pupil_work(&signed.session.actor, r)
-    {
+    if !p.roles.has(Role::Pupil) || !is_member(state, &p, a.class.audience).await? {
+        return Err(ApiError::NotFound);
+    }
+    if !(a.oversees || policy::may_see_pupil_work(&signed.session.actor, p.policy_ref())) {
         return Err(ApiError::NotFound);
     }
     Ok(p)
+}
+
+/// Whether a pupil belongs to a class or group.
+async fn is_member(
+    state: &AppState,
+    p: &PersonSummary,
+    audience: ardoise_core::Audience,
+) -> Result<bool, ApiError> {
+    Ok(match audience {
+        ardoise_core::Audience::Class(c) => p.class_id == Some(c),
+        ardoise_core::Audience::Group(g) => state.store.pupil_groups(p.id).await?.contains(&g),
+    })
 }
 
 /// Whether hand-ins are still accepted, and whether they would be late.
@@ -162,7 +163,7 @@ async fn hand_in_core(
 ) -> Result<SubmissionView, ApiError> {
     let a = access(state, signed, id).await?;
     let actor = &signed.session.actor;
-    if !actor.is(Role::Pupil) || actor.class_id != Some(a.class.id) {
+    if !actor.is_pupil_of(a.class.audience) {
         return Err(ApiError::Forbidden);
     }
     let hand = a
@@ -340,9 +341,9 @@ pub struct ReceiptView {
     pub files: Vec<FileLink>,
 }
 
-fn receipt_view(t: &Tr, s: &SubmissionView) -> ReceiptView {
+fn receipt_view(t: &Tr, s: &SubmissionView, zone: Tz) -> ReceiptView {
     ReceiptView {
-        at: t.datetime(s.submitted_at),
+        at: t.datetime_in(s.submitted_at, zone),
         size: size_label(t, s.total_size),
         hash: s.receipt_hash.clone(),
         revision: s.revision,
@@ -361,10 +362,10 @@ pub struct FeedbackShown {
     pub files: Vec<FileLink>,
 }
 
-fn feedback_shown(t: &Tr, f: &FeedbackView, scale: Option<i64>) -> FeedbackShown {
+fn feedback_shown(t: &Tr, f: &FeedbackView, scale: Option<i64>, zone: Tz) -> FeedbackShown {
     FeedbackShown {
         teacher: f.teacher_name.clone(),
-        at: t.datetime(f.returned_at),
+        at: t.datetime_in(f.returned_at, zone),
         mark: f.mark_hundredths.map(|m| mark_label(t, m, scale)),
         comment_html: f.comment_html.clone(),
         files: file_links(t, &f.files),
@@ -390,7 +391,8 @@ struct HomeworkPage {
     csrf: String,
     id: i64,
     class_name: String,
-    class_id: i64,
+    /// `/classes/{id}` or `/groups/{id}`.
+    class_path: String,
     subject: String,
     teacher: String,
     due: String,
@@ -428,14 +430,14 @@ impl HomeworkPage {
             csrf: signed.session.csrf_token.clone(),
             id: h.id.0,
             class_name: a.class.name.clone(),
-            class_id: a.class.id.0,
+            class_path: a.class.path(),
             subject: h.subject_name.clone(),
             teacher: h.teacher_name.clone(),
             due: super::diary::day_label(t, &h.due_on),
             minutes: h.minutes,
             instructions_html: h.instructions_html.clone(),
             files: file_links(t, &h.attachments),
-            deadline: h.hand_in.map(|x| t.datetime(x.deadline_at)),
+            deadline: h.hand_in.map(|x| t.datetime_in(x.deadline_at, a.zone)),
             late_allowed: h.hand_in.is_some_and(|x| x.late_allowed),
             open: h.hand_in.is_some_and(|x| window(&x, now).0),
             mark_scale: h.hand_in.and_then(|x| x.mark_scale),
@@ -497,10 +499,10 @@ struct PupilWork {
     feedback: Option<FeedbackView>,
 }
 
-/// Every pupil of the assignment's class with their hand-in and feedback,
-/// in the class's order: the teacher's page and the API list both read it.
+/// Every pupil of the assignment's class or group with their hand-in and
+/// feedback, by name: the teacher's page and the API list both read it.
 async fn class_work(state: &AppState, a: &Access) -> Result<Vec<PupilWork>, ApiError> {
-    let pupils = state.store.class_pupils(a.class.id).await?;
+    let pupils = state.store.audience_pupils(a.class.audience).await?;
     let mut subs: HashMap<PersonId, SubmissionView> = state
         .store
         .homework_submissions(a.homework.id)
@@ -537,8 +539,8 @@ async fn roster(state: &AppState, t: &Tr, a: &Access) -> Result<Vec<RosterLine>,
                 name: w.pupil.display_name(),
                 status,
                 status_label: t.get(status.key()),
-                receipt: w.submission.as_ref().map(|s| receipt_view(t, s)),
-                feedback: w.feedback.map(|f| feedback_shown(t, &f, scale)),
+                receipt: w.submission.as_ref().map(|s| receipt_view(t, s, a.zone)),
+                feedback: w.feedback.map(|f| feedback_shown(t, &f, scale, a.zone)),
             }
         })
         .collect())
@@ -558,12 +560,12 @@ async fn pupil_work(
             .store
             .find_submission(a.homework.id, pupil.id)
             .await?
-            .map(|s| receipt_view(t, &s));
+            .map(|s| receipt_view(t, &s, a.zone));
         page.feedback = state
             .store
             .find_feedback(a.homework.id, pupil.id)
             .await?
-            .map(|f| feedback_shown(t, &f, scale));
+            .map(|f| feedback_shown(t, &f, scale, a.zone));
     }
     Ok(())
 }
@@ -578,9 +580,10 @@ async fn homework_page(
     let a = access(&state, &signed, id).await?;
     let actor = &signed.session.actor;
     let t = signed.ctx.tr.clone();
-    // A parent with one child in this class goes to that child's view.
-    if !actor.is(Role::Pupil) && !a.oversees {
-        let pupils = state.store.class_pupils(a.class.id).await?;
+    // A parent with one child in this class or group goes to that child's
+    // view.
+    if !actor.is_pupil_of(a.class.audience) && !a.oversees {
+        let pupils = state.store.audience_pupils(a.class.audience).await?;
         let child = pupils.iter().find(|p| actor.is_parent_of(p.id));
         return match child {
             Some(c) => {
@@ -590,7 +593,7 @@ async fn homework_page(
         };
     }
     let mut page = HomeworkPage::new(&t, &signed, &state, &a);
-    if actor.is(Role::Pupil) && actor.class_id == Some(a.class.id) {
+    if actor.is_pupil_of(a.class.audience) {
         let me = state
             .store
             .find_person(actor.person_id)
@@ -695,9 +698,9 @@ async fn may_download(
     a: &AttachmentView,
 ) -> Result<bool, ApiError> {
     let actor = &signed.session.actor;
-    let (class_id, subject, publish_at) = match a.owner_kind {
+    let (audience, subject, publish_at) = match a.owner_kind {
         OwnerKind::Homework => match state.store.find_homework(HomeworkId(a.owner_id)).await? {
-            Some(h) => (h.class_id, h.subject_id, h.publish_at),
+            Some(h) => (h.audience, h.subject_id, h.publish_at),
             None => return Ok(false),
         },
         OwnerKind::Lesson => match state
@@ -705,23 +708,39 @@ async fn may_download(
             .find_lesson(ardoise_core::LessonId(a.owner_id))
             .await?
         {
-            Some(l) => (l.class_id, l.subject_id, l.publish_at),
+            Some(l) => (l.audience, l.subject_id, l.publish_at),
             None => return Ok(false),
         },
         OwnerKind::Submission | OwnerKind::Feedback => {
-            let Some((_, pupil)) = state.store.work_owner(a.owner_kind, a.owner_id).await? else {
+            let Some((homework, pupil)) = state.store.work_owner(a.owner_kind, a.owner_id).await?
+            else {
                 return Ok(false);
             };
             let Some(p) = state.store.find_person(pupil).await? else {
                 return Ok(false);
             };
-            return Ok(policy::may_see_pupil_work(actor, p.policy_ref()));
+            if policy::may_see_pupil_work(actor, p.policy_ref()) {
+                return Ok(true);
+            }
+            // A group's teachers see its members' work on the group's
+            // homework, whatever their class.
+            let Some(h) = state.store.find_homework(homework).await? else {
+                return Ok(false);
+            };
+            let Some(target) = state.store.find_audience(h.audience).await? else {
+                return Ok(false);
+            };
+            return Ok(policy::may_oversee_work(actor, target.policy_ref())
+                && is_member(state, &p, h.audience).await?);
         }
     };
-    let Some(class) = state.store.find_class(class_id).await? else {
+    let Some(target) = state.store.find_audience(audience).await? else {
         return Ok(false);
     };
-    Ok(item_rights(actor, class.policy_ref(), subject, publish_at, state.now()).is_some())
+    Ok(
+        policy::diary_item_rights(actor, target.policy_ref(), subject, publish_at, state.now())
+            .is_some(),
+    )
 }
 
 /// `GET /attachments/{id}`: a file, if the caller may see what it is
@@ -826,7 +845,7 @@ async fn archive(
     let subs = state.store.homework_submissions(a.homework.id).await?;
     let pupils: HashMap<PersonId, String> = state
         .store
-        .class_pupils(a.class.id)
+        .audience_pupils(a.class.audience)
         .await?
         .into_iter()
         .map(|p| {
@@ -946,7 +965,10 @@ fn feedback_out(f: &FeedbackView) -> FeedbackOut {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct HomeworkDetailOut {
     pub id: i64,
-    pub class_id: i64,
+    /// The class it is for (or null for a group's).
+    pub class_id: Option<i64>,
+    /// The teaching group it is for (or null for a class's).
+    pub group_id: Option<i64>,
     pub subject: String,
     pub teacher: String,
     pub due_on: String,
@@ -968,7 +990,8 @@ pub struct HomeworkDetailOut {
 fn detail_out(state: &AppState, h: &HomeworkView) -> HomeworkDetailOut {
     HomeworkDetailOut {
         id: h.id.0,
-        class_id: h.class_id.0,
+        class_id: h.audience.class_id().map(|c| c.0),
+        group_id: h.audience.group_id().map(|g| g.0),
         subject: h.subject_name.clone(),
         teacher: h.teacher_name.clone(),
         due_on: h.due_on.clone(),
@@ -1016,7 +1039,7 @@ async fn api_homework(
     let a = access(&state, &signed, id).await?;
     let out = detail_out(&state, &a.homework);
     let actor = &signed.session.actor;
-    if actor.is(Role::Pupil) && actor.class_id == Some(a.class.id) {
+    if actor.is_pupil_of(a.class.audience) {
         return Ok(Json(
             with_work(&state, out, &a.homework, actor.person_id).await?,
         ));

@@ -30,6 +30,17 @@ enum Target {
     HomeworkFileA,
     /// The file pupil A handed in for homework A.
     SubmissionFileA,
+    /// Group « Soutien 6e »: pupil A is a member (pupil B is not), teacher
+    /// A teaches it.
+    GroupA,
+    /// Homework to hand in set by teacher A for group A.
+    GroupHomeworkA,
+    /// A lesson written by teacher A for group A.
+    GroupLessonA,
+    /// The PDF attached to group A's homework.
+    GroupHomeworkFileA,
+    /// The file pupil A handed in for group A's homework.
+    GroupSubmissionFileA,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -382,6 +393,116 @@ fn rows() -> Vec<Row> {
             Json(r#"{"comment": "Bien"}"#),
             TEACHER_A,
         ),
+        // Teaching groups: a pupil outside the group, a parent of another
+        // child, a teacher not teaching the group are each refused.
+        r("GET", "/groups/{id}/diary", GroupA, Empty, CLASS_A),
+        r(
+            "POST",
+            "/groups/{id}/lessons",
+            GroupA,
+            Form(LESSON_FORM),
+            TEACHER_A,
+        ),
+        r(
+            "POST",
+            "/groups/{id}/homework",
+            GroupA,
+            Form(HOMEWORK_FORM),
+            TEACHER_A,
+        ),
+        r("GET", "/api/v1/groups/{id}/diary", GroupA, Empty, CLASS_A),
+        r(
+            "POST",
+            "/api/v1/groups/{id}/lessons",
+            GroupA,
+            Json(r#"{"subject_id": "1", "lesson_on": "2099-01-05", "title": "T", "content": "C"}"#),
+            TEACHER_A,
+        ),
+        r(
+            "POST",
+            "/api/v1/groups/{id}/homework",
+            GroupA,
+            Json(r#"{"subject_id": "1", "due_on": "2099-01-05", "instructions": "I"}"#),
+            TEACHER_A,
+        ),
+        r("GET", "/homework/{id}", GroupHomeworkA, Empty, CLASS_A),
+        r(
+            "GET",
+            "/api/v1/homework/{id}",
+            GroupHomeworkA,
+            Empty,
+            CLASS_A,
+        ),
+        r(
+            "GET",
+            "/pupils/{pupil}/homework/{id}",
+            GroupHomeworkA,
+            Empty,
+            PUPIL_A_WORK,
+        ),
+        r(
+            "POST",
+            "/homework/{id}/done",
+            GroupHomeworkA,
+            Form(&[("done", "1")]),
+            PUPIL_A,
+        ),
+        r(
+            "POST",
+            "/homework/{id}/submission",
+            GroupHomeworkA,
+            Form(&[("text", "Mon devoir")]),
+            PUPIL_A,
+        ),
+        r(
+            "GET",
+            "/api/v1/homework/{id}/submissions",
+            GroupHomeworkA,
+            Empty,
+            "DDDDDADADA",
+        ),
+        r(
+            "PUT",
+            "/api/v1/homework/{id}/feedback/{pupil}",
+            GroupHomeworkA,
+            Json(r#"{"comment": "Bien"}"#),
+            TEACHER_A,
+        ),
+        r(
+            "GET",
+            "/homework/{id}/archive",
+            GroupHomeworkA,
+            Empty,
+            TEACHER_A,
+        ),
+        r(
+            "POST",
+            "/homework/{id}/delete",
+            GroupHomeworkA,
+            Form(&[]),
+            TEACHER_A,
+        ),
+        r(
+            "POST",
+            "/lessons/{id}/delete",
+            GroupLessonA,
+            Form(&[]),
+            TEACHER_A,
+        ),
+        r(
+            "GET",
+            "/attachments/{id}",
+            GroupHomeworkFileA,
+            Empty,
+            CLASS_A,
+        ),
+        r(
+            "GET",
+            "/attachments/{id}",
+            GroupSubmissionFileA,
+            Empty,
+            PUPIL_A_WORK,
+        ),
     ]
 }
 
@@ -467,7 +588,7 @@ async fn run_row(row: &Row) -> Vec<String> {
     assert_eq!(s.subject.0, 1, "the matrix's forms name subject 1");
     let now = ardoise_core::Clock::now(&*app.clock);
     let homework = ardoise_store::HomeworkInsertForm {
-        class_id: s.class_a,
+        audience: ardoise_core::Audience::Class(s.class_a),
         subject_id: s.subject,
         teacher_id: s.teacher_a.id,
         due_on: "2099-01-05".into(),
@@ -483,6 +604,7 @@ async fn run_row(row: &Row) -> Vec<String> {
         }),
         attachments: vec![stored_pdf(&app, "consignes.pdf").await],
     };
+    let homework_form = homework.clone();
     let homework_a = app.store.insert_homework(&[homework]).await.unwrap()[0];
     let homework_file_a = app
         .store
@@ -503,7 +625,7 @@ async fn run_row(row: &Row) -> Vec<String> {
     };
     let submission_file_a = app.store.put_submission(&submission).await.unwrap().files[0].id;
     let lesson = ardoise_store::LessonInsertForm {
-        class_id: s.class_a,
+        audience: ardoise_core::Audience::Class(s.class_a),
         subject_id: s.subject,
         teacher_id: s.teacher_a.id,
         lesson_on: "2099-01-05".into(),
@@ -515,6 +637,39 @@ async fn run_row(row: &Row) -> Vec<String> {
         attachments: vec![],
     };
     let lesson_a = app.store.insert_lesson(&lesson).await.unwrap();
+    let group = ardoise_core::Audience::Group(s.group_a);
+    let group_homework = ardoise_store::HomeworkInsertForm {
+        audience: group,
+        attachments: vec![stored_pdf(&app, "groupe.pdf").await],
+        ..homework_form.clone()
+    };
+    let group_homework_a = app.store.insert_homework(&[group_homework]).await.unwrap()[0];
+    let group_homework_file_a = app
+        .store
+        .attachments_of(ardoise_store::OwnerKind::Homework, group_homework_a.0)
+        .await
+        .unwrap()[0]
+        .id;
+    let group_submission = ardoise_store::SubmissionInsert {
+        homework_id: group_homework_a,
+        files: vec![stored_pdf(&app, "copie-groupe.pdf").await],
+        ..submission.clone()
+    };
+    let group_submission_file_a = app
+        .store
+        .put_submission(&group_submission)
+        .await
+        .unwrap()
+        .files[0]
+        .id;
+    let group_lesson_a = app
+        .store
+        .insert_lesson(&ardoise_store::LessonInsertForm {
+            audience: group,
+            ..lesson.clone()
+        })
+        .await
+        .unwrap();
     let people: Vec<Option<&Person>> = vec![
         None,
         Some(&s.pupil_a),
@@ -552,6 +707,11 @@ async fn run_row(row: &Row) -> Vec<String> {
             Target::LessonA => lesson_a.to_string(),
             Target::HomeworkFileA => homework_file_a.to_string(),
             Target::SubmissionFileA => submission_file_a.to_string(),
+            Target::GroupA => s.group_a.to_string(),
+            Target::GroupHomeworkA => group_homework_a.to_string(),
+            Target::GroupLessonA => group_lesson_a.to_string(),
+            Target::GroupHomeworkFileA => group_homework_file_a.to_string(),
+            Target::GroupSubmissionFileA => group_submission_file_a.to_string(),
         };
         let path = row
             .path

@@ -221,8 +221,10 @@ async fn scheduled_homework_stays_hidden_from_pupils_until_its_time() {
     let app = spawn_app().await;
     let s = &app.seeded;
     let now = ardoise_core::Clock::now(&*app.clock);
+    // Typed as the school's wall-clock time (Paris).
     let at = chrono::DateTime::from_timestamp(now + 7200, 0)
         .unwrap()
+        .with_timezone(&ardoise_core::diary::DEFAULT_ZONE)
         .format("%Y-%m-%dT%H:%M")
         .to_string();
     let teacher = app.sign_in_form(&s.teacher_a, false).await;

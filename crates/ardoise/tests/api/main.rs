@@ -6,6 +6,8 @@ mod access_matrix;
 mod accounts;
 mod diary;
 mod errors;
+mod groups;
 mod signin;
 mod surge;
+mod time_zone;
 mod work;

@@ -233,7 +233,7 @@ async fn a_server_killed_during_hand_ins_keeps_every_acknowledged_one_whole() {
         (&s.pupil_b, s.class_b, &s.teacher_b),
     ] {
         let form = ardoise_store::HomeworkInsertForm {
-            class_id: class,
+            audience: ardoise_core::Audience::Class(class),
             subject_id: s.subject,
             teacher_id: teacher.id,
             due_on: "2099-01-05".into(),
