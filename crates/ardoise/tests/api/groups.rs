@@ -296,3 +296,72 @@ async fn a_groups_assignment_collects_hand_ins_from_its_members_only() {
         .unwrap();
     assert_eq!(archive.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn homework_is_copied_from_a_class_to_a_group_the_teacher_teaches() {
+    let app = spawn_app().await;
+    let s = &app.seeded;
+    let (_, chloe) = classmate(&app).await;
+    let teacher = app.sign_in_form(&s.teacher_a, false).await;
+    // The class's week offers the group as a copy target.
+    let (_, week) = text(&teacher, app.url(&format!("/classes/{}/diary", s.class_a))).await;
+    let field = format!("also_group_{}", s.group_a);
+    assert!(week.contains(&field), "{week}");
+    assert!(week.contains("Soutien 6e"));
+    // Set for the group, copied to the class: the classmate outside the
+    // group gets the class's copy; the group's week holds one copy.
+    let csrf = app.csrf(&teacher).await;
+    let due = app.date_in(1);
+    let also = format!("also_{}", s.class_a);
+    let r = teacher
+        .post(app.url(&format!("/groups/{}/homework", s.group_a)))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("subject_id", "1"),
+            ("due_on", &due),
+            ("instructions", "Problème du jour"),
+            (also.as_str(), "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(text(&chloe, app.url("/todo"))
+        .await
+        .1
+        .contains("Problème du jour"));
+    let (api, _) = app.sign_in(&s.teacher_a).await;
+    let group_week: Value = api
+        .get(app.url(&format!(
+            "/api/v1/groups/{}/diary?from={due}&to={due}",
+            s.group_a
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(group_week["homework"].as_array().map(Vec::len), Some(1));
+    // Copying to a group one does not teach is refused, and writes nothing.
+    let teacher_b = app.sign_in_form(&s.teacher_b, false).await;
+    let csrf = app.csrf(&teacher_b).await;
+    let r = teacher_b
+        .post(app.url(&format!("/classes/{}/homework", s.class_b)))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("subject_id", "1"),
+            ("due_on", &due),
+            ("instructions", "Copie interdite"),
+            (field.as_str(), "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let pupil_b = app.sign_in_form(&s.pupil_b, false).await;
+    assert!(!text(&pupil_b, app.url("/todo"))
+        .await
+        .1
+        .contains("Copie interdite"));
+}
