@@ -576,19 +576,17 @@ fn diary_text(subject: usize, n: usize) -> (&'static str, &'static str) {
     TEXTS[(subject + n) % TEXTS.len()]
 }
 
+/// A teaching assignment as the demo diary needs it: (teacher, subject,
+/// class, group, subject index), with exactly one of class and group.
+type DiaryTeaching = (i64, i64, Option<i64>, Option<i64>, usize);
+
 /// Gives every teaching assignment (to a class or to a group) two past
 /// lessons and three pieces of homework due in the coming week (the last
 /// one handed in online), so that "À faire" has something to show and to
-/// load-test. A teaching is (teacher, subject, class, group, subject
-/// index), with exactly one of class and group.
-async fn load_diary(
-    store: &Store,
-    teachings: &[(i64, i64, Option<i64>, Option<i64>, usize)],
-    now: i64,
-) -> anyhow::Result<()> {
-    let today = chrono::DateTime::from_timestamp(now, 0)
-        .context("the clock")?
-        .date_naive();
+/// load-test.
+async fn load_diary(store: &Store, teachings: &[DiaryTeaching], now: i64) -> anyhow::Result<()> {
+    // The demo schools keep the default zone: their days are Paris days.
+    let today = ardoise_core::diary::local_date(now, ardoise_core::diary::DEFAULT_ZONE);
     let day = |offset: i64| {
         (today + chrono::Duration::days(offset))
             .format("%Y-%m-%d")
@@ -916,7 +914,7 @@ pub async fn load(
         )
         .await?;
     let mut rows = Vec::new();
-    let mut diary: Vec<(i64, i64, Option<i64>, Option<i64>, usize)> = Vec::new();
+    let mut diary: Vec<DiaryTeaching> = Vec::new();
     for (t, e, si, ci) in &world.teachings {
         let subject = *subject_id
             .get(&(est_id[*e], SUBJECTS[*si].0.to_string()))
