@@ -3,9 +3,10 @@
 # on the demo school (issue 3's fast-read target: at least 50 %).
 #
 #   scripts/bench-todo.sh [seconds per measurement, default 10]
+#   BENCH_PORT=NNNNN scripts/bench-todo.sh   (another port than 18080)
 #
 # Builds the release binary, creates the demo school in a temporary folder,
-# serves it on 127.0.0.1:18080, signs in a demo pupil, then alternates wrk
+# serves it on 127.0.0.1:18080 (or $BENCH_PORT), signs in a demo pupil, then alternates wrk
 # runs (one thread, 32 connections) on /healthz, /todo and /todo with a
 # matching If-None-Match (the 304 a returning browser gets), twice each.
 # Loopback only; bounded in time.
@@ -18,9 +19,10 @@ bin="$(realpath "${CARGO_TARGET_DIR:-target}/release/ardoise")"
 work="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 (cd "$work" && ARDOISE_LOG=warn "$bin" demo >/dev/null)
-(cd "$work" && ARDOISE_LOG=warn exec "$bin" serve --listen 127.0.0.1:18080 >/dev/null 2>&1) &
+port="${BENCH_PORT:-18080}"
+(cd "$work" && ARDOISE_LOG=warn exec "$bin" serve --listen "127.0.0.1:$port" >/dev/null 2>&1) &
 server=$!
-base=http://127.0.0.1:18080
+base="http://127.0.0.1:$port"
 for _ in $(seq 100); do curl -fs "$base/readyz" >/dev/null && break; sleep 0.1; done
 read -r login password < <(awk -F, '$3 ~ /pupil/ && $3 !~ /parent|teacher/ {print $1, $2; exit}' "$work/data/demo-accounts.csv")
 # Sign in as a browser would: the session cookie, then the admission pass

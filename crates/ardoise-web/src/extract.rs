@@ -22,7 +22,10 @@ pub const LANG_COOKIE: &str = "ardoise_lang";
 
 /// The language of a request: the language cookie, else `Accept-Language`.
 pub fn request_lang(headers: &axum::http::HeaderMap) -> Lang {
-    let jar = CookieJar::from_headers(headers);
+    lang_from(headers, &CookieJar::from_headers(headers))
+}
+
+fn lang_from(headers: &axum::http::HeaderMap, jar: &CookieJar) -> Lang {
     if let Some(l) = jar.get(LANG_COOKIE).and_then(|c| Lang::parse(c.value())) {
         return l;
     }
@@ -36,15 +39,17 @@ pub fn request_lang(headers: &axum::http::HeaderMap) -> Lang {
 /// The session token a request carries: `Authorization: Bearer`, else the
 /// session cookie.
 pub fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    token_from(headers, &CookieJar::from_headers(headers)).map(str::to_string)
+}
+
+fn token_from<'a>(headers: &'a axum::http::HeaderMap, jar: &'a CookieJar) -> Option<&'a str> {
     if let Some(auth) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
-        return auth.strip_prefix("Bearer ").map(|t| t.trim().to_string());
+        return auth.strip_prefix("Bearer ").map(str::trim);
     }
-    CookieJar::from_headers(headers)
-        .get(SESSION_COOKIE)
-        .map(|c| c.value().to_string())
+    jar.get(SESSION_COOKIE).map(|c| c.value())
 }
 
 /// Every handler's context: language, translator, session if any.
@@ -70,16 +75,18 @@ impl FromRequestParts<AppState> for Ctx {
         if let Some(ctx) = parts.extensions.get::<Ctx>() {
             return Ok(ctx.clone());
         }
-        let lang = request_lang(&parts.headers);
-        let session = match request_token(&parts.headers) {
-            Some(token) => auth::resolve(state, &token).await?,
+        // The cookies are parsed (and percent-decoded) once per request.
+        let jar = CookieJar::from_headers(&parts.headers);
+        let lang = lang_from(&parts.headers, &jar);
+        let session = match token_from(&parts.headers, &jar) {
+            Some(token) => auth::resolve(state, token).await?,
             None => None,
         };
         let ctx = Ctx {
             lang,
             tr: state.catalogs.tr(lang),
             session,
-            jar: CookieJar::from_headers(&parts.headers),
+            jar,
         };
         parts.extensions.insert(ctx.clone());
         Ok(ctx)

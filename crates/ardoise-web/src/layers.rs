@@ -27,22 +27,30 @@ struct ErrorPage {
 /// to the sign-in page.
 pub async fn render_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let is_api = req.uri().path().starts_with("/api/");
-    let lang = request_lang(req.headers());
     let is_get = req.method() == Method::GET;
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    let signed_in = req
-        .headers()
-        .get(header::COOKIE)
-        .is_some_and(|c| c.to_str().unwrap_or("").contains("ardoise_session="));
+    // What an error page needs is kept aside cheaply (reference-counted
+    // copies) and read only if the answer is an error: most are not.
+    let uri = req.uri().clone();
+    let mut lang_headers = axum::http::HeaderMap::new();
+    for name in [header::COOKIE, header::ACCEPT_LANGUAGE] {
+        for v in req.headers().get_all(&name) {
+            lang_headers.append(name.clone(), v.clone());
+        }
+    }
     let resp = next.run(req).await;
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
+    let lang = request_lang(&lang_headers);
+    let path_and_query = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let signed_in = lang_headers
+        .get_all(header::COOKIE)
+        .iter()
+        .any(|c| c.to_str().unwrap_or("").contains("ardoise_session="));
     let mark = resp.extensions().get::<ErrorMark>().cloned();
     let already_rendered = mark.is_none()
         && resp

@@ -32,7 +32,7 @@ use axum::Json;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// This module's routes.
@@ -267,11 +267,12 @@ struct TodoPage {
 fn todo_buckets(t: &Tr, todo: &Todo, fragments: &[Arc<Fragments>]) -> Vec<TodoBucket> {
     let mut buckets: BTreeMap<DueBucket, Vec<(NaiveDate, TodoItem)>> = BTreeMap::new();
     for (diary, fragments) in todo.diaries.iter().zip(fragments) {
-        for (h, due) in diary
+        for (i, (h, due)) in diary
             .homework
             .iter()
             .zip(&diary.due)
-            .filter(|(h, _)| h.publish_at <= todo.now)
+            .enumerate()
+            .filter(|(_, (h, _))| h.publish_at <= todo.now)
         {
             let Some(due) = *due else {
                 continue;
@@ -281,7 +282,7 @@ fn todo_buckets(t: &Tr, todo: &Todo, fragments: &[Arc<Fragments>]) -> Vec<TodoBu
             if bucket == DueBucket::Late && done {
                 continue;
             }
-            let Some(html) = fragments.items.get(&h.id) else {
+            let Some(html) = fragments.items.get(i) else {
                 continue;
             };
             buckets.entry(bucket).or_default().push((
@@ -387,14 +388,29 @@ async fn todo_page(
         ),
         t,
     };
-    Ok(with_etag(render(&page), &etag))
+    // Rendered into a buffer the size of the pre-rendered parts and the
+    // shell, so the page is not copied over and over as it grows.
+    let size = 4096
+        + page
+            .buckets
+            .iter()
+            .flat_map(|b| b.items.iter())
+            .map(|i| i.html.len() + 160)
+            .sum::<usize>()
+        + page.lessons_html.iter().map(|h| h.len()).sum::<usize>();
+    let mut html = String::with_capacity(size);
+    page.render_into(&mut html)
+        .map_err(|e| ApiError::Internal(format!("todo page: {e}")))?;
+    Ok(with_etag(axum::response::Html(html).into_response(), &etag))
 }
 
 /// A class diary's parts that are the same for every pupil, rendered once
 /// per diary version, language and set of published lessons.
 #[derive(Debug)]
 pub struct Fragments {
-    items: HashMap<HomeworkId, Arc<str>>,
+    /// Each homework's line, in the diary's order (indexed like
+    /// `ClassDiary::homework`).
+    items: Vec<Arc<str>>,
     lessons: Arc<str>,
     /// Number of subjects with past lessons.
     lesson_count: usize,
@@ -415,7 +431,7 @@ fn fragments(
     if let Some(f) = cache.get(&key) {
         return Ok(Arc::clone(f));
     }
-    let mut items = HashMap::new();
+    let mut items = Vec::with_capacity(diary.homework.len());
     for h in &diary.homework {
         let item = TodoItemFragment {
             t: t.clone(),
@@ -431,7 +447,7 @@ fn fragments(
         let html = item
             .render()
             .map_err(|e| ApiError::Internal(format!("todo item: {e}")))?;
-        items.insert(h.id, Arc::from(html));
+        items.push(Arc::from(html));
     }
     let subjects = lessons_by_subject(t, diary, now, today);
     let lesson_count = subjects.len();
