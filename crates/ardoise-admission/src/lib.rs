@@ -11,6 +11,10 @@
 //!   queueing delay, an AIMD limit on admitted users or in-flight requests,
 //!   bulkheads per class of work and jittered `Retry-After` values.
 //!
+//! - [`challenge`]: surge is not attack: sign-in failures per address in
+//!   fixed memory, and a light proof of work (or a wait, without
+//!   JavaScript) asked of an address with many, only under load.
+//!
 //! This crate owns the rules and the numbers. It must not do I/O, read a
 //! clock, draw random numbers, spawn tasks or know about HTTP: time is
 //! always a parameter (`now_ms`, unix milliseconds, for what travels in a
@@ -18,10 +22,12 @@
 //! limiter's monotonic measurements), and randomness is passed in as a
 //! number. The web layer wires it to requests, cookies and metrics.
 
+pub mod challenge;
 pub mod limiter;
 pub mod queue;
 pub mod token;
 
+pub use challenge::{ChallengeError, ChallengePolicy, ChallengeSigner, FailureSketch, Requirement};
 pub use limiter::{
     retry_after_secs, AdaptiveLimit, AdaptiveLimitConfig, Bulkhead, BulkheadClass, BulkheadLimits,
     Bulkheads, CodelConfig, CodelGate, Full, OwnedPermit, Permit, Verdict,

@@ -210,7 +210,7 @@ impl TokenError {
 /// A 256-bit HMAC key. Its `Debug` never shows the key.
 #[derive(Clone)]
 pub struct SigningKey {
-    mac: HmacSha256,
+    pub(crate) mac: HmacSha256,
 }
 
 impl SigningKey {

@@ -298,3 +298,15 @@ admin-surge-refusals = Requests refused or held back, by reason
 admin-surge-bulkheads = Bulkheads (requests in flight per kind of work)
 admin-surge-in-flight = In flight
 admin-surge-limit-short = Limit
+
+## Surge layer: the sign-in check
+challenge-notice = Many sign-ins have failed from your network: your browser runs a short check before signing you in. Without JavaScript, wait { $wait } seconds before sending the form.
+challenge-done = Check done: you can sign in.
+admin-surge-mix = Surge or attack?
+admin-surge-mix-help = Over the last full minute. A school behind one address shows many accounts per address and few failures; an attack, many failed sign-ins.
+admin-surge-accounts-per-address = Signed-in accounts per address
+admin-surge-requests-per-account = Requests per account
+admin-surge-failure-share = Failed sign-ins
+admin-surge-challenges = Checks asked / passed / refused
+admin-surge-challenge-on = Check on ([surge] challenge_enabled setting)
+admin-surge-challenge-off = Check off ([surge] challenge_enabled setting)

@@ -298,3 +298,15 @@ admin-surge-refusals = Requêtes refusées ou mises en attente, par motif
 admin-surge-bulkheads = Cloisons (requêtes en cours par type de travail)
 admin-surge-in-flight = En cours
 admin-surge-limit-short = Limite
+
+## Surge layer: the sign-in check
+challenge-notice = Beaucoup de connexions ont échoué depuis votre réseau : votre navigateur fait une courte vérification avant de vous connecter. Sans JavaScript, attendez { $wait } secondes avant d’envoyer le formulaire.
+challenge-done = Vérification faite : vous pouvez vous connecter.
+admin-surge-mix = Affluence ou attaque ?
+admin-surge-mix-help = Sur la dernière minute complète. Une école derrière une seule adresse montre beaucoup de comptes par adresse et peu d’échecs ; une attaque, beaucoup d’échecs de connexion.
+admin-surge-accounts-per-address = Comptes connectés par adresse
+admin-surge-requests-per-account = Requêtes par compte
+admin-surge-failure-share = Connexions échouées
+admin-surge-challenges = Vérifications demandées / réussies / refusées
+admin-surge-challenge-on = Vérification active (réglage [surge] challenge_enabled)
+admin-surge-challenge-off = Vérification désactivée (réglage [surge] challenge_enabled)

@@ -65,6 +65,10 @@ enum Command {
     /// Replays the 9:15 wave against a running Ardoise on this machine
     /// (open-loop load generator; reads DATA_DIR/demo-accounts.csv).
     Surge(Box<crate::surge::SurgeArgs>),
+    /// Measures fresh sign-ins against the raw password-hash rate, and
+    /// remembered-session resumes against fresh sign-ins, on a running
+    /// Ardoise on this machine (scripts/signin-bench.sh).
+    SurgeSignin(crate::surge::signin::SignInArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -147,6 +151,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Surge(args) => crate::surge::run(*args, &settings.data_dir).await,
+        Command::SurgeSignin(args) => crate::surge::signin::run(args, &settings.data_dir).await,
         Command::Migrate => {
             open_store(&settings, true).await?;
             println!("database ready: migrations applied");

@@ -8,10 +8,12 @@ use crate::i18n::{Lang, Tr};
 use crate::pages::{render, Nav};
 use crate::session::REMEMBER_SECS;
 use crate::state::AppState;
+use crate::surge::challenge::ChallengeShown;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 
@@ -35,6 +37,27 @@ struct LoginPage {
     login: String,
     csrf: String,
     next: String,
+    challenge: Option<ChallengeView>,
+}
+
+/// The sign-in check shown on a form (see `surge::challenge`).
+struct ChallengeView {
+    token: String,
+    bits: u8,
+    notice: String,
+    done: String,
+}
+
+fn challenge_view(t: &Tr, shown: Option<Extension<ChallengeShown>>) -> Option<ChallengeView> {
+    shown.map(|Extension(c)| ChallengeView {
+        notice: t.with(
+            "challenge-notice",
+            &[("wait", c.wait_secs.to_string().as_str())],
+        ),
+        done: t.get("challenge-done"),
+        token: c.token,
+        bits: c.bits,
+    })
 }
 
 #[derive(Template)]
@@ -45,6 +68,7 @@ struct ActivatePage {
     error: Option<String>,
     login: String,
     csrf: String,
+    challenge: Option<ChallengeView>,
 }
 
 /// Keeps only local paths, so `next` cannot send anyone to another site.
@@ -138,6 +162,7 @@ struct NextQuery {
 async fn login_page(
     State(state): State<AppState>,
     ctx: Ctx,
+    shown: Option<Extension<ChallengeShown>>,
     Query(q): Query<NextQuery>,
 ) -> Response {
     if ctx.session.is_some() {
@@ -146,6 +171,7 @@ async fn login_page(
     let (jar, csrf) = csrf_cookie(ctx.jar.clone(), state.config.secure_cookies);
     let page = LoginPage {
         nav: Nav::public(ctx.tr.get("login-title")),
+        challenge: challenge_view(&ctx.tr, shown),
         t: ctx.tr,
         error: None,
         login: String::new(),
@@ -171,6 +197,7 @@ struct LoginForm {
 async fn login_submit(
     State(state): State<AppState>,
     ctx: Ctx,
+    shown: Option<Extension<ChallengeShown>>,
     headers: HeaderMap,
     FormIn(form): FormIn<LoginForm>,
 ) -> Response {
@@ -202,6 +229,7 @@ async fn login_submit(
             let (jar, csrf) = csrf_cookie(ctx.jar.clone(), state.config.secure_cookies);
             let page = LoginPage {
                 nav: Nav::public(ctx.tr.get("login-title")),
+                challenge: challenge_view(&ctx.tr, shown),
                 error: Some(error_message(&ctx.tr, &e)),
                 t: ctx.tr,
                 login: form.login.chars().take(64).collect(),
@@ -236,10 +264,15 @@ async fn logout(
 }
 
 /// `GET /activate`.
-async fn activate_page(State(state): State<AppState>, ctx: Ctx) -> Response {
+async fn activate_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    shown: Option<Extension<ChallengeShown>>,
+) -> Response {
     let (jar, csrf) = csrf_cookie(ctx.jar.clone(), state.config.secure_cookies);
     let page = ActivatePage {
         nav: Nav::public(ctx.tr.get("activate-title")),
+        challenge: challenge_view(&ctx.tr, shown),
         t: ctx.tr,
         error: None,
         login: String::new(),
@@ -266,6 +299,7 @@ struct ActivateForm {
 async fn activate_submit(
     State(state): State<AppState>,
     ctx: Ctx,
+    shown: Option<Extension<ChallengeShown>>,
     headers: HeaderMap,
     FormIn(form): FormIn<ActivateForm>,
 ) -> Response {
@@ -296,6 +330,7 @@ async fn activate_submit(
             let (jar, csrf) = csrf_cookie(ctx.jar.clone(), state.config.secure_cookies);
             let page = ActivatePage {
                 nav: Nav::public(ctx.tr.get("activate-title")),
+                challenge: challenge_view(&ctx.tr, shown),
                 error: Some(error_message(&ctx.tr, &e)),
                 t: ctx.tr,
                 login: form.login.chars().take(64).collect(),

@@ -15,6 +15,22 @@ pub fn routes() -> RouteTable {
         .get("/metrics", metrics_text)
         .get("/api/v1/openapi.json", openapi)
         .get("/static/ardoise.css", stylesheet)
+        .get("/static/challenge.js", challenge_script)
+}
+
+/// `GET /static/challenge.js`: the sign-in check's script, on the sign-in
+/// pages only while the surge layer asks work of the visitor's network.
+async fn challenge_script() -> impl axum::response::IntoResponse {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/javascript; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/challenge.js"),
+    )
 }
 
 /// `GET /static/ardoise.css`: the stylesheet; its URL carries a version,

@@ -19,6 +19,7 @@
 //! remembered device whose session is not in memory yet (after a restart),
 //! which the route would have loaded anyway.
 
+use super::challenge::{self, Step};
 use super::pages::{self, Waiting};
 use super::{conn, Refusal, Surge};
 use crate::auth;
@@ -134,7 +135,7 @@ enum Admission {
 }
 
 /// Middleware: see the module documentation.
-pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let surge = &state.surge;
     if !surge.config.enabled {
         return next.run(req).await;
@@ -169,6 +170,28 @@ pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> R
         return pages::busy(surge, &req);
     }
     surge.users.observe(delay, surge.admitted.total(), now);
+
+    let now_ms = state.clock.now_ms();
+    let address = challenge::address_key(&req);
+    if let Some(s) = session.as_deref() {
+        surge
+            .mix
+            .signed_in_request(s.actor.person_id.0, &address, now_ms);
+    }
+    // Surge is not attack: failed sign-ins counted per address, and work
+    // asked of an address with many, on the pre-login routes only.
+    let mut shown = None;
+    let checks_secret = challenge::hashes_a_secret(req.method(), req.uri().path());
+    if kind == RouteKind::PreLogin {
+        match surge.challenge_step(&req, &address, now_ms) {
+            Step::Pass => {}
+            Step::Show(c, new) => {
+                shown = Some((c.token.clone(), new));
+                req.extensions_mut().insert(c);
+            }
+            Step::Refuse(resp) => return resp,
+        }
+    }
 
     let mut grant = None;
     if kind == RouteKind::App {
@@ -211,6 +234,23 @@ pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> R
     let json = wants_json(req.uri().path(), req.headers());
     let mut resp = next.run(req).await;
     drop(permit);
+    if checks_secret {
+        let failed = challenge::is_failure(resp.status());
+        surge.mix.sign_in(failed, now_ms);
+        if failed {
+            surge.record_sign_in_failure(&address, now_ms);
+        }
+    }
+    if let Some((token, new)) = shown {
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(challenge::CSP_WITH_SCRIPT),
+        );
+        if new {
+            append_cookie(h, surge.challenge_cookie(&token));
+        }
+    }
     if let Some(g) = grant {
         let h = resp.headers_mut();
         append_cookie(h, surge.pass_cookie(&g.token));

@@ -17,14 +17,19 @@
 //! counters per lane, whatever the number of people in it.
 
 pub mod admission;
+pub mod challenge;
 pub mod conn;
+pub mod mix;
 pub mod pages;
+
+pub use ardoise_admission::ChallengePolicy;
 
 use crate::i18n::Catalogs;
 use crate::state::WebConfig;
 use ardoise_admission::{
-    AdaptiveLimit, AdaptiveLimitConfig, BulkheadClass, BulkheadLimits, Bulkheads, ClientId,
-    CodelConfig, CodelGate, Lane, Lobby, LobbyConfig, Share, Signer, SigningKey, TokenLifetimes,
+    AdaptiveLimit, AdaptiveLimitConfig, BulkheadClass, BulkheadLimits, Bulkheads, ChallengePolicy,
+    ChallengeSigner, ClientId, CodelConfig, CodelGate, FailureSketch, Lane, Lobby, LobbyConfig,
+    Share, Signer, SigningKey, TokenLifetimes,
 };
 use ardoise_core::Clock;
 use dashmap::DashMap;
@@ -107,6 +112,11 @@ pub struct SurgeConfig {
     pub max_connections: usize,
     /// Largest request body of any kind, uploads included. Always applied.
     pub max_request_bytes: usize,
+    /// The proof of work asked of addresses with many failed sign-ins
+    /// (off by default; only under load).
+    pub challenge: ChallengePolicy,
+    /// Half-life of the failed sign-ins counted per address.
+    pub failure_half_life: Duration,
 }
 
 impl Default for SurgeConfig {
@@ -135,6 +145,8 @@ impl Default for SurgeConfig {
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             max_request_bytes: 100 * 1024 * 1024,
+            challenge: ChallengePolicy::default(),
+            failure_half_life: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -215,6 +227,10 @@ struct Counters {
     passes_from_queue: AtomicU64,
     tickets_issued: AtomicU64,
     tokens_refused: AtomicU64,
+    sign_in_failures: AtomicU64,
+    challenges_issued: AtomicU64,
+    challenges_passed: AtomicU64,
+    challenges_refused: AtomicU64,
 }
 
 /// One admitted client in the table.
@@ -312,6 +328,9 @@ pub struct Surge {
     busy: [BusyPage; 2],
     lobby_pages: pages::LobbyPages,
     secure_cookies: bool,
+    failures: Mutex<FailureSketch>,
+    challenges: ChallengeSigner,
+    mix: mix::TrafficMix,
 }
 
 impl fmt::Debug for Surge {
@@ -355,6 +374,14 @@ pub struct SurgeSnapshot {
     pub overloaded: (bool, bool),
     /// Bulkheads: class, in flight, limit.
     pub bulkheads: Vec<(&'static str, u64, u64)>,
+    /// Failed sign-ins since start.
+    pub sign_in_failures: u64,
+    /// Challenges issued, passed and refused since start.
+    pub challenges: (u64, u64, u64),
+    /// The traffic of the last full minute.
+    pub mix: mix::MixFigures,
+    /// Whether the sign-in check may be asked.
+    pub challenge_enabled: bool,
 }
 
 /// One lane's figures.
@@ -430,7 +457,15 @@ impl Surge {
             growth: 0.1,
             ..AdaptiveLimitConfig::default()
         });
+        let mut salt = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
         Ok(Surge {
+            failures: Mutex::new(FailureSketch::new(config.failure_half_life, salt)),
+            challenges: ChallengeSigner::new(
+                SigningKey::derive(&master, "challenge"),
+                config.challenge.max_age,
+            ),
+            mix: mix::TrafficMix::default(),
             config: config.clone(),
             signer: Signer::new(SigningKey::derive(&master, "admission"), lifetimes),
             lobby: Mutex::new(lobby),
@@ -461,6 +496,13 @@ impl Surge {
     /// are updated in single statements, so they are never half-written).
     fn lobby(&self) -> MutexGuard<'_, Lobby> {
         self.lobby
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The failure counts per address (see [`Self::lobby`] on poisoning).
+    fn failure_sketch(&self) -> MutexGuard<'_, FailureSketch> {
+        self.failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -555,6 +597,14 @@ impl Surge {
                     (class.as_str(), b.in_flight(), b.limit())
                 })
                 .collect(),
+            sign_in_failures: load(&c.sign_in_failures),
+            challenges: (
+                load(&c.challenges_issued),
+                load(&c.challenges_passed),
+                load(&c.challenges_refused),
+            ),
+            mix: self.mix.figures(now_ms),
+            challenge_enabled: self.config.challenge.enabled,
         }
     }
 
@@ -595,6 +645,19 @@ impl Surge {
             .set(if s.overloaded.0 { 1.0 } else { 0.0 });
         metrics::gauge!("ardoise_surge_overloaded", "traffic" => "pre_login")
             .set(if s.overloaded.1 { 1.0 } else { 0.0 });
+        metrics::counter!("ardoise_surge_sign_in_failures_total").absolute(s.sign_in_failures);
+        for (outcome, n) in [
+            ("issued", s.challenges.0),
+            ("passed", s.challenges.1),
+            ("refused", s.challenges.2),
+        ] {
+            metrics::counter!("ardoise_surge_challenges_total", "outcome" => outcome).absolute(n);
+        }
+        metrics::gauge!("ardoise_surge_accounts_per_address").set(s.mix.accounts_per_address());
+        metrics::gauge!("ardoise_surge_requests_per_account").set(s.mix.requests_per_account());
+        metrics::gauge!("ardoise_surge_distinct_accounts").set(s.mix.accounts as f64);
+        metrics::gauge!("ardoise_surge_distinct_addresses").set(s.mix.addresses as f64);
+        metrics::gauge!("ardoise_surge_sign_in_failure_share").set(s.mix.failure_share());
         for (class, in_flight, limit) in &s.bulkheads {
             metrics::gauge!("ardoise_surge_bulkhead_in_flight", "class" => *class)
                 .set(*in_flight as f64);

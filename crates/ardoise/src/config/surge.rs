@@ -72,6 +72,15 @@ pub struct SurgeSettings {
     pub max_connections: usize,
     /// Largest request body of any kind (uploads included), in bytes.
     pub max_request_bytes: usize,
+    /// Ask a light proof of work (or, without JavaScript, a short wait)
+    /// before a sign-in from an address with many recent failures.
+    pub challenge_enabled: bool,
+    /// Ask it only while the node is under load.
+    pub challenge_only_under_load: bool,
+    /// Recent failed sign-ins from one address before it is asked.
+    pub challenge_failures: u64,
+    /// Half-life of the failed sign-ins counted per address, in seconds.
+    pub failure_half_life_secs: u64,
 }
 
 impl Default for SurgeSettings {
@@ -100,6 +109,10 @@ impl Default for SurgeSettings {
             idle_timeout_secs: 60,
             max_connections: 10_000,
             max_request_bytes: 100 * 1024 * 1024,
+            challenge_enabled: false,
+            challenge_only_under_load: true,
+            challenge_failures: 20,
+            failure_half_life_secs: 600,
         }
     }
 }
@@ -148,6 +161,16 @@ body_timeout_secs = 10
 idle_timeout_secs = 60
 max_connections = 10000
 max_request_bytes = 104857600
+# Surge is not attack: failed sign-ins are counted per address (never plain
+# requests: a school's pupils share one address). Past challenge_failures
+# recent failures (halving every failure_half_life_secs), and only under load
+# unless challenge_only_under_load = false, sign-ins from that address first
+# solve a light proof of work in the browser, or wait a few seconds without
+# JavaScript. Nobody is blocked. Off by default.
+challenge_enabled = false
+challenge_only_under_load = true
+challenge_failures = 20
+failure_half_life_secs = 600
 "#;
 
 impl SurgeSettings {
@@ -214,6 +237,13 @@ impl SurgeSettings {
             idle_timeout: secs(self.idle_timeout_secs.max(1)),
             max_connections: self.max_connections.max(1),
             max_request_bytes: self.max_request_bytes,
+            challenge: ardoise_web::surge::ChallengePolicy {
+                enabled: self.challenge_enabled,
+                only_under_load: self.challenge_only_under_load,
+                threshold: self.challenge_failures.max(1) as f64,
+                ..ardoise_web::surge::ChallengePolicy::default()
+            },
+            failure_half_life: secs(self.failure_half_life_secs.max(1)),
         }
     }
 }

@@ -13,6 +13,7 @@
 pub mod client;
 pub mod plan;
 pub mod report;
+pub mod signin;
 pub mod stats;
 pub mod vu;
 

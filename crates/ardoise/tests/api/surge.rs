@@ -467,3 +467,251 @@ async fn a_request_that_waited_too_long_is_refused_at_once_and_told_when_to_come
     let health = c.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
 }
+
+/// Surge is not attack: the sign-in check asked of a network with many
+/// failures, here on a quiet node and from the third failure.
+fn checked(only_under_load: bool) -> SurgeConfig {
+    SurgeConfig {
+        challenge: ardoise_web::surge::ChallengePolicy {
+            enabled: true,
+            only_under_load,
+            threshold: 3.0,
+            base_bits: 8,
+            ..ardoise_web::surge::ChallengePolicy::default()
+        },
+        ..test_surge()
+    }
+}
+
+async fn api_sign_in(app: &TestApp, login: &str, password: &str) -> reqwest::Response {
+    client()
+        .post(app.url("/api/v1/session"))
+        .json(&serde_json::json!({"login": login, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn fail_sign_ins(app: &TestApp, n: usize) {
+    for i in 0..n {
+        let resp = api_sign_in(app, &format!("nobody.{i}"), "pas le bon mot de passe").await;
+        assert_eq!(resp.status().as_u16(), 401);
+    }
+}
+
+#[tokio::test]
+async fn a_network_with_many_failed_sign_ins_proves_some_work_before_the_next_one() {
+    let app = spawn_app_with_surge(checked(false)).await;
+    let pupil = app.seeded.pupil_a.clone();
+    fail_sign_ins(&app, 3).await;
+
+    // The next attempt, even with the right password, is asked to work
+    // first: nothing is hashed, nobody is blocked.
+    let resp = api_sign_in(&app, &pupil.login, &pupil.password).await;
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "challenge_required");
+    let challenge = body["challenge"].as_str().unwrap().to_string();
+    let bits = u8::try_from(body["bits"].as_u64().unwrap()).unwrap();
+    assert_eq!(body["wait_secs"].as_u64().unwrap(), retry);
+
+    // A wrong answer is refused; the right one lets the sign-in through.
+    let answer = ardoise_web::surge::challenge::solve(&challenge, bits);
+    let with = |solution: u64| {
+        client()
+            .post(app.url("/api/v1/session"))
+            .header("x-ardoise-challenge", challenge.clone())
+            .header("x-ardoise-challenge-solution", solution.to_string())
+            .json(&serde_json::json!({"login": pupil.login, "password": pupil.password}))
+    };
+    let wrong = (0..)
+        .find(|&n| {
+            ardoise_web::surge::challenge::leading_zero_bits(&challenge, n) < u32::from(bits)
+        })
+        .unwrap();
+    let refused = with(wrong).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    let accepted = with(answer).send().await.unwrap();
+    assert_eq!(accepted.status().as_u16(), 201);
+
+    // A challenge is bound to the address and cannot be forged.
+    let forged = client()
+        .post(app.url("/api/v1/session"))
+        .header("x-ardoise-challenge", format!("{challenge}x"))
+        .json(&serde_json::json!({"login": pupil.login, "password": pupil.password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 429);
+
+    // Without any computation, waiting the delay is enough.
+    let resp = api_sign_in(&app, &pupil.login, &pupil.password).await;
+    let body: Value = resp.json().await.unwrap();
+    let token = body["challenge"].as_str().unwrap().to_string();
+    app.clock
+        .advance(i64::try_from(body["wait_secs"].as_u64().unwrap()).unwrap());
+    let waited = client()
+        .post(app.url("/api/v1/session"))
+        .header("x-ardoise-challenge", token)
+        .json(&serde_json::json!({"login": pupil.login, "password": pupil.password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(waited.status().as_u16(), 201);
+
+    let metrics = client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("ardoise_surge_sign_in_failures_total 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ardoise_surge_challenges_total{outcome=\"passed\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_browser_without_javascript_signs_in_after_the_shown_wait() {
+    let app = spawn_app_with_surge(checked(false)).await;
+    let pupil = app.seeded.pupil_a.clone();
+    fail_sign_ins(&app, 3).await;
+
+    let browser = client();
+    let resp = browser.get(app.url("/login")).send().await.unwrap();
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("id=\"challenge-status\""), "{html}");
+    assert!(html.contains("data-challenge=\""), "{html}");
+    assert!(
+        html.contains("<script src=\"/static/challenge.js\""),
+        "{html}"
+    );
+    let script = client()
+        .get(app.url("/static/challenge.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status().as_u16(), 200);
+    assert!(script.text().await.unwrap().contains("crypto.subtle"));
+
+    let form = |csrf: String| {
+        vec![
+            ("login", pupil.login.clone()),
+            ("password", pupil.password.clone()),
+            ("csrf", csrf),
+        ]
+    };
+    // Sent at once: back to the form, still signed out.
+    let early = browser
+        .post(app.url("/login"))
+        .form(&form(csrf_in(&html).unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(early.status().as_u16(), 303);
+    assert_eq!(early.headers()["location"], "/login");
+    let home = browser.get(app.url("/home")).send().await.unwrap();
+    assert!(home.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/login"));
+
+    // After the wait shown on the page, the same form goes through.
+    app.clock.advance(60);
+    let html = browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let late = browser
+        .post(app.url("/login"))
+        .form(&form(csrf_in(&html).unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status().as_u16(), 303);
+    assert_eq!(late.headers()["location"], "/home");
+    let home = browser.get(app.url("/home")).send().await.unwrap();
+    assert_eq!(home.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn a_school_of_pupils_behind_one_address_is_never_asked_to_prove_anything() {
+    let app = spawn_app_with_surge(checked(false)).await;
+    // Everyone here shares 127.0.0.1, as a school shares its address:
+    // successes are not counted, only failures.
+    let people = [
+        app.seeded.pupil_a.clone(),
+        app.seeded.pupil_b.clone(),
+        app.seeded.parent_a.clone(),
+        app.seeded.teacher_a.clone(),
+    ];
+    for _ in 0..10 {
+        for p in &people {
+            let resp = api_sign_in(&app, &p.login, &p.password).await;
+            assert_eq!(resp.status().as_u16(), 201, "{}", p.login);
+        }
+    }
+    // Two typos are below the threshold.
+    fail_sign_ins(&app, 2).await;
+    let p = &app.seeded.pupil_a;
+    assert_eq!(
+        api_sign_in(&app, &p.login, &p.password)
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+    let page = client()
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("<script"), "no check, no script");
+}
+
+#[tokio::test]
+async fn by_default_the_check_is_asked_only_under_load() {
+    let app = spawn_app_with_surge(checked(true)).await;
+    fail_sign_ins(&app, 10).await;
+    // A quiet node: past the threshold, but nobody is asked anything.
+    let p = &app.seeded.pupil_a;
+    assert_eq!(
+        api_sign_in(&app, &p.login, &p.password)
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+    let page = client()
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("data-challenge"), "{page}");
+}
