@@ -154,7 +154,8 @@ impl ChallengePolicy {
             return None;
         }
         let threshold = self.threshold.max(1.0);
-        if !(failures >= threshold) {
+        // NaN counts as no failure.
+        if failures.partial_cmp(&threshold).is_none_or(|o| o.is_lt()) {
             return None;
         }
         // Doublings past the threshold: 0 at the threshold.

@@ -27,9 +27,9 @@ pub use ardoise_admission::ChallengePolicy;
 use crate::i18n::Catalogs;
 use crate::state::WebConfig;
 use ardoise_admission::{
-    AdaptiveLimit, AdaptiveLimitConfig, BulkheadClass, BulkheadLimits, Bulkheads, ChallengePolicy,
-    ChallengeSigner, ClientId, CodelConfig, CodelGate, FailureSketch, Lane, Lobby, LobbyConfig,
-    Share, Signer, SigningKey, TokenLifetimes,
+    AdaptiveLimit, AdaptiveLimitConfig, BulkheadClass, BulkheadLimits, Bulkheads, ChallengeSigner,
+    ClientId, CodelConfig, CodelGate, FailureSketch, Lane, Lobby, LobbyConfig, Share, Signer,
+    SigningKey, TokenLifetimes,
 };
 use ardoise_core::Clock;
 use dashmap::DashMap;

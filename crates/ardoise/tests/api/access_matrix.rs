@@ -119,6 +119,7 @@ fn rows() -> Vec<Row> {
         r("GET", "/metrics", None, Empty, PUBLIC),
         r("GET", "/api/v1/openapi.json", None, Empty, PUBLIC),
         r("GET", "/static/ardoise.css", None, Empty, PUBLIC),
+        r("GET", "/static/challenge.js", None, Empty, PUBLIC),
         r("GET", "/login", None, Empty, PUBLIC),
         r(
             "POST",
