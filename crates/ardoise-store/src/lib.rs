@@ -23,6 +23,8 @@ mod error;
 pub mod model;
 mod sessions;
 mod work;
+// Documents (issue 5).
+mod documents;
 
 pub use connect::{Backend, Store};
 pub use diary::{HandIn, HomeworkInsertForm, HomeworkView, LessonInsertForm, LessonView};
@@ -33,6 +35,8 @@ pub use work::{
     AttachmentInsert, AttachmentView, FeedbackInsert, FeedbackView, OwnerKind, SubmissionInsert,
     SubmissionView,
 };
+
+pub use documents::{MAX_DEPTH as DOCUMENTS_MAX_DEPTH, DocumentInsert, DocumentView, FolderView, ItemKind, ShareView};
 
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;

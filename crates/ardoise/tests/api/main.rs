@@ -9,3 +9,5 @@ mod errors;
 mod signin;
 mod surge;
 mod work;
+// Documents (issue 5).
+mod documents;
