@@ -574,14 +574,14 @@ impl Store {
         Ok((folders, docs))
     }
 
-    /// Removes for good what was trashed before `before`: documents, and
+    /// Removes for good what was trashed at or before `before`: documents, and
     /// folders with everything below them and their shares. Returns the
     /// number of documents removed. Their blobs go at the next blob sweep.
     pub async fn purge_trash(&self, before: UnixTime) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         let sub = format!(
             "WITH RECURSIVE sub(id, depth) AS ( \
-               SELECT id, 0 FROM doc_folders WHERE trashed_at IS NOT NULL AND trashed_at < $1 \
+               SELECT id, 0 FROM doc_folders WHERE trashed_at IS NOT NULL AND trashed_at <= $1 \
                UNION ALL \
                SELECT f.id, s.depth + 1 FROM doc_folders f JOIN sub s ON f.parent_id = s.id WHERE s.depth < {MAX_DEPTH} \
              )"
@@ -594,7 +594,7 @@ impl Store {
         .await?
         .rows_affected();
         removed += sqlx::query(
-            "DELETE FROM documents WHERE trashed_at IS NOT NULL AND trashed_at < $1",
+            "DELETE FROM documents WHERE trashed_at IS NOT NULL AND trashed_at <= $1",
         )
         .bind(before)
         .execute(&mut *tx)
