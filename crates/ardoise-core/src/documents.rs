@@ -351,9 +351,7 @@ pub fn validate_name(raw: &str) -> Result<String, NameError> {
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(NameError::TooLong);
     }
-    let bidi = |c: char| {
-        matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-    };
+    let bidi = |c: char| matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
     if name == "."
         || name == ".."
         || name.contains(['/', '\\'])
@@ -525,16 +523,31 @@ mod tests {
             target: ShareTarget::Class(C_A),
             write: false,
         }];
-        assert_eq!(item_access(&pupil(1, C_A), teachers_space, &to_a), Access::Read);
-        assert_eq!(item_access(&parent(3, C_A), teachers_space, &to_a), Access::Read);
-        assert_eq!(item_access(&pupil(2, C_B), teachers_space, &to_a), Access::None);
-        assert_eq!(item_access(&parent(4, C_B), teachers_space, &to_a), Access::None);
+        assert_eq!(
+            item_access(&pupil(1, C_A), teachers_space, &to_a),
+            Access::Read
+        );
+        assert_eq!(
+            item_access(&parent(3, C_A), teachers_space, &to_a),
+            Access::Read
+        );
+        assert_eq!(
+            item_access(&pupil(2, C_B), teachers_space, &to_a),
+            Access::None
+        );
+        assert_eq!(
+            item_access(&parent(4, C_B), teachers_space, &to_a),
+            Access::None
+        );
         // A class share never grants writing, even if marked so.
         let bad = [ShareRef {
             target: ShareTarget::Class(C_A),
             write: true,
         }];
-        assert_eq!(item_access(&pupil(1, C_A), teachers_space, &bad), Access::Read);
+        assert_eq!(
+            item_access(&pupil(1, C_A), teachers_space, &bad),
+            Access::Read
+        );
         let colleague = [ShareRef {
             target: ShareTarget::Person(PersonId(6)),
             write: true,
@@ -556,7 +569,10 @@ mod tests {
             ..pupil(2, C_B)
         };
         assert_eq!(item_access(&in_group, teachers_space, &group), Access::Read);
-        assert_eq!(item_access(&pupil(1, C_A), teachers_space, &group), Access::None);
+        assert_eq!(
+            item_access(&pupil(1, C_A), teachers_space, &group),
+            Access::None
+        );
     }
 
     #[test]
@@ -590,10 +606,28 @@ mod tests {
         let t = teacher(5, C_A);
         let w = Access::Write;
         assert!(may_share_with(&t, w, ShareTarget::Class(C_A), false, None));
-        assert!(!may_share_with(&t, w, ShareTarget::Class(C_B), false, None), "not taught");
-        assert!(!may_share_with(&t, w, ShareTarget::Class(C_A), true, None), "class writes");
-        assert!(!may_share_with(&t, Access::Read, ShareTarget::Class(C_A), false, None));
-        assert!(!may_share_with(&pupil(1, C_A), w, ShareTarget::Class(C_A), false, None));
+        assert!(
+            !may_share_with(&t, w, ShareTarget::Class(C_B), false, None),
+            "not taught"
+        );
+        assert!(
+            !may_share_with(&t, w, ShareTarget::Class(C_A), true, None),
+            "class writes"
+        );
+        assert!(!may_share_with(
+            &t,
+            Access::Read,
+            ShareTarget::Class(C_A),
+            false,
+            None
+        ));
+        assert!(!may_share_with(
+            &pupil(1, C_A),
+            w,
+            ShareTarget::Class(C_A),
+            false,
+            None
+        ));
         let col = |id, e, adult| Colleague {
             id: PersonId(id),
             establishment_id: e,
@@ -601,8 +635,14 @@ mod tests {
         };
         let p6 = ShareTarget::Person(PersonId(6));
         assert!(may_share_with(&t, w, p6, true, Some(col(6, E1, true))));
-        assert!(!may_share_with(&t, w, p6, false, Some(col(6, E1, false))), "a pupil");
-        assert!(!may_share_with(&t, w, p6, false, Some(col(6, E2, true))), "elsewhere");
+        assert!(
+            !may_share_with(&t, w, p6, false, Some(col(6, E1, false))),
+            "a pupil"
+        );
+        assert!(
+            !may_share_with(&t, w, p6, false, Some(col(6, E2, true))),
+            "elsewhere"
+        );
         assert!(!may_share_with(&t, w, p6, false, None), "unknown");
         let me = ShareTarget::Person(PersonId(5));
         assert!(!may_share_with(&t, w, me, false, Some(col(5, E1, true))));
@@ -633,7 +673,11 @@ mod tests {
             roles: Roles::only(Role::Teacher).with(Role::Parent),
             ..actor(1, &[])
         };
-        assert_eq!(DEFAULT_QUOTAS.for_actor(&tp), 2 << 30, "the largest role wins");
+        assert_eq!(
+            DEFAULT_QUOTAS.for_actor(&tp),
+            2 << 30,
+            "the largest role wins"
+        );
         assert_eq!(DEFAULT_QUOTAS.for_actor(&pupil(1, C_A)), 200 << 20);
         assert_eq!(upload_allowance(100, 1000, 0), (100, false));
         assert_eq!(upload_allowance(100, 1000, 950), (50, true));

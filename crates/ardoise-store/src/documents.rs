@@ -125,7 +125,11 @@ fn folder_from_row(r: &AnyRow) -> StoreResult<FolderView> {
     let kind: String = r.try_get("space_kind")?;
     Ok(FolderView {
         id: r.try_get("id")?,
-        space: space_from(&kind, r.try_get("space_id")?, r.try_get("establishment_id")?)?,
+        space: space_from(
+            &kind,
+            r.try_get("space_id")?,
+            r.try_get("establishment_id")?,
+        )?,
         parent_id: r.try_get("parent_id")?,
         name: r.try_get("name")?,
         owner_id: r.try_get::<Option<i64>, _>("owner_id")?.map(PersonId),
@@ -294,7 +298,10 @@ impl Store {
             "1 = 0".to_string()
         } else {
             let list: Vec<String> = folder_ids.iter().map(i64::to_string).collect();
-            format!("(s.item_kind = 'folder' AND s.item_id IN ({}))", list.join(", "))
+            format!(
+                "(s.item_kind = 'folder' AND s.item_id IN ({}))",
+                list.join(", ")
+            )
         };
         let doc = match document {
             Some(id) => format!(" OR (s.item_kind = 'document' AND s.item_id = {id})"),
@@ -425,13 +432,13 @@ impl Store {
 
     /// A group's establishment, `None` if there is no such group.
     pub async fn group_establishment(&self, id: GroupId) -> StoreResult<Option<EstablishmentId>> {
-        Ok(
-            sqlx::query_scalar::<_, i64>("SELECT establishment_id FROM teaching_groups WHERE id = $1")
-                .bind(id.0)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(EstablishmentId),
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT establishment_id FROM teaching_groups WHERE id = $1",
         )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(EstablishmentId))
     }
 
     /// A new folder inside `parent`, in the same space.
@@ -495,7 +502,12 @@ impl Store {
 
     /// Moves a folder under `parent`; it and everything below it take the
     /// parent's space. The caller has refused moves into itself.
-    pub async fn move_folder(&self, id: i64, parent: &FolderView, now: UnixTime) -> StoreResult<()> {
+    pub async fn move_folder(
+        &self,
+        id: i64,
+        parent: &FolderView,
+        now: UnixTime,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         let e: i64 = sqlx::query_scalar("SELECT establishment_id FROM doc_folders WHERE id = $1")
             .bind(parent.id)
@@ -557,7 +569,10 @@ impl Store {
             "SELECT {FOLDER_COLUMNS} FROM doc_folders f WHERE f.trashed_at IS NOT NULL \
              AND (f.trashed_by = $1 OR f.owner_id = $1) ORDER BY f.trashed_at DESC, f.id"
         );
-        let rows = sqlx::query(&sql).bind(person.0).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(person.0)
+            .fetch_all(&self.pool)
+            .await?;
         let folders = rows
             .iter()
             .map(folder_from_row)
@@ -566,7 +581,10 @@ impl Store {
             "SELECT {DOCUMENT_COLUMNS} FROM {DOCUMENT_FROM} WHERE d.trashed_at IS NOT NULL \
              AND (d.trashed_by = $1 OR d.owner_id = $1) ORDER BY d.trashed_at DESC, d.id"
         );
-        let rows = sqlx::query(&sql).bind(person.0).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(person.0)
+            .fetch_all(&self.pool)
+            .await?;
         let docs = rows
             .iter()
             .map(document_from_row)
@@ -593,13 +611,12 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        removed += sqlx::query(
-            "DELETE FROM documents WHERE trashed_at IS NOT NULL AND trashed_at <= $1",
-        )
-        .bind(before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        removed +=
+            sqlx::query("DELETE FROM documents WHERE trashed_at IS NOT NULL AND trashed_at <= $1")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         sqlx::query(&format!(
             "{sub} DELETE FROM doc_shares WHERE item_kind = 'folder' AND item_id IN (SELECT id FROM sub)"
         ))
@@ -755,7 +772,8 @@ impl Store {
     }
 }
 
-const SHARE_SELECT: &str = "SELECT s.id, s.item_kind, s.item_id, s.target_kind, s.target_id, s.can_write, \
+const SHARE_SELECT: &str =
+    "SELECT s.id, s.item_kind, s.item_id, s.target_kind, s.target_id, s.can_write, \
     COALESCE(c.name, g.name, p.first_name || ' ' || p.last_name, '') AS target_name \
     FROM doc_shares s \
     LEFT JOIN classes c ON s.target_kind = 'class' AND c.id = s.target_id \

@@ -36,7 +36,9 @@ pub use work::{
     SubmissionView,
 };
 
-pub use documents::{MAX_DEPTH as DOCUMENTS_MAX_DEPTH, DocumentInsert, DocumentView, FolderView, ItemKind, ShareView};
+pub use documents::{
+    DocumentInsert, DocumentView, FolderView, ItemKind, ShareView, MAX_DEPTH as DOCUMENTS_MAX_DEPTH,
+};
 
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -483,8 +483,8 @@ impl Store {
         let hashes: Vec<String> = sqlx::query_scalar(
             "SELECT blob_hash FROM attachments UNION SELECT blob_hash FROM documents",
         )
-            .fetch_all(&self.pool)
-            .await?;
+        .fetch_all(&self.pool)
+        .await?;
         Ok(hashes.into_iter().collect())
     }
 }

@@ -101,7 +101,11 @@ impl FromRequest<AppState> for Uploaded {
 
 /// Reads a form, storing each file (at most `max_size` bytes) in the blob
 /// store, and scanning it when a scanner is configured.
-pub async fn read_form(req: Request, state: &AppState, max_size: u64) -> Result<Uploaded, ApiError> {
+pub async fn read_form(
+    req: Request,
+    state: &AppState,
+    max_size: u64,
+) -> Result<Uploaded, ApiError> {
     {
         let is_multipart = req
             .headers()

@@ -373,10 +373,17 @@ mod tests {
 
     #[test]
     fn the_printed_documents_defaults_are_the_defaults() {
-        let text = format!("{DEFAULT_TOML}{}{}", surge::DEFAULT_TOML, documents::DEFAULT_TOML);
+        let text = format!(
+            "{DEFAULT_TOML}{}{}",
+            surge::DEFAULT_TOML,
+            documents::DEFAULT_TOML
+        );
         let parsed: Result<Settings, _> = toml::from_str(&text);
         assert_eq!(parsed.ok(), Some(Settings::default()));
-        let env = vec![("ARDOISE_DOCUMENTS_QUOTA_PUPIL_MIB".to_string(), "5".to_string())];
+        let env = vec![(
+            "ARDOISE_DOCUMENTS_QUOTA_PUPIL_MIB".to_string(),
+            "5".to_string(),
+        )];
         let s = Settings::load(None, env.into_iter()).ok();
         assert_eq!(s.map(|s| s.documents.web().quotas.pupil), Some(5 << 20));
     }

@@ -1154,7 +1154,10 @@ pub async fn load_documents(
         .find_person_by_login(&login)
         .await?
         .context("the demo teacher")?;
-    let actor = store.load_actor(person.id).await?.context("the demo teacher")?;
+    let actor = store
+        .load_actor(person.id)
+        .await?
+        .context("the demo teacher")?;
     let Some(class) = actor.taught_classes.first().copied() else {
         return Ok(());
     };
@@ -1164,10 +1167,15 @@ pub async fn load_documents(
         .create_folder(&root, "Fiches d'exercices", person.id, now)
         .await?;
     let docs: [(&str, Vec<u8>); 2] = [
-        ("Fiche 1 - fractions.pdf", demo_pdf("Fiche 1 : les fractions")),
+        (
+            "Fiche 1 - fractions.pdf",
+            demo_pdf("Fiche 1 : les fractions"),
+        ),
         (
             "Consignes du trimestre.txt",
-            "Apporter le cahier et la calculatrice a chaque cours.\n".as_bytes().to_vec(),
+            "Apporter le cahier et la calculatrice a chaque cours.\n"
+                .as_bytes()
+                .to_vec(),
         ),
     ];
     let mut rows = Vec::new();

@@ -114,10 +114,7 @@ async fn reach_folder(
         return Err(ApiError::NotFound);
     };
     let ids: Vec<i64> = chain.iter().map(|f| f.id).collect();
-    let shares = state
-        .store
-        .shares_on(&ids, document.map(|d| d.id))
-        .await?;
+    let shares = state.store.shares_on(&ids, document.map(|d| d.id)).await?;
     let access = item_access(actor, first.space, &share_refs(&shares));
     Ok(Reach {
         chain,
@@ -280,12 +277,7 @@ async fn check_share(
 }
 
 /// Applies `op` to a folder; returns where to go next (a folder id).
-async fn apply_folder(
-    state: &AppState,
-    actor: &Actor,
-    id: i64,
-    op: Op,
-) -> Result<i64, ApiError> {
+async fn apply_folder(state: &AppState, actor: &Actor, id: i64, op: Op) -> Result<i64, ApiError> {
     let trashed_ok = matches!(op, Op::Restore);
     let (folder, reach) = load_folder(state, actor, id, Access::Write, trashed_ok).await?;
     let now = state.now();
@@ -389,7 +381,12 @@ async fn apply_document(
                 .set_trashed(ItemKind::Document, id, Some((actor.person_id, now)))
                 .await?;
         }
-        Op::Restore => state.store.set_trashed(ItemKind::Document, id, None).await?,
+        Op::Restore => {
+            state
+                .store
+                .set_trashed(ItemKind::Document, id, None)
+                .await?
+        }
         Op::NewFolder(_) => return Err(ApiError::BadRequest("invalid_form")),
         Op::Share(target, write) => {
             check_share(state, actor, reach.access, target, write).await?;
@@ -405,11 +402,7 @@ async fn apply_document(
                 .await?;
         }
     }
-    Ok(state
-        .store
-        .find_document(id)
-        .await?
-        .unwrap_or(doc))
+    Ok(state.store.find_document(id).await?.unwrap_or(doc))
 }
 
 /// Stores the files of an upload form in a folder the caller may write:
@@ -520,7 +513,10 @@ fn type_label(t: &Tr, mime: &str) -> String {
         _ if m.starts_with("image/") => "docs-type-image",
         _ if m.starts_with("audio/") => "docs-type-audio",
         _ if m.starts_with("video/") => "docs-type-video",
-        _ if m.contains("officedocument") || m.contains("opendocument") || m == "application/msword" => {
+        _ if m.contains("officedocument")
+            || m.contains("opendocument")
+            || m == "application/msword" =>
+        {
             "docs-type-office"
         }
         _ => "docs-type-other",
@@ -642,13 +638,19 @@ async fn shared_with_me(
     // hidden as their pages would hide them.
     let mut shown_folders = Vec::new();
     for f in folders {
-        if load_folder(state, actor, f.id, Access::Read, false).await.is_ok() {
+        if load_folder(state, actor, f.id, Access::Read, false)
+            .await
+            .is_ok()
+        {
             shown_folders.push(f);
         }
     }
     let mut shown_docs = Vec::new();
     for d in docs {
-        if load_document(state, actor, d.id, Access::Read, false).await.is_ok() {
+        if load_document(state, actor, d.id, Access::Read, false)
+            .await
+            .is_ok()
+        {
             shown_docs.push(d);
         }
     }
@@ -675,7 +677,10 @@ async fn search(state: &AppState, actor: &Actor, q: &str) -> Result<Vec<Document
         .await?;
     let mut out = Vec::new();
     for d in found {
-        if load_document(state, actor, d.id, Access::Read, false).await.is_ok() {
+        if load_document(state, actor, d.id, Access::Read, false)
+            .await
+            .is_ok()
+        {
             out.push(d);
         }
     }
@@ -761,7 +766,11 @@ struct TargetOption {
 
 /// What the caller may share with: the classes and groups they teach,
 /// the teachers and staff of their establishment.
-async fn share_options(state: &AppState, t: &Tr, actor: &Actor) -> Result<Vec<TargetOption>, ApiError> {
+async fn share_options(
+    state: &AppState,
+    t: &Tr,
+    actor: &Actor,
+) -> Result<Vec<TargetOption>, ApiError> {
     let mut out = Vec::new();
     if !(actor.is(Role::Teacher) || actor.is(Role::Staff)) {
         return Ok(out);
@@ -1024,8 +1033,7 @@ fn op_of(f: &ActionForm) -> Result<Op, ApiError> {
     Ok(match f.op.as_str() {
         "rename" => Op::Rename(f.name.clone()),
         "move" => Op::Move(
-            f.to
-                .trim()
+            f.to.trim()
                 .parse()
                 .map_err(|_| ApiError::Invalid("id_invalid"))?,
         ),
@@ -1142,13 +1150,19 @@ async fn trash_items(
     let (folders, docs) = state.store.trash_of(actor.person_id).await?;
     let mut f_out = Vec::new();
     for f in folders {
-        if load_folder(state, actor, f.id, Access::Write, true).await.is_ok() {
+        if load_folder(state, actor, f.id, Access::Write, true)
+            .await
+            .is_ok()
+        {
             f_out.push(f);
         }
     }
     let mut d_out = Vec::new();
     for d in docs {
-        if load_document(state, actor, d.id, Access::Write, true).await.is_ok() {
+        if load_document(state, actor, d.id, Access::Write, true)
+            .await
+            .is_ok()
+        {
             d_out.push(d);
         }
     }
@@ -1404,7 +1418,10 @@ async fn api_overview(
 /// `GET /api/v1/documents/trash`.
 #[utoipa::path(get, path = "/api/v1/documents/trash", tag = "documents",
     responses((status = 200, body = TrashOut)))]
-async fn api_trash(State(state): State<AppState>, signed: Signed) -> Result<Json<TrashOut>, ApiError> {
+async fn api_trash(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Json<TrashOut>, ApiError> {
     let (folders, docs) = trash_items(&state, &signed.session.actor).await?;
     Ok(Json(TrashOut {
         folders: folders.iter().map(folder_out).collect(),
@@ -1547,7 +1564,10 @@ async fn api_upload(
     req: Request,
 ) -> Result<(StatusCode, Json<Vec<DocumentOut>>), ApiError> {
     let (_, docs) = upload_into(&state, &signed, id, req, false).await?;
-    Ok((StatusCode::CREATED, Json(docs.iter().map(document_out).collect())))
+    Ok((
+        StatusCode::CREATED,
+        Json(docs.iter().map(document_out).collect()),
+    ))
 }
 
 /// Replaces an item's shares with `wanted`: every new target is checked
@@ -1561,7 +1581,11 @@ async fn replace_shares(
 ) -> Result<Vec<ShareOut>, ApiError> {
     let reach = match kind {
         ItemKind::Folder => load_folder(state, actor, id, Access::Write, false).await?.1,
-        ItemKind::Document => load_document(state, actor, id, Access::Write, false).await?.1,
+        ItemKind::Document => {
+            load_document(state, actor, id, Access::Write, false)
+                .await?
+                .1
+        }
     };
     let mut targets: HashMap<ShareTarget, bool> = HashMap::new();
     for w in wanted {
@@ -1609,7 +1633,8 @@ async fn api_document(
     signed: Signed,
     Path(id): Path<i64>,
 ) -> Result<Json<DocumentDetailOut>, ApiError> {
-    let (doc, reach) = load_document(&state, &signed.session.actor, id, Access::Read, false).await?;
+    let (doc, reach) =
+        load_document(&state, &signed.session.actor, id, Access::Read, false).await?;
     Ok(Json(DocumentDetailOut {
         document: document_out(&doc),
         access: access_name(reach.access),
@@ -1641,7 +1666,11 @@ async fn api_update_document(
     }
     let doc = match last {
         Some(d) => d,
-        None => load_document(&state, actor, id, Access::Read, false).await?.0,
+        None => {
+            load_document(&state, actor, id, Access::Read, false)
+                .await?
+                .0
+        }
     };
     Ok(Json(document_out(&doc)))
 }

@@ -10,12 +10,12 @@
 //! at worst, unreferenced blobs that the sweeper removes.
 
 use super::RouteTable;
+use crate::blob_response::disposition;
 use crate::error::ApiError;
 use crate::extract::{JsonIn, Signed};
 use crate::i18n::Tr;
 use crate::pages::{render, Nav};
 use crate::state::AppState;
-use crate::blob_response::disposition;
 use crate::upload::Uploaded;
 use ardoise_core::diary::render_rich_text;
 use ardoise_core::policy;

@@ -404,8 +404,20 @@ fn rows() -> Vec<Row> {
         // Documents (issue 5).
         r("GET", "/documents", None, Empty, SIGNED),
         r("GET", "/documents/trash", None, Empty, SIGNED),
-        r("GET", "/documents/spaces/{kind}/{id}", ClassA, Empty, CLASS_A_DOCS),
-        r("GET", "/documents/spaces/{kind}/{id}", PupilA, Empty, PUPIL_A),
+        r(
+            "GET",
+            "/documents/spaces/{kind}/{id}",
+            ClassA,
+            Empty,
+            CLASS_A_DOCS,
+        ),
+        r(
+            "GET",
+            "/documents/spaces/{kind}/{id}",
+            PupilA,
+            Empty,
+            PUPIL_A,
+        ),
         r(
             "GET",
             "/documents/spaces/{kind}/{id}",
@@ -413,7 +425,13 @@ fn rows() -> Vec<Row> {
             Empty,
             ESTABLISHMENT_DOCS,
         ),
-        r("GET", "/documents/folders/{id}", DocFolderA, Empty, CLASS_A_DOCS),
+        r(
+            "GET",
+            "/documents/folders/{id}",
+            DocFolderA,
+            Empty,
+            CLASS_A_DOCS,
+        ),
         r(
             "POST",
             "/documents/folders/{id}",
@@ -429,8 +447,20 @@ fn rows() -> Vec<Row> {
             TEACHER_A,
         ),
         r("GET", "/documents/files/{id}", DocA, Empty, CLASS_A_DOCS),
-        r("GET", "/documents/files/{id}", PrivateDocA, Empty, TEACHER_A),
-        r("GET", "/documents/files/{id}", SharedDocA, Empty, SHARED_A_DOCS),
+        r(
+            "GET",
+            "/documents/files/{id}",
+            PrivateDocA,
+            Empty,
+            TEACHER_A,
+        ),
+        r(
+            "GET",
+            "/documents/files/{id}",
+            SharedDocA,
+            Empty,
+            SHARED_A_DOCS,
+        ),
         r(
             "POST",
             "/documents/files/{id}",
@@ -525,7 +555,13 @@ fn rows() -> Vec<Row> {
             Json("[]"),
             TEACHER_A,
         ),
-        r("GET", "/api/v1/documents/files/{id}", DocA, Empty, CLASS_A_DOCS),
+        r(
+            "GET",
+            "/api/v1/documents/files/{id}",
+            DocA,
+            Empty,
+            CLASS_A_DOCS,
+        ),
         r(
             "GET",
             "/api/v1/documents/files/{id}",
@@ -654,7 +690,11 @@ async fn documents_fixture(app: &TestApp) -> DocsFixture {
     let now = ardoise_core::Clock::now(&*app.clock);
     let class_root = app
         .store
-        .space_root(Space::Class(s.class_a, s.establishment), s.establishment, now)
+        .space_root(
+            Space::Class(s.class_a, s.establishment),
+            s.establishment,
+            now,
+        )
         .await
         .unwrap();
     let folder = app

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
-const HTML: &[u8] = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>";
+const HTML: &[u8] =
+    b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>";
 const SVG: &[u8] = b"<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>";
 /// The standard anti-virus test file (harmless by design).
 const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -57,7 +58,10 @@ async fn upload(
     name: &str,
     bytes: &[u8],
 ) -> (u16, Value) {
-    let form = Form::new().part("files", Part::bytes(bytes.to_vec()).file_name(name.to_string()));
+    let form = Form::new().part(
+        "files",
+        Part::bytes(bytes.to_vec()).file_name(name.to_string()),
+    );
     let r = c
         .post(app.url(&format!("/api/v1/documents/folders/{folder}/files")))
         .multipart(form)
@@ -68,7 +72,13 @@ async fn upload(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn upload_ok(app: &TestApp, c: &reqwest::Client, folder: i64, name: &str, bytes: &[u8]) -> Value {
+async fn upload_ok(
+    app: &TestApp,
+    c: &reqwest::Client,
+    folder: i64,
+    name: &str,
+    bytes: &[u8],
+) -> Value {
     let (status, v) = upload(app, c, folder, name, bytes).await;
     assert_eq!(status, 201, "{v}");
     v[0].clone()
@@ -80,7 +90,11 @@ async fn snapshot(app: &TestApp) -> Vec<String> {
     let mut out = Vec::new();
     let s = &app.seeded;
     for p in [&s.teacher_a, &s.teacher_b, &s.pupil_a] {
-        out.push(format!("usage {} {}", p.id, app.store.documents_usage(p.id).await.unwrap()));
+        out.push(format!(
+            "usage {} {}",
+            p.id,
+            app.store.documents_usage(p.id).await.unwrap()
+        ));
         let (f, d) = app.store.trash_of(p.id).await.unwrap();
         out.push(format!("trash {f:?} {d:?}"));
     }
@@ -150,7 +164,11 @@ async fn a_pdf_shared_with_a_class_reaches_it_and_no_one_else_by_any_url() {
         assert_eq!(status, 200);
         assert_eq!(listing["access"], "read");
         assert_eq!(listing["documents"][0]["name"], "fiche-1.pdf");
-        assert_eq!(listing["breadcrumb"], json!([]), "the teacher's own space stays hidden");
+        assert_eq!(
+            listing["breadcrumb"],
+            json!([]),
+            "the teacher's own space stays hidden"
+        );
         let r = c.get(app.url(&content)).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 200);
         let h = r.headers().clone();
@@ -158,11 +176,19 @@ async fn a_pdf_shared_with_a_class_reaches_it_and_no_one_else_by_any_url() {
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert!(h["cache-control"].to_str().unwrap().contains("immutable"));
         assert!(h["cache-control"].to_str().unwrap().starts_with("private"));
-        assert!(h["content-security-policy"].to_str().unwrap().contains("sandbox"));
+        assert!(h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox"));
         assert_eq!(h["etag"], format!("\"{}\"", doc["hash"].as_str().unwrap()));
         assert_eq!(r.bytes().await.unwrap().as_ref(), PDF);
         // A broken download resumes; a second visit costs a 304.
-        let r = c.get(app.url(&content)).header("range", "bytes=9-").send().await.unwrap();
+        let r = c
+            .get(app.url(&content))
+            .header("range", "bytes=9-")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 206);
         assert_eq!(r.bytes().await.unwrap().as_ref(), &PDF[9..]);
         let r = c
@@ -202,7 +228,14 @@ async fn a_pdf_shared_with_a_class_reaches_it_and_no_one_else_by_any_url() {
         let (_, overview) = get_json(&c, app.url("/api/v1/documents")).await;
         assert_eq!(overview["shared_folders"], json!([]), "{}", p.login);
         assert_eq!(overview["shared_documents"], json!([]), "{}", p.login);
-        let html = c.get(app.url("/documents")).send().await.unwrap().text().await.unwrap();
+        let html = c
+            .get(app.url("/documents"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(!html.contains("Maths 6eA"), "{}", p.login);
     }
     // Knowing the content hash opens nothing: not with another document's
@@ -249,7 +282,10 @@ async fn html_and_svg_are_downloaded_never_rendered() {
         let h = r.headers();
         assert_eq!(h["content-type"], "application/octet-stream", "{name}");
         assert!(
-            h["content-disposition"].to_str().unwrap().starts_with("attachment"),
+            h["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment"),
             "{name}"
         );
         assert_eq!(h["x-content-type-options"], "nosniff");
@@ -271,9 +307,10 @@ async fn pages_list_upload_share_trash_and_restore_without_javascript() {
     assert_eq!(r.status().as_u16(), 303);
     let folder_url = r.headers()["location"].to_str().unwrap().to_string();
     let folder_id: i64 = folder_url.rsplit('/').next().unwrap().parse().unwrap();
-    let form = Form::new()
-        .text("csrf", csrf.clone())
-        .part("files", Part::bytes(PDF.to_vec()).file_name("Évaluation 3.pdf"));
+    let form = Form::new().text("csrf", csrf.clone()).part(
+        "files",
+        Part::bytes(PDF.to_vec()).file_name("Évaluation 3.pdf"),
+    );
     let r = teacher
         .post(app.url(&format!("/documents/folders/{folder_id}/upload")))
         .multipart(form)
@@ -281,7 +318,14 @@ async fn pages_list_upload_share_trash_and_restore_without_javascript() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 303);
-    let html = teacher.get(app.url(&folder_url)).send().await.unwrap().text().await.unwrap();
+    let html = teacher
+        .get(app.url(&folder_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("Évaluation 3.pdf"), "{html}");
     assert!(
         html.contains("<td>PDF</td>") && html.contains(&format!("<td>{} o</td>", PDF.len())),
@@ -290,13 +334,20 @@ async fn pages_list_upload_share_trash_and_restore_without_javascript() {
     assert!(html.contains("Classe 6eA"), "breadcrumb names the space");
     assert!(html.contains("<meter"), "quota bar");
     assert!(!html.contains("<script"), "no JavaScript");
-    let (_, listing) =
-        get_json(&teacher, app.url(&format!("/api/v1/documents/folders/{folder_id}"))).await;
+    let (_, listing) = get_json(
+        &teacher,
+        app.url(&format!("/api/v1/documents/folders/{folder_id}")),
+    )
+    .await;
     let doc_id = listing["documents"][0]["id"].as_i64().unwrap();
     // New folder, move the document in, rename it, all by forms.
     let r = teacher
         .post(app.url(&folder_url))
-        .form(&[("csrf", csrf.as_str()), ("op", "new_folder"), ("name", "Évaluations")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("op", "new_folder"),
+            ("name", "Évaluations"),
+        ])
         .send()
         .await
         .unwrap();
@@ -310,7 +361,10 @@ async fn pages_list_upload_share_trash_and_restore_without_javascript() {
         .parse()
         .unwrap();
     let doc_url = app.url(&format!("/documents/files/{doc_id}"));
-    for (op, field, value) in [("move", "to", sub.to_string()), ("rename", "name", "Éval 3.pdf".into())] {
+    for (op, field, value) in [
+        ("move", "to", sub.to_string()),
+        ("rename", "name", "Éval 3.pdf".into()),
+    ] {
         let r = teacher
             .post(&doc_url)
             .form(&[("csrf", csrf.as_str()), ("op", op), (field, value.as_str())])
@@ -319,7 +373,11 @@ async fn pages_list_upload_share_trash_and_restore_without_javascript() {
             .unwrap();
         assert_eq!(r.status().as_u16(), 303, "{op}");
     }
-    let (_, d) = get_json(&teacher, app.url(&format!("/api/v1/documents/files/{doc_id}"))).await;
+    let (_, d) = get_json(
+        &teacher,
+        app.url(&format!("/api/v1/documents/files/{doc_id}")),
+    )
+    .await;
     assert_eq!(d["document"]["folder_id"], sub);
     assert_eq!(d["document"]["name"], "Éval 3.pdf");
     // The pupil sees it on the class space page, in French.
@@ -332,8 +390,14 @@ async fn pages_list_upload_share_trash_and_restore_without_javascript() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains("Éval 3.pdf") && html.contains("Télécharger"), "{html}");
-    assert!(!html.contains("name=\"op\""), "a pupil gets no management forms");
+    assert!(
+        html.contains("Éval 3.pdf") && html.contains("Télécharger"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("name=\"op\""),
+        "a pupil gets no management forms"
+    );
     // Trash, the trash page, restore.
     let r = teacher
         .post(&doc_url)
@@ -342,9 +406,20 @@ async fn pages_list_upload_share_trash_and_restore_without_javascript() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 303);
-    let r = pupil.get(app.url(&format!("/documents/files/{doc_id}"))).send().await.unwrap();
+    let r = pupil
+        .get(app.url(&format!("/documents/files/{doc_id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 404, "trashed: gone for readers");
-    let trash = teacher.get(app.url("/documents/trash")).send().await.unwrap().text().await.unwrap();
+    let trash = teacher
+        .get(app.url("/documents/trash"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(trash.contains("Éval 3.pdf"), "{trash}");
     let r = teacher
         .post(&doc_url)
@@ -353,12 +428,33 @@ async fn pages_list_upload_share_trash_and_restore_without_javascript() {
         .await
         .unwrap();
     assert_eq!(r.headers()["location"], "/documents/trash");
-    let r = pupil.get(app.url(&format!("/documents/files/{doc_id}"))).send().await.unwrap();
+    let r = pupil
+        .get(app.url(&format!("/documents/files/{doc_id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200, "restored");
     // The overview lists the spaces and the navigation links to it.
-    let html = pupil.get(app.url("/documents")).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains("Mes documents") && html.contains("Classe 6eA"), "{html}");
-    let home = pupil.get(app.url("/home")).send().await.unwrap().text().await.unwrap();
+    let html = pupil
+        .get(app.url("/documents"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Mes documents") && html.contains("Classe 6eA"),
+        "{html}"
+    );
+    let home = pupil
+        .get(app.url("/home"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(home.contains("href=\"/documents\""));
 }
 
@@ -379,7 +475,11 @@ async fn the_trash_keeps_30_days_then_the_sweeper_purges_rows_and_blobs() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 204);
-    let (status, _) = get_json(&teacher, app.url(&format!("/api/v1/documents/files/{}", doc["id"]))).await;
+    let (status, _) = get_json(
+        &teacher,
+        app.url(&format!("/api/v1/documents/files/{}", doc["id"])),
+    )
+    .await;
     assert_eq!(status, 404, "inside a trashed folder");
     let (_, trash) = get_json(&teacher, app.url("/api/v1/documents/trash")).await;
     assert_eq!(trash["folders"][0]["id"], folder);
@@ -397,7 +497,11 @@ async fn the_trash_keeps_30_days_then_the_sweeper_purges_rows_and_blobs() {
     )
     .await;
     assert_eq!(status, 200);
-    let (status, _) = get_json(&teacher, app.url(&format!("/api/v1/documents/files/{}", doc["id"]))).await;
+    let (status, _) = get_json(
+        &teacher,
+        app.url(&format!("/api/v1/documents/files/{}", doc["id"])),
+    )
+    .await;
     assert_eq!(status, 200, "restored with its content");
     // Trashed again; 30 days on, the purge removes folder and document,
     // the quota is freed and the blob is no longer referenced.
@@ -450,7 +554,11 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let long = "x".repeat(1000);
     // Past the role's upload limit (a pupil's, 300 bytes here).
     let (got, v) = upload(&app, &pupil, pupil_home, "gros.bin", &[b'a'; 301]).await;
-    assert_eq!((got, v["error"].as_str()), (413, Some("file_too_large")), "{v}");
+    assert_eq!(
+        (got, v["error"].as_str()),
+        (413, Some("file_too_large")),
+        "{v}"
+    );
     let uploads: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("vide.pdf", Vec::new(), 422, "file_empty"),
         ("plein.bin", vec![b'a'; 450], 422, "quota_exceeded"),
@@ -463,7 +571,11 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     ];
     for (name, bytes, status, code) in uploads {
         let (got, v) = upload(&app, &teacher, a, name, &bytes).await;
-        assert_eq!((got, v["error"].as_str()), (status, Some(code)), "{name:.20}: {v}");
+        assert_eq!(
+            (got, v["error"].as_str()),
+            (status, Some(code)),
+            "{name:.20}: {v}"
+        );
     }
     // Renames and new folders with bad names.
     for name in ["", "a/b", "a\\b", "x\u{0}y", long.as_str(), ".."] {
@@ -567,7 +679,11 @@ async fn moving_a_folder_into_a_class_space_shares_it_with_the_class() {
     let inner = new_folder(&app, &teacher, folder, "Exercices").await;
     upload_ok(&app, &teacher, inner, "ex.pdf", PDF).await;
     let (pupil, _) = app.sign_in(&s.pupil_a).await;
-    let (status, _) = get_json(&pupil, app.url(&format!("/api/v1/documents/folders/{inner}"))).await;
+    let (status, _) = get_json(
+        &pupil,
+        app.url(&format!("/api/v1/documents/folders/{inner}")),
+    )
+    .await;
     assert_eq!(status, 404);
     let class_root = root(&app, &teacher, "class", s.class_a.0).await;
     let (status, v) = send_json(
@@ -579,7 +695,11 @@ async fn moving_a_folder_into_a_class_space_shares_it_with_the_class() {
     .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["space_kind"], "class");
-    let (status, listing) = get_json(&pupil, app.url(&format!("/api/v1/documents/folders/{inner}"))).await;
+    let (status, listing) = get_json(
+        &pupil,
+        app.url(&format!("/api/v1/documents/folders/{inner}")),
+    )
+    .await;
     assert_eq!(status, 200, "everything below moved with it");
     assert_eq!(listing["documents"][0]["name"], "ex.pdf");
     assert_eq!(listing["breadcrumb"][1]["name"], "Chapitre 2 — 6eA");
@@ -624,7 +744,9 @@ async fn fake_clamd(path: std::path::PathBuf) {
     let listener = tokio::net::UnixListener::bind(&path).unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut conn, _)) = listener.accept().await else { return };
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut cmd = [0u8; 10];
                 if conn.read_exact(&mut cmd).await.is_err() || &cmd != b"zINSTREAM\0" {
@@ -666,7 +788,9 @@ async fn with_a_scanner_an_infected_upload_is_refused_and_nothing_is_kept() {
     fake_clamd(socket.clone()).await;
     let app = spawn_app_with(WebConfig {
         surge: ardoise_testkit::test_surge(),
-        clamd: Some(ardoise_web::clamd::ClamdAddress(socket.display().to_string())),
+        clamd: Some(ardoise_web::clamd::ClamdAddress(
+            socket.display().to_string(),
+        )),
         ..WebConfig::default()
     })
     .await;
@@ -675,7 +799,11 @@ async fn with_a_scanner_an_infected_upload_is_refused_and_nothing_is_kept() {
     let home = root(&app, &teacher, "person", s.teacher_a.id.0).await;
     let before = snapshot(&app).await;
     let (status, v) = upload(&app, &teacher, home, "eicar.pdf", EICAR).await;
-    assert_eq!((status, v["error"].as_str()), (422, Some("file_infected")), "{v}");
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (422, Some("file_infected")),
+        "{v}"
+    );
     assert_eq!(snapshot(&app).await, before, "no row names it");
     upload_ok(&app, &teacher, home, "propre.pdf", PDF).await;
     // A scanner that cannot be reached refuses rather than skips.

@@ -724,7 +724,11 @@ async fn documents_journey(b: &Client, app: &TestApp) {
     sign_in(b, app, &s.teacher_a).await;
     click(b, "header a[href='/documents']").await;
     wait_for_path(b, "/documents").await;
-    click(b, &format!("a[href='/documents/spaces/class/{}']", s.class_a.0)).await;
+    click(
+        b,
+        &format!("a[href='/documents/spaces/class/{}']", s.class_a.0),
+    )
+    .await;
     b.wait()
         .at_most(PAGE_WAIT)
         .for_element(Locator::Id("new-name"))
@@ -739,7 +743,10 @@ async fn documents_journey(b: &Client, app: &TestApp) {
         .unwrap();
     wait_for_text(b, "Fiches").await;
     let folder_path = path(b).await;
-    assert!(folder_path.starts_with("/documents/folders/"), "{folder_path}");
+    assert!(
+        folder_path.starts_with("/documents/folders/"),
+        "{folder_path}"
+    );
     for f in [&pdf_path, &html_path, &svg_path] {
         b.find(Locator::Id("files"))
             .await
@@ -752,7 +759,10 @@ async fn documents_journey(b: &Client, app: &TestApp) {
     }
     screenshot(b, &dir.join("documents-teacher.png")).await;
     let listing = body_text(b).await;
-    assert!(listing.contains("PDF") && listing.contains("Classe 6eA"), "{listing}");
+    assert!(
+        listing.contains("PDF") && listing.contains("Classe 6eA"),
+        "{listing}"
+    );
     let pdf_page = xpath_href(b, "//a[text()='fiche-fractions.pdf']").await;
     let pdf_url = xpath_href(
         b,
@@ -769,7 +779,11 @@ async fn documents_journey(b: &Client, app: &TestApp) {
     // The pupil finds it through the class space and downloads it.
     sign_in(b, app, &s.pupil_a).await;
     b.goto(&app.url("/documents")).await.unwrap();
-    click(b, &format!("a[href='/documents/spaces/class/{}']", s.class_a.0)).await;
+    click(
+        b,
+        &format!("a[href='/documents/spaces/class/{}']", s.class_a.0),
+    )
+    .await;
     wait_for_text(b, "Fiches").await;
     b.goto(&app.url(&folder_path)).await.unwrap();
     wait_for_text(b, "fiche-fractions.pdf").await;
@@ -785,7 +799,10 @@ async fn documents_journey(b: &Client, app: &TestApp) {
     for url in &others {
         let h = headers_as_browser(b, app, url).await;
         assert!(
-            h["content-disposition"].to_str().unwrap().starts_with("attachment"),
+            h["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment"),
             "{url}: {h:?}"
         );
         assert_eq!(h["content-type"], "application/octet-stream");
@@ -811,6 +828,9 @@ async fn documents_journey(b: &Client, app: &TestApp) {
     }
     b.goto(&app.url("/documents")).await.unwrap();
     let overview = body_text(b).await;
-    assert!(!overview.contains("Fiches") && !overview.contains("6eA"), "{overview}");
+    assert!(
+        !overview.contains("Fiches") && !overview.contains("6eA"),
+        "{overview}"
+    );
     sign_out(b, app).await;
 }

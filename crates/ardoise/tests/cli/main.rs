@@ -441,7 +441,10 @@ async fn a_server_killed_during_uploads_keeps_every_acknowledged_document_whole(
     }
     eprintln!(
         "acknowledged before the kill: {:?}",
-        results.iter().map(|(a, s)| (a.len(), *s)).collect::<Vec<_>>()
+        results
+            .iter()
+            .map(|(a, s)| (a.len(), *s))
+            .collect::<Vec<_>>()
     );
     assert!(
         results.iter().all(|(a, _)| !a.is_empty()),
@@ -449,9 +452,7 @@ async fn a_server_killed_during_uploads_keeps_every_acknowledged_document_whole(
     );
 
     let (mut child, base) = start_server(&dir);
-    for (who, ((login, folder), (acked, last_sent))) in
-        uploaders.iter().zip(&results).enumerate()
-    {
+    for (who, ((login, folder), (acked, last_sent))) in uploaders.iter().zip(&results).enumerate() {
         let c = sign_in(&base, login).await;
         let listing: serde_json::Value = c
             .get(format!("{base}/api/v1/documents/folders/{folder}"))
@@ -500,7 +501,10 @@ async fn a_server_killed_during_uploads_keeps_every_acknowledged_document_whole(
                 .unwrap();
             assert_eq!(bytes.as_ref(), document_bytes(who, n).as_slice(), "{d}");
         }
-        eprintln!("after restart, uploader {who}: {} documents, all whole", docs.len());
+        eprintln!(
+            "after restart, uploader {who}: {} documents, all whole",
+            docs.len()
+        );
     }
     let _ = child.kill();
     let _ = child.wait();
