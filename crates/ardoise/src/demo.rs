@@ -1048,76 +1048,6 @@ mod sqlx_row {
     pub use ardoise_store::row::{AnyRow, Row};
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_demo_world_is_deterministic_and_shaped_like_a_college() {
-        let a = generate(200, 7);
-        let b = generate(200, 7);
-        assert_eq!(
-            a.people.iter().map(|p| &p.login).collect::<Vec<_>>(),
-            b.people.iter().map(|p| &p.login).collect::<Vec<_>>()
-        );
-        assert_eq!(a.establishments.len(), 1);
-        let pupils = a.people.iter().filter(|p| p.roles.has(Role::Pupil)).count();
-        let teachers = a
-            .people
-            .iter()
-            .filter(|p| p.roles.has(Role::Teacher))
-            .count();
-        assert_eq!(pupils, 200);
-        assert_eq!(teachers, 20);
-        for ci in 0..8 {
-            assert_eq!(
-                a.people.iter().filter(|p| p.class == Some(ci)).count(),
-                25,
-                "class {ci}"
-            );
-        }
-        // Every pupil has at least one legal guardian.
-        for (i, p) in a.people.iter().enumerate() {
-            if p.roles.has(Role::Pupil) {
-                assert!(
-                    a.guardians.iter().any(|(_, c, legal)| *c == i && *legal),
-                    "{}",
-                    p.login
-                );
-            }
-        }
-        // A teacher who is also a parent exists.
-        assert!(a
-            .people
-            .iter()
-            .any(|p| p.roles.has(Role::Teacher) && p.roles.has(Role::Parent)));
-        // Logins are unique and valid.
-        let mut logins: Vec<_> = a.people.iter().map(|p| p.login.clone()).collect();
-        assert!(logins.iter().all(|l| Login::parse(l).is_ok()));
-        logins.sort();
-        logins.dedup();
-        assert_eq!(logins.len(), a.people.len());
-        let roles: Vec<Role> = a.named.iter().map(|(r, _)| *r).collect();
-        for r in Role::ALL {
-            assert!(roles.contains(&r), "a named {r:?}");
-        }
-    }
-
-    #[test]
-    fn the_world_scales_with_more_establishments() {
-        let w = generate(1000, 1);
-        assert_eq!(w.establishments.len(), 5);
-        assert_eq!(
-            w.people.iter().filter(|p| p.roles.has(Role::Pupil)).count(),
-            1000
-        );
-        let mut uais: Vec<_> = w.establishments.iter().map(|e| e.uai.clone()).collect();
-        uais.sort();
-        uais.dedup();
-        assert_eq!(uais.len(), 5);
-    }
-}
-
 // Documents (issue 5).
 
 /// A one-page PDF saying `text` (PDF viewers rebuild the cross-reference
@@ -1194,4 +1124,74 @@ pub async fn load_documents(
     }
     store.insert_documents(&rows).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_world_is_deterministic_and_shaped_like_a_college() {
+        let a = generate(200, 7);
+        let b = generate(200, 7);
+        assert_eq!(
+            a.people.iter().map(|p| &p.login).collect::<Vec<_>>(),
+            b.people.iter().map(|p| &p.login).collect::<Vec<_>>()
+        );
+        assert_eq!(a.establishments.len(), 1);
+        let pupils = a.people.iter().filter(|p| p.roles.has(Role::Pupil)).count();
+        let teachers = a
+            .people
+            .iter()
+            .filter(|p| p.roles.has(Role::Teacher))
+            .count();
+        assert_eq!(pupils, 200);
+        assert_eq!(teachers, 20);
+        for ci in 0..8 {
+            assert_eq!(
+                a.people.iter().filter(|p| p.class == Some(ci)).count(),
+                25,
+                "class {ci}"
+            );
+        }
+        // Every pupil has at least one legal guardian.
+        for (i, p) in a.people.iter().enumerate() {
+            if p.roles.has(Role::Pupil) {
+                assert!(
+                    a.guardians.iter().any(|(_, c, legal)| *c == i && *legal),
+                    "{}",
+                    p.login
+                );
+            }
+        }
+        // A teacher who is also a parent exists.
+        assert!(a
+            .people
+            .iter()
+            .any(|p| p.roles.has(Role::Teacher) && p.roles.has(Role::Parent)));
+        // Logins are unique and valid.
+        let mut logins: Vec<_> = a.people.iter().map(|p| p.login.clone()).collect();
+        assert!(logins.iter().all(|l| Login::parse(l).is_ok()));
+        logins.sort();
+        logins.dedup();
+        assert_eq!(logins.len(), a.people.len());
+        let roles: Vec<Role> = a.named.iter().map(|(r, _)| *r).collect();
+        for r in Role::ALL {
+            assert!(roles.contains(&r), "a named {r:?}");
+        }
+    }
+
+    #[test]
+    fn the_world_scales_with_more_establishments() {
+        let w = generate(1000, 1);
+        assert_eq!(w.establishments.len(), 5);
+        assert_eq!(
+            w.people.iter().filter(|p| p.roles.has(Role::Pupil)).count(),
+            1000
+        );
+        let mut uais: Vec<_> = w.establishments.iter().map(|e| e.uai.clone()).collect();
+        uais.sort();
+        uais.dedup();
+        assert_eq!(uais.len(), 5);
+    }
 }

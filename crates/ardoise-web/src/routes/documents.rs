@@ -567,11 +567,11 @@ fn usage_view(t: &Tr, quota: u64, used: u64, limit: u64, allowance: u64) -> Usag
     Usage {
         used: size_label(t, i(used)),
         quota: size_label(t, i(quota)),
-        percent: if quota == 0 {
-            100
-        } else {
-            (used.saturating_mul(100) / quota).min(100)
-        },
+        // A zero quota is full.
+        percent: used
+            .saturating_mul(100)
+            .checked_div(quota)
+            .map_or(100, |p| p.min(100)),
         max_upload: size_label(t, i(limit.min(allowance))),
     }
 }
