@@ -5,6 +5,9 @@
 #
 #   scripts/bench-downloads.sh [seconds per measurement, default 10] [connections, default 1000]
 #
+# PROFILE=debug uses the debug build instead of the release one (quicker to
+# build; its requests/s are not the product's).
+#
 # Builds the release binary, creates the demo school in a temporary folder,
 # serves it on 127.0.0.1:18081 (files on local disk), has the demo teacher
 # upload a 2 MB PDF to their class's space, signs in every pupil of that
@@ -19,8 +22,9 @@ secs="${1:-10}"
 conns="${2:-1000}"
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 ulimit -n 20000 2>/dev/null || true
-cargo build --release -q -p ardoise
-bin="$(realpath "${CARGO_TARGET_DIR:-target}/release/ardoise")"
+profile="${PROFILE:-release}"
+if [ "$profile" = release ]; then cargo build --release -q -p ardoise; else cargo build -q -p ardoise; fi
+bin="$(realpath "${CARGO_TARGET_DIR:-target}/$profile/ardoise")"
 work="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 (cd "$work" && ARDOISE_LOG=warn "$bin" demo >/dev/null)
