@@ -51,7 +51,8 @@ class_id=$(curl -fs -H "$tauth" "$base/api/v1/me" | grep -o '"taught_classes":\[
 class_name=$(curl -fs -H "$tauth" "$base/api/v1/classes/$class_id" | grep -o '"name":"[^"]*"' | head -1 | cut -d'"' -f4)
 folder=$(curl -fs -H "$tauth" "$base/api/v1/documents/spaces/class/$class_id" | grep -o '"folder":{"id":[0-9]*' | grep -o '[0-9]*$')
 pdf="$work/fiche.pdf"
-{ printf '%%PDF-1.4\n%% worksheet for the benchmark\n'; head -c $((2 * 1024 * 1024 - 64)) /dev/urandom | base64 -w 76; printf '\n%%%%EOF\n'; } | head -c $((2 * 1024 * 1024)) > "$pdf"
+# About 2 MB: a PDF header, then base64 text (no pipe into head: pipefail).
+{ printf '%%PDF-1.4\n%% worksheet for the benchmark\n'; head -c 1540000 /dev/urandom | base64 -w 76; printf '%%%%EOF\n'; } > "$pdf"
 url=$(curl -fs -H "$tauth" -F "files=@$pdf;filename=fiche-9h15.pdf" "$base/api/v1/documents/folders/$folder/files" \
   | grep -o '"content_url":"[^"]*"' | cut -d'"' -f4)
 [ -n "$url" ] || { echo "upload failed: cannot measure" >&2; exit 1; }
