@@ -16,3 +16,5 @@ pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use ids::*;
 pub use policy::{Actor, Audience};
 pub use role::{Role, Roles};
+// Documents (issue 5).
+pub mod documents;

@@ -23,6 +23,8 @@ mod error;
 pub mod model;
 mod sessions;
 mod work;
+// Documents (issue 5).
+mod documents;
 
 pub use connect::{Backend, Store};
 pub use diary::{HandIn, HomeworkInsertForm, HomeworkView, LessonInsertForm, LessonView};
@@ -32,6 +34,10 @@ pub use model::*;
 pub use work::{
     AttachmentInsert, AttachmentView, FeedbackInsert, FeedbackView, OwnerKind, SubmissionInsert,
     SubmissionView,
+};
+
+pub use documents::{
+    DocumentInsert, DocumentView, FolderView, ItemKind, ShareView, MAX_DEPTH as DOCUMENTS_MAX_DEPTH,
 };
 
 /// Result of a store operation.

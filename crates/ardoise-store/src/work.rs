@@ -481,11 +481,14 @@ impl Store {
         .transpose()
     }
 
-    /// Every blob hash a row names (the sweeper keeps these).
+    /// Every blob hash a row names: attachments and documents, trashed
+    /// ones included (the sweeper keeps these).
     pub async fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<String>> {
-        let hashes: Vec<String> = sqlx::query_scalar("SELECT DISTINCT blob_hash FROM attachments")
-            .fetch_all(&self.pool)
-            .await?;
+        let hashes: Vec<String> = sqlx::query_scalar(
+            "SELECT blob_hash FROM attachments UNION SELECT blob_hash FROM documents",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(hashes.into_iter().collect())
     }
 }

@@ -20,6 +20,9 @@ pub mod session;
 pub mod state;
 pub mod surge;
 pub mod upload;
+// Documents (issue 5).
+pub mod blob_response;
+pub mod clamd;
 
 pub use routes::{RouteEntry, RouteTable};
 pub use state::{AppState, WebConfig};

@@ -29,6 +29,28 @@ pub struct WebConfig {
     pub max_files_per_form: usize,
     /// The surge layer: admission, lobby, overload control, connections.
     pub surge: crate::surge::SurgeConfig,
+    /// Documents: quotas and upload limits per role.
+    pub documents: DocumentsConfig,
+    /// When set, every uploaded file is scanned by clamd before it is kept.
+    pub clamd: Option<crate::clamd::ClamdAddress>,
+}
+
+/// Settings of the document space.
+#[derive(Debug, Clone)]
+pub struct DocumentsConfig {
+    /// Bytes of documents each role may own (the largest role wins).
+    pub quotas: ardoise_core::documents::RoleLimits,
+    /// Largest document each role may upload.
+    pub upload_limits: ardoise_core::documents::RoleLimits,
+}
+
+impl Default for DocumentsConfig {
+    fn default() -> Self {
+        DocumentsConfig {
+            quotas: ardoise_core::documents::DEFAULT_QUOTAS,
+            upload_limits: ardoise_core::documents::DEFAULT_UPLOAD_LIMITS,
+        }
+    }
 }
 
 impl Default for WebConfig {
@@ -42,6 +64,8 @@ impl Default for WebConfig {
             max_upload_bytes: 20 * 1024 * 1024,
             max_files_per_form: 10,
             surge: crate::surge::SurgeConfig::default(),
+            documents: DocumentsConfig::default(),
+            clamd: None,
         }
     }
 }

@@ -95,6 +95,18 @@ impl FromRequest<AppState> for Uploaded {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        read_form(req, state, state.config.max_upload_bytes).await
+    }
+}
+
+/// Reads a form, storing each file (at most `max_size` bytes) in the blob
+/// store, and scanning it when a scanner is configured.
+pub async fn read_form(
+    req: Request,
+    state: &AppState,
+    max_size: u64,
+) -> Result<Uploaded, ApiError> {
+    {
         let is_multipart = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -111,7 +123,6 @@ impl FromRequest<AppState> for Uploaded {
         let mut multipart = Multipart::from_request(req, state)
             .await
             .map_err(|_| ApiError::BadRequest("invalid_form"))?;
-        let max_size = state.config.max_upload_bytes;
         let max_files = state.config.max_files_per_form;
         let mut out = Uploaded::default();
         while let Some(field) = multipart
@@ -138,6 +149,7 @@ impl FromRequest<AppState> for Uploaded {
                         .put(Box::pin(body), max_size)
                         .await
                         .map_err(files_error)?;
+                    scan(state, &blob).await?;
                     out.files.push(Upload {
                         field: name,
                         file_name,
@@ -167,5 +179,24 @@ impl FromRequest<AppState> for Uploaded {
             }
         }
         Ok(out)
+    }
+}
+
+/// Refuses a stored file that the configured scanner finds infected (or
+/// cannot scan). The blob stays unreferenced; the sweeper removes it.
+async fn scan(state: &AppState, blob: &StoredBlob) -> Result<(), ApiError> {
+    let Some(address) = &state.config.clamd else {
+        return Ok(());
+    };
+    match crate::clamd::scan(address, &state.files, &blob.hash).await {
+        Ok(crate::clamd::Verdict::Clean) => Ok(()),
+        Ok(crate::clamd::Verdict::Infected(name)) => {
+            tracing::warn!(hash = blob.hash.as_str(), signature = %name, "infected upload refused");
+            Err(ApiError::Invalid("file_infected"))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "virus scan failed; upload refused");
+            Err(ApiError::Unavailable)
+        }
     }
 }

@@ -147,7 +147,11 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         Command::Config {
             action: ConfigAction::PrintDefault,
         } => {
-            print!("{DEFAULT_TOML}{}", crate::config::surge::DEFAULT_TOML);
+            print!(
+                "{DEFAULT_TOML}{}{}",
+                crate::config::surge::DEFAULT_TOML,
+                crate::config::documents::DEFAULT_TOML
+            );
             Ok(())
         }
         Command::Surge(args) => crate::surge::run(*args, &settings.data_dir).await,
@@ -226,6 +230,10 @@ async fn run_demo(
     if report.already_there {
         println!("The demo school is already in this database.");
     } else {
+        let files = ardoise_files::FileStore::open(&settings.files()?)
+            .await
+            .context("cannot open the file store")?;
+        demo::load_documents(store, &files, &world, SystemClock.now()).await?;
         println!(
             "Demo created in {:.1} s: {} establishment(s), {} pupils, {} accounts; database size {:.1} MB.",
             started.elapsed().as_secs_f64(),
@@ -271,6 +279,7 @@ async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     println!("Ardoise is serving on http://{addr}/ (Ctrl-C to stop)");
+    let purge_clock = clock.clone();
     // Forget expired sessions once an hour.
     let sweeper_store = store.clone();
     tokio::spawn(async move {
@@ -285,11 +294,18 @@ async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
     // Remove blobs no row names (uploads refused after their bytes were
     // written, replaced hand-ins) once a day, keeping anything younger
     // than a day: a blob is written before the row that names it.
+    // Documents trashed more than 30 days ago (by the app's clock) are
+    // purged first, so that their blobs go in the same sweep.
     let blob_store = store.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(86_400));
         loop {
             tick.tick().await;
+            let before = purge_clock.now() - ardoise_core::documents::TRASH_DAYS * 86_400;
+            match blob_store.purge_trash(before).await {
+                Ok(n) => tracing::info!(documents = n, "trash purged"),
+                Err(e) => tracing::warn!(error = %e, "could not purge the trash"),
+            }
             let referenced = match blob_store.referenced_blobs().await {
                 Ok(r) => r,
                 Err(e) => {

@@ -3,6 +3,8 @@
 //! prints the commented defaults. Every path derives from `data_dir`.
 
 pub mod surge;
+// Documents (issue 5).
+pub mod documents;
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -53,6 +55,8 @@ pub struct Settings {
     pub s3_allow_http: bool,
     /// The surge layer (`[surge]`): admission, lobby, overload, connections.
     pub surge: surge::SurgeSettings,
+    /// Documents (`[documents]`): quotas, upload limits, virus scanner.
+    pub documents: documents::DocumentsSettings,
 }
 
 impl Default for Settings {
@@ -79,6 +83,7 @@ impl Default for Settings {
             s3_secret_access_key: String::new(),
             s3_allow_http: false,
             surge: surge::SurgeSettings::default(),
+            documents: documents::DocumentsSettings::default(),
         }
     }
 }
@@ -118,6 +123,7 @@ impl std::fmt::Debug for Settings {
             .field("s3_secret_access_key", &"****")
             .field("s3_allow_http", &self.s3_allow_http)
             .field("surge", &self.surge)
+            .field("documents", &self.documents)
             .finish()
     }
 }
@@ -272,6 +278,7 @@ impl Settings {
                 "ARDOISE_ACTIVATION_DAYS" => self.activation_days = num(&name, &v)?,
                 "ARDOISE_LOG" => self.log = v,
                 n if n.starts_with("ARDOISE_SURGE_") => self.surge.apply_env(n, &v)?,
+                n if n.starts_with("ARDOISE_DOCUMENTS_") => self.documents.apply_env(n, &v)?,
                 _ => {}
             }
         }
@@ -307,6 +314,8 @@ impl Settings {
             max_upload_bytes: self.max_upload_bytes,
             max_files_per_form: self.max_files_per_form.max(1),
             surge: self.surge.web(),
+            documents: self.documents.web(),
+            clamd: self.documents.clamd(),
         }
     }
 
@@ -360,6 +369,23 @@ mod tests {
         let text = format!("{DEFAULT_TOML}{}", surge::DEFAULT_TOML);
         let parsed: Result<Settings, _> = toml::from_str(&text);
         assert_eq!(parsed.ok(), Some(Settings::default()));
+    }
+
+    #[test]
+    fn the_printed_documents_defaults_are_the_defaults() {
+        let text = format!(
+            "{DEFAULT_TOML}{}{}",
+            surge::DEFAULT_TOML,
+            documents::DEFAULT_TOML
+        );
+        let parsed: Result<Settings, _> = toml::from_str(&text);
+        assert_eq!(parsed.ok(), Some(Settings::default()));
+        let env = vec![(
+            "ARDOISE_DOCUMENTS_QUOTA_PUPIL_MIB".to_string(),
+            "5".to_string(),
+        )];
+        let s = Settings::load(None, env.into_iter()).ok();
+        assert_eq!(s.map(|s| s.documents.web().quotas.pupil), Some(5 << 20));
     }
 
     #[test]

@@ -1056,6 +1056,84 @@ mod sqlx_row {
     pub use ardoise_store::row::{AnyRow, Row};
 }
 
+// Documents (issue 5).
+
+/// A one-page PDF saying `text` (PDF viewers rebuild the cross-reference
+/// table, so its offsets need not be exact).
+fn demo_pdf(text: &str) -> Vec<u8> {
+    let stream = format!("BT /F1 24 Tf 72 720 Td ({text}) Tj ET");
+    format!(
+        "%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n\
+         2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n\
+         3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >> endobj\n\
+         4 0 obj << /Length {} >> stream\n{stream}\nendstream endobj\n\
+         5 0 obj << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> endobj\n\
+         trailer << /Root 1 0 R >>\n%%EOF\n",
+        stream.len()
+    )
+    .into_bytes()
+}
+
+/// Puts a folder with two documents in the class space of the demo
+/// teacher's first class, so that the demo school shows documents.
+pub async fn load_documents(
+    store: &Store,
+    files: &ardoise_files::FileStore,
+    world: &DemoWorld,
+    now: i64,
+) -> anyhow::Result<()> {
+    use ardoise_core::documents::Space;
+    let Some((_, teacher)) = world.named.iter().find(|(r, _)| *r == Role::Teacher) else {
+        return Ok(());
+    };
+    let login = ardoise_core::Login::parse(&world.people[*teacher].login)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let person = store
+        .find_person_by_login(&login)
+        .await?
+        .context("the demo teacher")?;
+    let actor = store
+        .load_actor(person.id)
+        .await?
+        .context("the demo teacher")?;
+    let Some(class) = actor.taught_classes.first().copied() else {
+        return Ok(());
+    };
+    let space = Space::Class(class, actor.establishment_id);
+    let root = store.space_root(space, actor.establishment_id, now).await?;
+    let folder = store
+        .create_folder(&root, "Fiches d'exercices", person.id, now)
+        .await?;
+    let docs: [(&str, Vec<u8>); 2] = [
+        (
+            "Fiche 1 - fractions.pdf",
+            demo_pdf("Fiche 1 : les fractions"),
+        ),
+        (
+            "Consignes du trimestre.txt",
+            "Apporter le cahier et la calculatrice a chaque cours.\n"
+                .as_bytes()
+                .to_vec(),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (name, bytes) in docs {
+        let blob = files.put_bytes(bytes.into(), 1 << 20).await?;
+        rows.push(ardoise_store::DocumentInsert {
+            folder_id: folder.id,
+            name: name.to_string(),
+            blob_hash: blob.hash.as_str().to_string(),
+            mime: blob.detected.mime.clone(),
+            size: i64::try_from(blob.size).unwrap_or(i64::MAX),
+            owner_id: person.id,
+            now,
+            quota: i64::MAX,
+        });
+    }
+    store.insert_documents(&rows).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

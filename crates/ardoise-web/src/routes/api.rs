@@ -72,6 +72,8 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::diary::DiaryApiDoc::openapi());
     doc.merge(super::work::WorkApiDoc::openapi());
+    // Documents (issue 5).
+    doc.merge(super::documents::DocumentsApiDoc::openapi());
     doc
 }
 

@@ -10,6 +10,8 @@ pub mod signin;
 pub mod surge;
 pub mod system;
 pub mod work;
+// Documents (issue 5).
+pub mod documents;
 
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -145,4 +147,6 @@ pub fn all() -> RouteTable {
         .merge(work::routes())
         .merge(api::routes())
         .merge(surge::routes())
+        // Documents (issue 5).
+        .merge(documents::routes())
 }

@@ -10,16 +10,16 @@
 //! at worst, unreferenced blobs that the sweeper removes.
 
 use super::RouteTable;
+use crate::blob_response::disposition;
 use crate::error::ApiError;
 use crate::extract::{JsonIn, Signed};
 use crate::i18n::Tr;
 use crate::pages::{render, Nav};
 use crate::state::AppState;
-use crate::upload::{files_error, Uploaded};
+use crate::upload::Uploaded;
 use ardoise_core::diary::{render_rich_text, Tz};
 use ardoise_core::policy;
 use ardoise_core::{HomeworkId, PersonId, Role};
-use ardoise_files::{parse_range_header, BlobHash};
 use ardoise_store::{
     AttachmentView, AudienceView, FeedbackInsert, FeedbackView, HandIn, HomeworkView, OwnerKind,
     PersonSummary, SubmissionInsert, SubmissionView,
@@ -27,7 +27,7 @@ use ardoise_store::{
 use askama::Template;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -668,29 +668,6 @@ async fn return_feedback(
 
 // ---------------------------------------------------------------- files
 
-/// `Content-Disposition` with the file's name, ASCII fallback and UTF-8.
-fn disposition(kind: &str, name: &str) -> String {
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._- ()".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut encoded = String::new();
-    for b in name.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"._-".contains(b) {
-            encoded.push(char::from(*b));
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
-    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
-}
-
 /// Whether the caller may read an attachment, by what it belongs to.
 async fn may_download(
     state: &AppState,
@@ -760,73 +737,18 @@ async fn download(
     if !may_download(&state, &signed, &a).await? {
         return Err(ApiError::NotFound);
     }
-    let etag = format!("\"{}\"", a.blob_hash);
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    let mut resp = if matches {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let hash = BlobHash::parse(&a.blob_hash).map_err(files_error)?;
-        let size = u64::try_from(a.size).unwrap_or(0);
-        let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-            Some(v) => parse_range_header(v, size).map_err(|_| ApiError::RangeNotSatisfiable)?,
-            None => None,
-        };
-        let body = state
-            .files
-            .get(&hash, range.clone())
-            .await
-            .map_err(files_error)?;
-        let mut resp = Response::new(Body::from_stream(body.stream));
-        let len = body.range.end - body.range.start;
-        if range.is_some() {
-            *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "bytes {}-{}/{}",
-                body.range.start,
-                body.range.end.saturating_sub(1),
-                body.total_size
-            )) {
-                resp.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-        }
-        resp.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-        let inline = ardoise_files::is_inline_safe(&a.mime);
-        let mime = if inline {
-            a.mime.as_str()
-        } else {
-            "application/octet-stream"
-        };
-        if let Ok(v) = HeaderValue::from_str(mime) {
-            resp.headers_mut().insert(header::CONTENT_TYPE, v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&disposition(
-            if inline { "inline" } else { "attachment" },
-            &a.file_name,
-        )) {
-            resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-        }
-        resp
-    };
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, v);
-    }
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    // Private: only this person may see it; immutable: the content behind
-    // this URL never changes.
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=86400, immutable"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; sandbox"),
-    );
-    Ok(resp)
+    crate::blob_response::serve(
+        &state,
+        &headers,
+        crate::blob_response::BlobMeta {
+            hash: &a.blob_hash,
+            size: a.size,
+            mime: &a.mime,
+            file_name: &a.file_name,
+        },
+        crate::blob_response::CACHE_PRIVATE_DAY,
+    )
+    .await
 }
 
 /// `GET /homework/{id}/archive`: every submission of the class in one ZIP

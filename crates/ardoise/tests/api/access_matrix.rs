@@ -30,6 +30,15 @@ enum Target {
     HomeworkFileA,
     /// The file pupil A handed in for homework A.
     SubmissionFileA,
+    // Documents (issue 5).
+    /// A folder of class 6eA's space, made by teacher A.
+    DocFolderA,
+    /// A PDF in that folder.
+    DocA,
+    /// A PDF in teacher A's own space, shared with no one.
+    PrivateDocA,
+    /// A PDF in teacher A's own space, shared with class 6eA.
+    SharedDocA,
     /// Group « Soutien 6e »: pupil A is a member (pupil B is not), teacher
     /// A teaches it.
     GroupA,
@@ -97,6 +106,16 @@ const HOMEWORK_FORM: &[(&str, &str)] = &[
     ("due_on", "2099-01-05"),
     ("instructions", "Exercice 1"),
 ];
+// Documents (issue 5).
+/// Class 6eA's document space: its pupils, their parents, its teachers,
+/// staff of the establishment (not administrators: school spaces belong to
+/// the school).
+const CLASS_A_DOCS: &str = "DADADADADD";
+/// Shared with class 6eA from a teacher's own space: its pupils, their
+/// parents, its teachers.
+const SHARED_A_DOCS: &str = "DADADADDDD";
+/// The establishment's space: its teachers and staff.
+const ESTABLISHMENT_DOCS: &str = "DDDDDAAADD";
 const PASSWORD_FORM: &[(&str, &str)] = &[
     ("current", PASSWORD),
     ("password", "une phrase de passe neuve"),
@@ -504,6 +523,202 @@ fn rows() -> Vec<Row> {
             Empty,
             PUPIL_A_WORK,
         ),
+        // Documents (issue 5).
+        r("GET", "/documents", None, Empty, SIGNED),
+        r("GET", "/documents/trash", None, Empty, SIGNED),
+        r(
+            "GET",
+            "/documents/spaces/{kind}/{id}",
+            ClassA,
+            Empty,
+            CLASS_A_DOCS,
+        ),
+        r(
+            "GET",
+            "/documents/spaces/{kind}/{id}",
+            PupilA,
+            Empty,
+            PUPIL_A,
+        ),
+        r(
+            "GET",
+            "/documents/spaces/{kind}/{id}",
+            Establishment,
+            Empty,
+            ESTABLISHMENT_DOCS,
+        ),
+        r(
+            "GET",
+            "/documents/folders/{id}",
+            DocFolderA,
+            Empty,
+            CLASS_A_DOCS,
+        ),
+        r(
+            "POST",
+            "/documents/folders/{id}",
+            DocFolderA,
+            Form(&[("op", "new_folder"), ("name", "Séquence 2")]),
+            TEACHER_A,
+        ),
+        r(
+            "POST",
+            "/documents/folders/{id}/upload",
+            DocFolderA,
+            Form(&[]),
+            TEACHER_A,
+        ),
+        r("GET", "/documents/files/{id}", DocA, Empty, CLASS_A_DOCS),
+        r(
+            "GET",
+            "/documents/files/{id}",
+            PrivateDocA,
+            Empty,
+            TEACHER_A,
+        ),
+        r(
+            "GET",
+            "/documents/files/{id}",
+            SharedDocA,
+            Empty,
+            SHARED_A_DOCS,
+        ),
+        r(
+            "POST",
+            "/documents/files/{id}",
+            DocA,
+            Form(&[("op", "rename"), ("name", "fiche.pdf")]),
+            TEACHER_A,
+        ),
+        r(
+            "POST",
+            "/documents/files/{id}",
+            SharedDocA,
+            Form(&[("op", "trash")]),
+            TEACHER_A,
+        ),
+        r(
+            "GET",
+            "/documents/files/{id}/content/{hash}",
+            DocA,
+            Empty,
+            CLASS_A_DOCS,
+        ),
+        r(
+            "GET",
+            "/documents/files/{id}/content/{hash}",
+            PrivateDocA,
+            Empty,
+            TEACHER_A,
+        ),
+        r(
+            "GET",
+            "/documents/files/{id}/content/{hash}",
+            SharedDocA,
+            Empty,
+            SHARED_A_DOCS,
+        ),
+        r("GET", "/api/v1/documents", None, Empty, SIGNED),
+        r("GET", "/api/v1/documents/trash", None, Empty, SIGNED),
+        r("GET", "/api/v1/documents/search", None, Empty, SIGNED),
+        r(
+            "GET",
+            "/api/v1/documents/spaces/{kind}/{id}",
+            ClassA,
+            Empty,
+            CLASS_A_DOCS,
+        ),
+        r(
+            "GET",
+            "/api/v1/documents/spaces/{kind}/{id}",
+            PupilA,
+            Empty,
+            PUPIL_A,
+        ),
+        r(
+            "GET",
+            "/api/v1/documents/folders/{id}",
+            DocFolderA,
+            Empty,
+            CLASS_A_DOCS,
+        ),
+        r(
+            "PUT",
+            "/api/v1/documents/folders/{id}",
+            DocFolderA,
+            Json(r#"{"name": "Séquence 1 bis"}"#),
+            TEACHER_A,
+        ),
+        r(
+            "DELETE",
+            "/api/v1/documents/folders/{id}",
+            DocFolderA,
+            Empty,
+            TEACHER_A,
+        ),
+        r(
+            "POST",
+            "/api/v1/documents/folders/{id}/folders",
+            DocFolderA,
+            Json(r#"{"name": "Exercices"}"#),
+            TEACHER_A,
+        ),
+        r(
+            "POST",
+            "/api/v1/documents/folders/{id}/files",
+            DocFolderA,
+            Form(&[]),
+            TEACHER_A,
+        ),
+        r(
+            "PUT",
+            "/api/v1/documents/folders/{id}/shares",
+            DocFolderA,
+            Json("[]"),
+            TEACHER_A,
+        ),
+        r(
+            "GET",
+            "/api/v1/documents/files/{id}",
+            DocA,
+            Empty,
+            CLASS_A_DOCS,
+        ),
+        r(
+            "GET",
+            "/api/v1/documents/files/{id}",
+            PrivateDocA,
+            Empty,
+            TEACHER_A,
+        ),
+        r(
+            "GET",
+            "/api/v1/documents/files/{id}",
+            SharedDocA,
+            Empty,
+            SHARED_A_DOCS,
+        ),
+        r(
+            "PUT",
+            "/api/v1/documents/files/{id}",
+            DocA,
+            Json(r#"{"name": "fiche.pdf"}"#),
+            TEACHER_A,
+        ),
+        r(
+            "DELETE",
+            "/api/v1/documents/files/{id}",
+            SharedDocA,
+            Empty,
+            TEACHER_A,
+        ),
+        r(
+            "PUT",
+            "/api/v1/documents/files/{id}/shares",
+            SharedDocA,
+            Json(r#"[{"target": "class:1"}]"#),
+            TEACHER_A,
+        ),
     ]
 }
 
@@ -583,6 +798,81 @@ async fn stored_pdf(app: &TestApp, name: &str) -> ardoise_store::AttachmentInser
     }
 }
 
+/// The documents of the matrix: ids (and content hashes).
+struct DocsFixture {
+    folder: i64,
+    doc: (i64, String),
+    private: (i64, String),
+    shared: (i64, String),
+}
+
+async fn documents_fixture(app: &TestApp) -> DocsFixture {
+    use ardoise_core::documents::{ShareTarget, Space};
+    let s = &app.seeded;
+    let now = ardoise_core::Clock::now(&*app.clock);
+    let class_root = app
+        .store
+        .space_root(
+            Space::Class(s.class_a, s.establishment),
+            s.establishment,
+            now,
+        )
+        .await
+        .unwrap();
+    let folder = app
+        .store
+        .create_folder(&class_root, "Séquence 1", s.teacher_a.id, now)
+        .await
+        .unwrap();
+    let own_root = app
+        .store
+        .space_root(Space::Person(s.teacher_a.id), s.establishment, now)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for (folder_id, name) in [
+        (folder.id, "fiche.pdf"),
+        (own_root.id, "brouillon.pdf"),
+        (own_root.id, "cours.pdf"),
+    ] {
+        let f = stored_pdf(app, name).await;
+        let doc = app
+            .store
+            .insert_documents(&[ardoise_store::DocumentInsert {
+                folder_id,
+                name: name.into(),
+                blob_hash: f.blob_hash.clone(),
+                mime: f.mime,
+                size: f.size,
+                owner_id: s.teacher_a.id,
+                now,
+                quota: i64::MAX,
+            }])
+            .await
+            .unwrap()
+            .unwrap();
+        out.push((doc[0].id, f.blob_hash));
+    }
+    app.store
+        .put_share(
+            ardoise_store::ItemKind::Document,
+            out[2].0,
+            ShareTarget::Class(s.class_a),
+            false,
+            s.teacher_a.id,
+            now,
+        )
+        .await
+        .unwrap();
+    let mut it = out.into_iter();
+    DocsFixture {
+        folder: folder.id,
+        doc: it.next().unwrap(),
+        private: it.next().unwrap(),
+        shared: it.next().unwrap(),
+    }
+}
+
 async fn run_row(row: &Row) -> Vec<String> {
     let app = spawn_app().await;
     let s = app.seeded.clone();
@@ -637,6 +927,7 @@ async fn run_row(row: &Row) -> Vec<String> {
         created_at: now,
         attachments: vec![],
     };
+    let docs = documents_fixture(&app).await;
     let lesson_a = app.store.insert_lesson(&lesson).await.unwrap();
     let group = ardoise_core::Audience::Group(s.group_a);
     let group_homework = ardoise_store::HomeworkInsertForm {
@@ -713,9 +1004,24 @@ async fn run_row(row: &Row) -> Vec<String> {
             Target::GroupLessonA => group_lesson_a.to_string(),
             Target::GroupHomeworkFileA => group_homework_file_a.to_string(),
             Target::GroupSubmissionFileA => group_submission_file_a.to_string(),
+            Target::DocFolderA => docs.folder.to_string(),
+            Target::DocA => docs.doc.0.to_string(),
+            Target::PrivateDocA => docs.private.0.to_string(),
+            Target::SharedDocA => docs.shared.0.to_string(),
+        };
+        let (kind, hash) = match row.target {
+            Target::ClassA => ("class", ""),
+            Target::PupilA => ("person", ""),
+            Target::Establishment => ("establishment", ""),
+            Target::DocA => ("", docs.doc.1.as_str()),
+            Target::PrivateDocA => ("", docs.private.1.as_str()),
+            Target::SharedDocA => ("", docs.shared.1.as_str()),
+            _ => ("", ""),
         };
         let path = row
             .path
+            .replace("{kind}", kind)
+            .replace("{hash}", hash)
             .replace("{id}", &id)
             .replace("{pupil}", &s.pupil_a.id.to_string());
         let c = actor.map(|a| a.client.clone()).unwrap_or_else(client);

@@ -11,3 +11,5 @@ mod signin;
 mod surge;
 mod time_zone;
 mod work;
+// Documents (issue 5).
+mod documents;

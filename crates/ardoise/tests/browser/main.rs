@@ -656,3 +656,181 @@ async fn assignment_journey(b: &Client, app: &TestApp) {
     assert_eq!(fetch_as_browser(b, app, &homework_href).await.0, 404);
     sign_out(b, app).await;
 }
+
+// Documents (issue 5).
+
+/// Issue 5's journey in Chromium: a teacher puts a PDF in a folder of the
+/// 6eA class space; a pupil of 6eA downloads it; a pupil of 6eB cannot, by
+/// the folder, document or download URL; an uploaded HTML or SVG file is
+/// downloaded as an attachment, never rendered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_class_document_goes_from_teacher_to_pupil_in_chromium() {
+    let driver = Chromedriver::start();
+    let app = ardoise_testkit::spawn_app().await;
+    let browser = driver.connect().await;
+    let outcome = tokio::time::timeout(WHOLE_TEST, documents_journey(&browser, &app)).await;
+    let _ = browser.close().await;
+    drop(driver);
+    outcome.unwrap_or_else(|_| panic!("the browser test did not finish within {WHOLE_TEST:?}"));
+}
+
+/// The headers a download gets, with the browser's own session cookie.
+async fn headers_as_browser(b: &Client, app: &TestApp, path: &str) -> reqwest::header::HeaderMap {
+    let cookies = b.get_all_cookies().await.expect("the browser's cookies");
+    let header = cookies
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    reqwest::Client::new()
+        .get(app.url(path))
+        .header("cookie", header)
+        .send()
+        .await
+        .expect("download")
+        .headers()
+        .clone()
+}
+
+async fn xpath_href(b: &Client, xpath: &str) -> String {
+    b.find(Locator::XPath(xpath))
+        .await
+        .unwrap_or_else(|_| panic!("a link {xpath}"))
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{xpath} has an href"))
+}
+
+async fn documents_journey(b: &Client, app: &TestApp) {
+    let dir = artifacts_dir();
+    let s = &app.seeded;
+    let pdf_path = dir.join("fiche-fractions.pdf");
+    std::fs::write(&pdf_path, PDF).unwrap();
+    let html_path = dir.join("piege.html");
+    std::fs::write(
+        &html_path,
+        b"<!doctype html><html><head><title>RENDERED-MARKER</title></head><body>RENDERED-MARKER</body></html>",
+    )
+    .unwrap();
+    let svg_path = dir.join("dessin.svg");
+    std::fs::write(
+        &svg_path,
+        b"<svg xmlns=\"http://www.w3.org/2000/svg\"><text x=\"0\" y=\"15\">RENDERED-MARKER</text></svg>",
+    )
+    .unwrap();
+
+    // The teacher opens the class space, makes a folder, uploads files.
+    sign_in(b, app, &s.teacher_a).await;
+    click(b, "header a[href='/documents']").await;
+    wait_for_path(b, "/documents").await;
+    click(
+        b,
+        &format!("a[href='/documents/spaces/class/{}']", s.class_a.0),
+    )
+    .await;
+    b.wait()
+        .at_most(PAGE_WAIT)
+        .for_element(Locator::Id("new-name"))
+        .await
+        .expect("the new-folder field of the class space");
+    type_into(b, "#new-name", "Fiches").await;
+    click(b, "form:has(#new-name) button[type='submit']").await;
+    b.wait()
+        .at_most(PAGE_WAIT)
+        .for_element(Locator::Css("h1"))
+        .await
+        .unwrap();
+    wait_for_text(b, "Fiches").await;
+    let folder_path = path(b).await;
+    assert!(
+        folder_path.starts_with("/documents/folders/"),
+        "{folder_path}"
+    );
+    for f in [&pdf_path, &html_path, &svg_path] {
+        b.find(Locator::Id("files"))
+            .await
+            .expect("the upload form")
+            .send_keys(f.to_str().unwrap())
+            .await
+            .unwrap();
+        click(b, "form[action$='/upload'] button[type='submit']").await;
+        wait_for_text(b, f.file_name().unwrap().to_str().unwrap()).await;
+    }
+    screenshot(b, &dir.join("documents-teacher.png")).await;
+    let listing = body_text(b).await;
+    assert!(
+        listing.contains("PDF") && listing.contains("Classe 6eA"),
+        "{listing}"
+    );
+    let pdf_page = xpath_href(b, "//a[text()='fiche-fractions.pdf']").await;
+    let pdf_url = xpath_href(
+        b,
+        "//tr[td/a[text()='fiche-fractions.pdf']]//a[contains(@href, '/content/')]",
+    )
+    .await;
+    let mut others = Vec::new();
+    for name in ["piege.html", "dessin.svg"] {
+        let row = format!("//tr[td/a[text()='{name}']]//a[contains(@href, '/content/')]");
+        others.push(xpath_href(b, &row).await);
+    }
+    sign_out(b, app).await;
+
+    // The pupil finds it through the class space and downloads it.
+    sign_in(b, app, &s.pupil_a).await;
+    b.goto(&app.url("/documents")).await.unwrap();
+    click(
+        b,
+        &format!("a[href='/documents/spaces/class/{}']", s.class_a.0),
+    )
+    .await;
+    wait_for_text(b, "Fiches").await;
+    b.goto(&app.url(&folder_path)).await.unwrap();
+    wait_for_text(b, "fiche-fractions.pdf").await;
+    assert!(
+        b.find(Locator::Id("files")).await.is_err(),
+        "no upload form for a pupil"
+    );
+    screenshot(b, &dir.join("documents-pupil.png")).await;
+    let (status, bytes) = fetch_as_browser(b, app, &pdf_url).await;
+    assert_eq!(status, 200);
+    assert_eq!(bytes, PDF, "the pupil downloads the PDF");
+    // HTML and SVG: attachments, and opening their URL renders nothing.
+    for url in &others {
+        let h = headers_as_browser(b, app, url).await;
+        assert!(
+            h["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment"),
+            "{url}: {h:?}"
+        );
+        assert_eq!(h["content-type"], "application/octet-stream");
+        let _ = b.goto(&app.url(url)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let shown = body_text(b).await;
+        let title = b.title().await.unwrap_or_default();
+        assert!(
+            !shown.contains("RENDERED-MARKER") && !title.contains("RENDERED-MARKER"),
+            "{url} was rendered: {shown:?} {title:?}"
+        );
+    }
+    b.goto(&app.url("/home")).await.unwrap();
+    sign_out(b, app).await;
+
+    // A pupil of 6eB: not by the folder, the document page or the download.
+    sign_in(b, app, &s.pupil_b).await;
+    for url in [folder_path.as_str(), pdf_page.as_str(), pdf_url.as_str()] {
+        assert_eq!(fetch_as_browser(b, app, url).await.0, 404, "{url}");
+        b.goto(&app.url(url)).await.unwrap();
+        let shown = body_text(b).await;
+        assert!(!shown.contains("fiche-fractions"), "{url}: {shown}");
+    }
+    b.goto(&app.url("/documents")).await.unwrap();
+    let overview = body_text(b).await;
+    assert!(
+        !overview.contains("Fiches") && !overview.contains("6eA"),
+        "{overview}"
+    );
+    sign_out(b, app).await;
+}

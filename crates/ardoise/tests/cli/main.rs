@@ -359,3 +359,154 @@ async fn a_server_killed_during_hand_ins_keeps_every_acknowledged_one_whole() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// Documents (issue 5).
+
+fn document_bytes(who: usize, n: usize) -> Vec<u8> {
+    // ~256 KB, different for every upload, so a kill often lands mid-file.
+    let mut v = format!("%PDF-1.4\nuploader {who} document {n}\n").into_bytes();
+    v.resize(256 * 1024, b'a' + (n % 26) as u8);
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_during_uploads_keeps_every_acknowledged_document_whole() {
+    use ardoise_core::Clock;
+    let dir = temp_dir("sigkill-docs");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let url = format!("sqlite://{}", data.join("ardoise.db").display());
+    let store = ardoise_store::Store::connect(&url, true, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let now = ardoise_core::SystemClock.now();
+    let s = ardoise_testkit::seed(&store, now).await;
+    let mut uploaders = Vec::new();
+    for p in [&s.teacher_a, &s.teacher_b] {
+        let root = store
+            .space_root(
+                ardoise_core::documents::Space::Person(p.id),
+                s.establishment,
+                now,
+            )
+            .await
+            .unwrap();
+        uploaders.push((p.login.clone(), root.id));
+    }
+    store.close().await;
+
+    let (mut child, base) = start_server(&dir);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut loops = Vec::new();
+    for (who, (login, folder)) in uploaders.clone().into_iter().enumerate() {
+        let base = base.clone();
+        let stop = stop.clone();
+        loops.push(tokio::spawn(async move {
+            let c = sign_in(&base, &login).await;
+            // (document id, n) acknowledged; the last n sent.
+            let mut acked: Vec<(i64, usize)> = Vec::new();
+            let mut sent = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                sent += 1;
+                let form = reqwest::multipart::Form::new().part(
+                    "files",
+                    reqwest::multipart::Part::bytes(document_bytes(who, sent))
+                        .file_name(format!("doc-{who}-{sent}.pdf")),
+                );
+                let Ok(r) = c
+                    .post(format!("{base}/api/v1/documents/folders/{folder}/files"))
+                    .multipart(form)
+                    .send()
+                    .await
+                else {
+                    break;
+                };
+                if r.status().as_u16() != 201 {
+                    break;
+                }
+                let Ok(v) = r.json::<serde_json::Value>().await else {
+                    break;
+                };
+                acked.push((v[0]["id"].as_i64().unwrap(), sent));
+            }
+            (acked, sent)
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut results = Vec::new();
+    for l in loops {
+        results.push(l.await.unwrap());
+    }
+    eprintln!(
+        "acknowledged before the kill: {:?}",
+        results
+            .iter()
+            .map(|(a, s)| (a.len(), *s))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        results.iter().all(|(a, _)| !a.is_empty()),
+        "every uploader got at least one acknowledgement before the kill"
+    );
+
+    let (mut child, base) = start_server(&dir);
+    for (who, ((login, folder), (acked, last_sent))) in uploaders.iter().zip(&results).enumerate() {
+        let c = sign_in(&base, login).await;
+        let listing: serde_json::Value = c
+            .get(format!("{base}/api/v1/documents/folders/{folder}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let docs = listing["documents"].as_array().unwrap();
+        // Every acknowledged upload is there, whole.
+        for (id, n) in acked {
+            let d = docs
+                .iter()
+                .find(|d| d["id"] == *id)
+                .unwrap_or_else(|| panic!("acknowledged document {id} lost"));
+            assert_eq!(d["name"], format!("doc-{who}-{n}.pdf"));
+        }
+        // Nothing else but, at most, the one in flight at the kill (its
+        // row committed, its answer lost); every listed file is whole.
+        let extra: Vec<&serde_json::Value> = docs
+            .iter()
+            .filter(|d| !acked.iter().any(|(id, _)| d["id"] == *id))
+            .collect();
+        assert!(extra.len() <= 1, "unacknowledged documents: {extra:?}");
+        if let Some(e) = extra.first() {
+            assert_eq!(e["name"], format!("doc-{who}-{last_sent}.pdf"));
+        }
+        for d in docs {
+            let n: usize = d["name"]
+                .as_str()
+                .unwrap()
+                .trim_end_matches(".pdf")
+                .rsplit('-')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let bytes = c
+                .get(format!("{base}{}", d["content_url"].as_str().unwrap()))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            assert_eq!(bytes.as_ref(), document_bytes(who, n).as_slice(), "{d}");
+        }
+        eprintln!(
+            "after restart, uploader {who}: {} documents, all whole",
+            docs.len()
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
