@@ -72,6 +72,8 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::diary::DiaryApiDoc::openapi());
     doc.merge(super::work::WorkApiDoc::openapi());
+    doc.merge(super::messages::MessagesApiDoc::openapi());
+    doc.merge(super::announcements::AnnouncementsApiDoc::openapi());
     doc
 }
 

@@ -10,6 +10,9 @@ pub mod signin;
 pub mod surge;
 pub mod system;
 pub mod work;
+// Messaging, announcements and the timeline (issue 4).
+pub mod announcements;
+pub mod messages;
 
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -145,4 +148,6 @@ pub fn all() -> RouteTable {
         .merge(work::routes())
         .merge(api::routes())
         .merge(surge::routes())
+        .merge(messages::routes())
+        .merge(announcements::routes())
 }

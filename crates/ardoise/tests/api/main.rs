@@ -9,3 +9,5 @@ mod errors;
 mod signin;
 mod surge;
 mod work;
+// Messaging, announcements and the timeline (issue 4).
+mod messages;
