@@ -170,7 +170,8 @@ async fn communication_rules_refuse_forbidden_recipients_and_store_nothing() {
         (person(&s.teacher_b), "recipient_not_allowed"),
         (person(&s.foreign_staff), "recipient_not_allowed"),
     ] {
-        let (status, body) = send(&app, &pupil, "Salut", "Bonjour", &[to.clone()]).await;
+        let (status, body) =
+            send(&app, &pupil, "Salut", "Bonjour", std::slice::from_ref(&to)).await;
         assert_eq!(status, 403, "{to}: {body}");
         assert_eq!(body["error"], code, "{to}");
     }
