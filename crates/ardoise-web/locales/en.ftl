@@ -300,6 +300,7 @@ admin-surge-in-flight = In flight
 admin-surge-limit-short = Limit
 
 ## Messaging, announcements and the timeline (issue 4)
+nav-messages = Messages
 msg-inbox-title = Messages
 msg-compose-title = New message
 msg-drafts-title = Drafts

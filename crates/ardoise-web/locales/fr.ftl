@@ -300,6 +300,7 @@ admin-surge-in-flight = En cours
 admin-surge-limit-short = Limite
 
 ## Messaging, announcements and the timeline (issue 4)
+nav-messages = Messagerie
 msg-inbox-title = Messagerie
 msg-compose-title = Nouveau message
 msg-drafts-title = Brouillons
