@@ -40,6 +40,21 @@ id_type!(
     HomeworkId,
 );
 
+id_type!(
+    /// A conversation (a thread of messages).
+    ConversationId,
+    /// One message of a conversation.
+    MessageId,
+    /// An announcement (actualité).
+    AnnouncementId,
+    /// A quarantine decision over an account's messages.
+    QuarantineId,
+    /// A report of a message to staff.
+    ReportId,
+    /// A message being written, not sent.
+    DraftId,
+);
+
 /// A sign-in name: 3 to 64 characters among `a-z 0-9 . _ -`, lowercase.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -11,6 +11,8 @@ pub mod password;
 pub mod policy;
 pub mod role;
 pub mod throttle;
+// Messaging (issue 4).
+pub mod messaging;
 
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use ids::*;

@@ -25,11 +25,18 @@ mod sessions;
 mod work;
 // Documents (issue 5).
 mod documents;
+// Messaging, announcements, timeline (issue 4).
+mod messaging;
 
 pub use connect::{Backend, Store};
 pub use diary::{HandIn, HomeworkInsertForm, HomeworkView, LessonInsertForm, LessonView};
 pub use directory::{ClassTeacherView, Val};
 pub use error::StoreError;
+pub use messaging::{
+    AnnouncementInsert, AnnouncementView, ConversationView, DraftView, HeldMessage, InboxLine,
+    MessageInsert, MessageView, QuarantineView, ReportView, SearchHit, SuspensionView,
+    TimelineItem, TimelineKind, TimelineScope,
+};
 pub use model::*;
 pub use work::{
     AttachmentInsert, AttachmentView, FeedbackInsert, FeedbackView, OwnerKind, SubmissionInsert,

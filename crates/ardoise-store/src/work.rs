@@ -23,6 +23,8 @@ pub enum OwnerKind {
     Submission,
     /// A teacher's feedback.
     Feedback,
+    /// A message (messaging).
+    Message,
 }
 
 impl OwnerKind {
@@ -33,6 +35,7 @@ impl OwnerKind {
             OwnerKind::Homework => "homework",
             OwnerKind::Submission => "submission",
             OwnerKind::Feedback => "feedback",
+            OwnerKind::Message => "message",
         }
     }
 
@@ -42,6 +45,7 @@ impl OwnerKind {
             "homework" => OwnerKind::Homework,
             "submission" => OwnerKind::Submission,
             "feedback" => OwnerKind::Feedback,
+            "message" => OwnerKind::Message,
             _ => return Err(StoreError::NotFound("attachment owner")),
         })
     }
@@ -79,7 +83,7 @@ pub struct AttachmentView {
     pub size: i64,
 }
 
-fn attachment_from_row(r: &AnyRow) -> StoreResult<AttachmentView> {
+pub(crate) fn attachment_from_row(r: &AnyRow) -> StoreResult<AttachmentView> {
     let kind: String = r.try_get("owner_kind")?;
     Ok(AttachmentView {
         id: r.try_get("id")?,

@@ -60,6 +60,14 @@ pub enum ApiError {
     /// 500: a bug; logged, never shown.
     #[error("internal: {0}")]
     Internal(String),
+    /// 403: signed in, but this action is refused; the code says why
+    /// (a forbidden recipient, a suspended account).
+    #[error("refused: {0}")]
+    Refused(&'static str),
+    /// 429: a limit on how often one may do this is reached; the code
+    /// says which.
+    #[error("limited: {0}")]
+    Limited(&'static str),
 }
 
 /// What the error middleware needs to write an error body.
@@ -87,13 +95,19 @@ impl ApiError {
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Refused(_) => StatusCode::FORBIDDEN,
+            ApiError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
     /// The stable code clients and catalogues use.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest(c) | ApiError::Conflict(c) | ApiError::Invalid(c) => c,
+            ApiError::BadRequest(c)
+            | ApiError::Conflict(c)
+            | ApiError::Invalid(c)
+            | ApiError::Refused(c)
+            | ApiError::Limited(c) => c,
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::Forbidden => "forbidden",
             ApiError::Csrf => "csrf_failed",

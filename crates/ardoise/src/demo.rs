@@ -685,6 +685,103 @@ async fn load_diary(store: &Store, teachings: &[DiaryTeaching], now: i64) -> any
     Ok(())
 }
 
+/// A few conversations and an announcement in the first establishment, so
+/// that the demo school shows messaging: a teacher writes to the parents
+/// of their class and one parent replies; a pupil asks the teacher a
+/// question; staff announce a school event.
+async fn load_messages(
+    store: &Store,
+    establishment: i64,
+    teacher: i64,
+    class: i64,
+    staff: i64,
+    now: i64,
+) -> anyhow::Result<()> {
+    use ardoise_core::messaging::{AnnouncementAudience, Audience};
+    use ardoise_core::{ClassId, EstablishmentId, PersonId};
+    let html =
+        |t: &str| ardoise_core::diary::render_rich_text(t).map_err(|e| anyhow::anyhow!("{e}"));
+    let class_name = store
+        .find_class(ClassId(class))
+        .await?
+        .map(|c| c.name)
+        .unwrap_or_default();
+    let parents = store
+        .audience_members(Audience::ClassParents(ClassId(class)))
+        .await?;
+    let pupils = store
+        .audience_members(Audience::Class(ClassId(class)))
+        .await?;
+    let body = "Bonjour,\n\nLa **réunion parents-professeurs** aura lieu mardi à 18 h en salle 12.\n\nBien cordialement.";
+    let (conv, _) = store
+        .send_message(&ardoise_store::MessageInsert {
+            conversation_id: None,
+            establishment_id: EstablishmentId(establishment),
+            subject: "Réunion parents-professeurs".into(),
+            broadcast: true,
+            sender_id: PersonId(teacher),
+            body_source: body.into(),
+            body_html: html(body)?,
+            recipients_label: format!("Parents de {class_name}"),
+            recipients: parents.clone(),
+            sent_at: now - 7200,
+            files: Vec::new(),
+        })
+        .await?;
+    if let Some(parent) = parents.first() {
+        let reply = "Merci, nous serons présents.";
+        store
+            .send_message(&ardoise_store::MessageInsert {
+                conversation_id: Some(conv),
+                establishment_id: EstablishmentId(establishment),
+                subject: "Réunion parents-professeurs".into(),
+                broadcast: true,
+                sender_id: *parent,
+                body_source: reply.into(),
+                body_html: html(reply)?,
+                recipients_label: String::new(),
+                recipients: vec![PersonId(teacher)],
+                sent_at: now - 3600,
+                files: Vec::new(),
+            })
+            .await?;
+    }
+    if let Some(pupil) = pupils.first() {
+        let q = "Bonjour, je n'ai pas compris l'exercice 3. Pouvez-vous m'aider ?";
+        store
+            .send_message(&ardoise_store::MessageInsert {
+                conversation_id: None,
+                establishment_id: EstablishmentId(establishment),
+                subject: "Question sur l'exercice 3".into(),
+                broadcast: false,
+                sender_id: *pupil,
+                body_source: q.into(),
+                body_html: html(q)?,
+                recipients_label: String::new(),
+                recipients: vec![PersonId(teacher)],
+                sent_at: now - 1800,
+                files: Vec::new(),
+            })
+            .await?;
+    }
+    let text = "Le **cross du collège** a lieu vendredi après-midi. Prévoir une tenue de sport.";
+    store
+        .insert_announcement(&ardoise_store::AnnouncementInsert {
+            establishment_id: EstablishmentId(establishment),
+            author_id: PersonId(staff),
+            title: "Cross du collège".into(),
+            body_source: text.into(),
+            body_html: html(text)?,
+            audience: AnnouncementAudience::All,
+            classes: Vec::new(),
+            publish_from: now - 86_400,
+            publish_until: None,
+            created_at: now - 86_400,
+        })
+        .await?;
+    Ok(())
+}
+
 /// Inserts the world into the store and writes every account to `csv_path`.
 /// Does nothing if the demo establishment already exists.
 pub async fn load(
@@ -965,6 +1062,17 @@ pub async fn load(
 
     progress("the homework diary: lessons and homework around today");
     load_diary(store, &diary, now).await?;
+
+    progress("messages and an announcement");
+    let staff = world
+        .people
+        .iter()
+        .position(|p| p.establishment == 0 && p.roles.has(Role::Staff))
+        .map(|i| person_id[i]);
+    let first_class = diary.iter().find_map(|d| d.2.map(|class| (d.0, class)));
+    if let (Some((teacher, class)), Some(staff), Some(e)) = (first_class, staff, est_id.first()) {
+        load_messages(store, *e, teacher, class, staff, now).await?;
+    }
 
     progress("writing demo-accounts.csv");
     write_csv(world, csv_path)?;

@@ -74,6 +74,8 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     doc.merge(super::work::WorkApiDoc::openapi());
     // Documents (issue 5).
     doc.merge(super::documents::DocumentsApiDoc::openapi());
+    doc.merge(super::messages::MessagesApiDoc::openapi());
+    doc.merge(super::announcements::AnnouncementsApiDoc::openapi());
     doc
 }
 

@@ -11,7 +11,7 @@ use ardoise_core::policy::{self, ClassScope};
 use ardoise_core::{ClassId, Role};
 use ardoise_store::{ChildView, ClassTeacherView, ClassView, PersonSummary, TeachingView};
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
 /// This module's routes.
@@ -55,10 +55,26 @@ struct HomePage {
     is_staff: bool,
     classes: Vec<ClassView>,
     is_admin: bool,
+    /// Messaging: unread messages, current announcements, the timeline.
+    unread: i64,
+    announcements: Vec<super::announcements::AnnouncementShown>,
+    timeline: Vec<super::announcements::TimelineShown>,
+    timeline_page: i64,
+    timeline_more: bool,
 }
 
-/// `GET /home`.
-async fn home(State(state): State<AppState>, signed: Signed) -> Result<Response, ApiError> {
+#[derive(serde::Deserialize, Default)]
+struct HomeQuery {
+    #[serde(default)]
+    page: String,
+}
+
+/// `GET /home?page=`: the page number is the timeline's.
+async fn home(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(q): Query<HomeQuery>,
+) -> Result<Response, ApiError> {
     let actor = &signed.session.actor;
     let t = signed.ctx.tr.clone();
     let store = &state.store;
@@ -93,6 +109,15 @@ async fn home(State(state): State<AppState>, signed: Signed) -> Result<Response,
     } else {
         vec![]
     };
+    let timeline_page = q.page.trim().parse::<i64>().unwrap_or(1).clamp(1, 10_000);
+    let (timeline, timeline_more) =
+        super::announcements::timeline_page(&state, &signed, timeline_page).await?;
+    let scope = ardoise_core::messaging::announcement_scope(actor);
+    let current = store
+        .announcements_for(&scope, state.now(), true, 5)
+        .await?;
+    let announcements = super::announcements::shown(&signed.ctx.tr, &signed, state.now(), &current);
+    let unread = store.unread_count(actor.person_id).await?;
     let today = chrono::DateTime::from_timestamp(state.now(), 0)
         .map(|d| d.format("%d/%m/%Y").to_string())
         .unwrap_or_default();
@@ -111,6 +136,11 @@ async fn home(State(state): State<AppState>, signed: Signed) -> Result<Response,
         is_staff: actor.is(Role::Staff),
         classes,
         is_admin: actor.is(Role::Admin),
+        unread,
+        announcements,
+        timeline,
+        timeline_page,
+        timeline_more,
         t,
     };
     Ok(render(&page))

@@ -12,6 +12,9 @@ pub mod system;
 pub mod work;
 // Documents (issue 5).
 pub mod documents;
+// Messaging, announcements and the timeline (issue 4).
+pub mod announcements;
+pub mod messages;
 
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -149,4 +152,6 @@ pub fn all() -> RouteTable {
         .merge(surge::routes())
         // Documents (issue 5).
         .merge(documents::routes())
+        .merge(messages::routes())
+        .merge(announcements::routes())
 }

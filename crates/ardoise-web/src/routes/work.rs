@@ -688,6 +688,15 @@ async fn may_download(
             Some(l) => (l.audience, l.subject_id, l.publish_at),
             None => return Ok(false),
         },
+        // A message's file: only for the message's participants, never
+        // while it is quarantined.
+        OwnerKind::Message => {
+            return Ok(state
+                .store
+                .message_visible_to(actor.person_id, ardoise_core::MessageId(a.owner_id))
+                .await?
+                .is_some());
+        }
         OwnerKind::Submission | OwnerKind::Feedback => {
             let Some((homework, pupil)) = state.store.work_owner(a.owner_kind, a.owner_id).await?
             else {

@@ -30,6 +30,21 @@ enum Target {
     HomeworkFileA,
     /// The file pupil A handed in for homework A.
     SubmissionFileA,
+    // Messaging (issue 4).
+    /// Teacher A's conversation with pupil A and parent A.
+    ConversationA,
+    /// The first message of that conversation.
+    MessageA,
+    /// The PDF attached to that message.
+    MessageFileA,
+    /// A draft of teacher A.
+    DraftA,
+    /// Staff's quarantine of pupil B's messages.
+    QuarantineA,
+    /// Parent A's report of message A.
+    ReportA,
+    /// Teacher A's announcement to 6eA.
+    AnnouncementA,
     // Documents (issue 5).
     /// A folder of class 6eA's space, made by teacher A.
     DocFolderA,
@@ -86,6 +101,20 @@ const WHO: [&str; 10] = [
 
 const PUBLIC: &str = "AAAAAAAAAA";
 const SIGNED: &str = "DAAAAAAAAA";
+/// Participants of conversation A: pupil A, parent A, teacher A.
+const CONVERSATION_A: &str = "DADADADDDD";
+/// Staff of an establishment (their own), administrators.
+const STAFF_OWN: &str = "DDDDDDDAAA";
+/// Staff of the first establishment, administrators.
+const STAFF_A: &str = "DDDDDDDADA";
+/// Who may write to teacher A: pupil A, parent A, teacher B, staff, admin.
+const TO_TEACHER_A: &str = "DADADDAADA";
+const RULES_FORM: &[(&str, &str)] = &[
+    ("pupil_hourly_limit", "20"),
+    ("adult_hourly_limit", "200"),
+    ("pupil_max_recipients", "5"),
+];
+const RULES_JSON: &str = r#"{"pupils_to_pupils": false, "pupils_to_parents": false, "parents_to_parents": false, "pupil_hourly_limit": 20, "adult_hourly_limit": 200, "pupil_max_recipients": 5}"#;
 const ADMIN: &str = "DDDDDDDDDA";
 /// Class 6eA: its pupils, their parents, its teachers, staff, admin.
 const CLASS_A: &str = "DADADADADA";
@@ -719,6 +748,206 @@ fn rows() -> Vec<Row> {
             Json(r#"[{"target": "class:1"}]"#),
             TEACHER_A,
         ),
+        // Messaging (issue 4). Foreign staff get 422 on another school's
+        // accounts (counted as "allowed to use the route"); the API tests
+        // check nothing happens to the account.
+        r("GET", "/messages", None, Empty, SIGNED),
+        r("GET", "/messages/new", None, Empty, SIGNED),
+        r(
+            "POST",
+            "/messages",
+            None,
+            Form(&[("to", "person:{teacher}"), ("subject", "S"), ("body", "B")]),
+            TO_TEACHER_A,
+        ),
+        r("GET", "/messages/search", None, Empty, SIGNED),
+        r("GET", "/messages/drafts", None, Empty, SIGNED),
+        r(
+            "POST",
+            "/messages/drafts/{id}/delete",
+            DraftA,
+            Form(&[]),
+            TEACHER_A,
+        ),
+        r(
+            "GET",
+            "/messages/{id}",
+            ConversationA,
+            Empty,
+            CONVERSATION_A,
+        ),
+        r(
+            "GET",
+            "/attachments/{id}",
+            MessageFileA,
+            Empty,
+            CONVERSATION_A,
+        ),
+        r(
+            "POST",
+            "/messages/{id}/reply",
+            ConversationA,
+            Form(&[("body", "Réponse")]),
+            CONVERSATION_A,
+        ),
+        r(
+            "POST",
+            "/messages/items/{id}/report",
+            MessageA,
+            Form(&[("reason", "x")]),
+            CONVERSATION_A,
+        ),
+        r("GET", "/messages/containment", None, Empty, STAFF_OWN),
+        r(
+            "POST",
+            "/messages/containment/suspend",
+            None,
+            Form(&[("login", "bruno.pupil")]),
+            STAFF_OWN,
+        ),
+        r(
+            "POST",
+            "/messages/containment/unsuspend",
+            None,
+            Form(&[("login", "bruno.pupil")]),
+            STAFF_OWN,
+        ),
+        r(
+            "POST",
+            "/messages/containment/quarantine",
+            None,
+            Form(&[("login", "bruno.pupil")]),
+            STAFF_OWN,
+        ),
+        r(
+            "POST",
+            "/messages/containment/quarantines/{id}/lift",
+            QuarantineA,
+            Form(&[]),
+            STAFF_A,
+        ),
+        r(
+            "POST",
+            "/messages/containment/reports/{id}/close",
+            ReportA,
+            Form(&[]),
+            STAFF_A,
+        ),
+        r("GET", "/messages/rules", None, Empty, STAFF_OWN),
+        r("POST", "/messages/rules", None, Form(RULES_FORM), STAFF_OWN),
+        r("GET", "/announcements", None, Empty, SIGNED),
+        r(
+            "POST",
+            "/announcements",
+            None,
+            Form(&[("title", "T"), ("body", "B"), ("audience", "all")]),
+            "DDDDDDDAAD",
+        ),
+        r(
+            "POST",
+            "/announcements/{id}/withdraw",
+            AnnouncementA,
+            Form(&[]),
+            "DDDDDADADD",
+        ),
+        r("GET", "/api/v1/messages", None, Empty, SIGNED),
+        r(
+            "POST",
+            "/api/v1/messages",
+            None,
+            Json(r#"{"subject": "S", "body": "B", "to": ["person:{teacher}"]}"#),
+            TO_TEACHER_A,
+        ),
+        r("GET", "/api/v1/messages/recipients", None, Empty, SIGNED),
+        r("GET", "/api/v1/messages/search", None, Empty, SIGNED),
+        r("GET", "/api/v1/messages/drafts", None, Empty, SIGNED),
+        r(
+            "POST",
+            "/api/v1/messages/drafts",
+            None,
+            Json(r#"{"subject": "S", "body": "B"}"#),
+            SIGNED,
+        ),
+        r(
+            "DELETE",
+            "/api/v1/messages/drafts/{id}",
+            DraftA,
+            Empty,
+            TEACHER_A,
+        ),
+        r(
+            "GET",
+            "/api/v1/messages/{id}",
+            ConversationA,
+            Empty,
+            CONVERSATION_A,
+        ),
+        r(
+            "POST",
+            "/api/v1/messages/{id}/reply",
+            ConversationA,
+            Json(r#"{"body": "Réponse"}"#),
+            CONVERSATION_A,
+        ),
+        r(
+            "POST",
+            "/api/v1/messages/items/{id}/report",
+            MessageA,
+            Json(r#"{"reason": "x"}"#),
+            CONVERSATION_A,
+        ),
+        r(
+            "GET",
+            "/api/v1/messages/containment",
+            None,
+            Empty,
+            STAFF_OWN,
+        ),
+        r(
+            "POST",
+            "/api/v1/messages/containment/suspensions",
+            None,
+            Json(r#"{"person_id": {pupil_b}, "suspended": true}"#),
+            STAFF_OWN,
+        ),
+        r(
+            "POST",
+            "/api/v1/messages/containment/quarantines",
+            None,
+            Json(r#"{"person_id": {pupil_b}}"#),
+            STAFF_OWN,
+        ),
+        r(
+            "POST",
+            "/api/v1/messages/containment/quarantines/{id}/lift",
+            QuarantineA,
+            Empty,
+            STAFF_A,
+        ),
+        r("GET", "/api/v1/messages/rules", None, Empty, STAFF_OWN),
+        r(
+            "PUT",
+            "/api/v1/messages/rules",
+            None,
+            Json(RULES_JSON),
+            STAFF_OWN,
+        ),
+        r("GET", "/api/v1/announcements", None, Empty, SIGNED),
+        r(
+            "POST",
+            "/api/v1/announcements",
+            None,
+            Json(r#"{"title": "T", "body": "B", "audience": "all"}"#),
+            "DDDDDDDAAD",
+        ),
+        r(
+            "POST",
+            "/api/v1/announcements/{id}/withdraw",
+            AnnouncementA,
+            Empty,
+            "DDDDDADADD",
+        ),
+        r("GET", "/api/v1/timeline", None, Empty, SIGNED),
     ]
 }
 
@@ -873,6 +1102,12 @@ async fn documents_fixture(app: &TestApp) -> DocsFixture {
     }
 }
 
+/// A body with `{teacher}` (teacher A) and `{pupil_b}` replaced by ids.
+fn people_in(body: &str, s: &ardoise_testkit::Seeded) -> String {
+    body.replace("{teacher}", &s.teacher_a.id.to_string())
+        .replace("{pupil_b}", &s.pupil_b.id.to_string())
+}
+
 async fn run_row(row: &Row) -> Vec<String> {
     let app = spawn_app().await;
     let s = app.seeded.clone();
@@ -962,6 +1197,62 @@ async fn run_row(row: &Row) -> Vec<String> {
         })
         .await
         .unwrap();
+    // Messaging (issue 4).
+    let conv = ardoise_store::MessageInsert {
+        conversation_id: None,
+        establishment_id: s.establishment,
+        subject: "Conversation A".into(),
+        broadcast: false,
+        sender_id: s.teacher_a.id,
+        body_source: "x".into(),
+        body_html: "<p>x</p>".into(),
+        recipients_label: String::new(),
+        recipients: vec![s.pupil_a.id, s.parent_a.id],
+        sent_at: now,
+        files: vec![stored_pdf(&app, "message.pdf").await],
+    };
+    let (conversation_a, message_a) = app.store.send_message(&conv).await.unwrap();
+    let message_file_a = app
+        .store
+        .conversation_for(s.teacher_a.id, conversation_a)
+        .await
+        .unwrap()
+        .unwrap()
+        .messages[0]
+        .files[0]
+        .id;
+    let draft_a = app
+        .store
+        .save_draft(s.teacher_a.id, None, "d", "b", "", now)
+        .await
+        .unwrap()
+        .unwrap();
+    let (quarantine_a, _) = app
+        .store
+        .quarantine(s.pupil_b.id, 0, now, s.staff.id, now, "")
+        .await
+        .unwrap();
+    let report_a = app
+        .store
+        .report_message(message_a, s.parent_a.id, "", now)
+        .await
+        .unwrap();
+    let announcement_a = app
+        .store
+        .insert_announcement(&ardoise_store::AnnouncementInsert {
+            establishment_id: s.establishment,
+            author_id: s.teacher_a.id,
+            title: "t".into(),
+            body_source: "b".into(),
+            body_html: "<p>b</p>".into(),
+            audience: ardoise_core::messaging::AnnouncementAudience::Class,
+            classes: vec![s.class_a],
+            publish_from: now,
+            publish_until: None,
+            created_at: now,
+        })
+        .await
+        .unwrap();
     let people: Vec<Option<&Person>> = vec![
         None,
         Some(&s.pupil_a),
@@ -1008,6 +1299,13 @@ async fn run_row(row: &Row) -> Vec<String> {
             Target::DocA => docs.doc.0.to_string(),
             Target::PrivateDocA => docs.private.0.to_string(),
             Target::SharedDocA => docs.shared.0.to_string(),
+            Target::ConversationA => conversation_a.to_string(),
+            Target::MessageA => message_a.to_string(),
+            Target::MessageFileA => message_file_a.to_string(),
+            Target::DraftA => draft_a.to_string(),
+            Target::QuarantineA => quarantine_a.to_string(),
+            Target::ReportA => report_a.to_string(),
+            Target::AnnouncementA => announcement_a.to_string(),
         };
         let (kind, hash) = match row.target {
             Target::ClassA => ("class", ""),
@@ -1034,10 +1332,12 @@ async fn run_row(row: &Row) -> Vec<String> {
         };
         req = match row.body {
             Body::Empty => req,
-            Body::Json(j) => req.header("content-type", "application/json").body(j),
+            Body::Json(j) => req
+                .header("content-type", "application/json")
+                .body(people_in(j, &s)),
             Body::Form(fields) => {
                 let mut f: HashMap<&str, String> =
-                    fields.iter().map(|(k, v)| (*k, v.to_string())).collect();
+                    fields.iter().map(|(k, v)| (*k, people_in(v, &s))).collect();
                 f.insert("csrf", actor.map(|a| a.csrf.clone()).unwrap_or_default());
                 req.form(&f)
             }

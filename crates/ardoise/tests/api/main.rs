@@ -13,3 +13,5 @@ mod time_zone;
 mod work;
 // Documents (issue 5).
 mod documents;
+// Messaging, announcements and the timeline (issue 4).
+mod messages;

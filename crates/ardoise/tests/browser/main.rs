@@ -834,3 +834,116 @@ async fn documents_journey(b: &Client, app: &TestApp) {
     );
     sign_out(b, app).await;
 }
+
+/// Issue 4's journey in Chromium: a teacher writes to the parents of 6eA;
+/// a parent reads it and replies; a pupil finds no way to write to another
+/// pupil's parent, and a forged form is refused; staff quarantine the
+/// pupil's messages and they disappear from every recipient's inbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_go_from_teacher_to_parents_and_staff_quarantine_a_pupil_in_chromium() {
+    let driver = Chromedriver::start();
+    let app = ardoise_testkit::spawn_app().await;
+    let browser = driver.connect().await;
+    let outcome = tokio::time::timeout(WHOLE_TEST, messaging_journey(&browser, &app)).await;
+    let _ = browser.close().await;
+    drop(driver);
+    outcome.unwrap_or_else(|_| panic!("the browser test did not finish within {WHOLE_TEST:?}"));
+}
+
+async fn messaging_journey(b: &Client, app: &TestApp) {
+    let dir = artifacts_dir();
+    let s = &app.seeded;
+
+    // The teacher writes to the parents of 6eA.
+    sign_in(b, app, &s.teacher_a).await;
+    b.goto(&app.url("/messages/new")).await.unwrap();
+    click(b, &format!("input[name='to:parents:{}']", s.class_a.0)).await;
+    type_into(b, "#subject", "Réunion parents-professeurs").await;
+    type_into(b, "#body", "La réunion a lieu **mardi à 18 h**.").await;
+    screenshot(b, &dir.join("messages-compose.png")).await;
+    click(b, "#compose button[value='send']").await;
+    wait_for_text(b, "La réunion a lieu mardi à 18 h.").await;
+    sign_out(b, app).await;
+
+    // The parent sees one unread message, reads it and replies.
+    sign_in(b, app, &s.parent_a).await;
+    b.goto(&app.url("/messages")).await.unwrap();
+    let unread = b
+        .find(Locator::Css("#unread strong"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(unread.trim(), "1");
+    screenshot(b, &dir.join("messages-inbox-parent.png")).await;
+    click(b, "#inbox a[href^='/messages/']").await;
+    wait_for_text(b, "La réunion a lieu mardi à 18 h.").await;
+    type_into(b, "#reply #body", "Nous serons là, merci.").await;
+    click(b, "#reply button[type='submit']").await;
+    wait_for_text(b, "Nous serons là, merci.").await;
+    screenshot(b, &dir.join("messages-conversation-parent.png")).await;
+    sign_out(b, app).await;
+
+    // The teacher gets the reply.
+    assert_eq!(app.store.unread_count(s.teacher_a.id).await.unwrap(), 1);
+
+    // A pupil is offered no way to write to another pupil's parent; a
+    // forged checkbox is refused and nothing is sent.
+    sign_in(b, app, &s.pupil_a).await;
+    b.goto(&app.url("/messages/new")).await.unwrap();
+    let forbidden = format!("person:{}", s.parent_b.id.0);
+    assert!(
+        b.find(Locator::Css(&format!("input[name='to:{forbidden}']")))
+            .await
+            .is_err(),
+        "the picker does not offer another pupil's parent"
+    );
+    b.execute(
+        "const i = document.createElement('input'); i.type = 'hidden'; i.name = 'to:' + arguments[0]; i.value = '1'; document.getElementById('compose').appendChild(i);",
+        vec![json!(forbidden)],
+    )
+    .await
+    .unwrap();
+    type_into(b, "#subject", "Coucou").await;
+    type_into(b, "#body", "Message interdit").await;
+    click(b, "#compose button[value='send']").await;
+    wait_for_text(b, "ne vous permettent pas d’écrire à ce destinataire").await;
+    screenshot(b, &dir.join("messages-refused.png")).await;
+    assert_eq!(app.store.unread_count(s.parent_b.id).await.unwrap(), 0);
+
+    // The pupil writes to their teacher and to the staff (allowed).
+    b.goto(&app.url("/messages/new")).await.unwrap();
+    click(b, &format!("input[name='to:person:{}']", s.teacher_a.id.0)).await;
+    click(b, &format!("input[name='to:person:{}']", s.staff.id.0)).await;
+    type_into(b, "#subject", "Message de menace").await;
+    type_into(b, "#body", "Texte inacceptable").await;
+    click(b, "#compose button[value='send']").await;
+    wait_for_text(b, "Texte inacceptable").await;
+    sign_out(b, app).await;
+    assert_eq!(app.store.unread_count(s.teacher_a.id).await.unwrap(), 2);
+
+    // Staff quarantine everything the pupil sent.
+    sign_in(b, app, &s.staff).await;
+    b.goto(&app.url("/messages")).await.unwrap();
+    wait_for_text(b, "Message de menace").await;
+    b.goto(&app.url("/messages/containment")).await.unwrap();
+    type_into(b, "#q-login", &s.pupil_a.login).await;
+    type_into(b, "#q-reason", "menaces").await;
+    click(b, "#quarantine form button[type='submit']").await;
+    wait_for_text(b, "Lever la quarantaine").await;
+    screenshot(b, &dir.join("messages-containment.png")).await;
+    b.goto(&app.url("/messages")).await.unwrap();
+    let inbox = body_text(b).await;
+    assert!(!inbox.contains("Message de menace"), "{inbox}");
+    sign_out(b, app).await;
+
+    sign_in(b, app, &s.teacher_a).await;
+    b.goto(&app.url("/messages")).await.unwrap();
+    let inbox = body_text(b).await;
+    assert!(
+        inbox.contains("Réunion parents-professeurs") && !inbox.contains("Message de menace"),
+        "{inbox}"
+    );
+    sign_out(b, app).await;
+}
