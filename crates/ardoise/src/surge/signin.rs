@@ -128,14 +128,28 @@ async fn sign_in(
     Ok((status, body["token"].as_str().map(str::to_string)))
 }
 
-async fn resume(client: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<u16> {
-    Ok(client
-        .get(format!("{base}/api/v1/me"))
-        .bearer_auth(token)
-        .send()
-        .await?
-        .status()
-        .as_u16())
+/// One request with a remembered session, keeping the admission pass the
+/// node hands out (as a browser keeps its cookie): an API client that
+/// dropped it would be a newcomer each time.
+async fn resume(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    pass: &mut Option<String>,
+) -> anyhow::Result<u16> {
+    let mut req = client.get(format!("{base}/api/v1/me")).bearer_auth(token);
+    if let Some(p) = pass.as_deref() {
+        req = req.header("x-ardoise-pass", p);
+    }
+    let resp = req.send().await?;
+    if let Some(p) = resp
+        .headers()
+        .get("x-ardoise-pass")
+        .and_then(|v| v.to_str().ok())
+    {
+        *pass = Some(p.to_string());
+    }
+    Ok(resp.status().as_u16())
 }
 
 /// Runs `ardoise surge-signin`.
@@ -175,9 +189,10 @@ pub async fn run(args: SignInArgs, data_dir: &Path) -> anyhow::Result<()> {
     let sign_in_alone_ms = median_ms(alone);
     let token = tokens.first().cloned().context("no session token")?;
     let mut alone = Vec::new();
+    let mut pass = None;
     for _ in 0..500 {
         let t0 = Instant::now();
-        let status = resume(&client, &base, &token).await?;
+        let status = resume(&client, &base, &token, &mut pass).await?;
         alone.push(t0.elapsed());
         if status != 200 {
             bail!("resuming a session answered {status}");
@@ -232,8 +247,9 @@ pub async fn run(args: SignInArgs, data_dir: &Path) -> anyhow::Result<()> {
         );
         tasks.push(tokio::spawn(async move {
             let token = &tokens[k % tokens.len()];
+            let mut pass = None;
             while Instant::now() < deadline {
-                if let Ok(200) = resume(&client, &base, token).await {
+                if let Ok(200) = resume(&client, &base, token, &mut pass).await {
                     resumed.fetch_add(1, Ordering::Relaxed);
                 }
             }
