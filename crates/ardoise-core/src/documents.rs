@@ -148,8 +148,11 @@ fn teaches_group(actor: &Actor, g: GroupId) -> bool {
     actor.is(Role::Teacher) && actor.taught_groups.contains(&g)
 }
 
+/// A pupil of the group, or a parent of one (as for the diary: parents see
+/// what their child's language or option group gets).
 fn in_group(actor: &Actor, g: GroupId) -> bool {
-    actor.is(Role::Pupil) && actor.group_ids.contains(&g)
+    (actor.is(Role::Pupil) && actor.group_ids.contains(&g))
+        || (actor.is(Role::Parent) && actor.children.iter().any(|ch| ch.group_ids.contains(&g)))
 }
 
 /// What a space gives the actor, before any share: their own space is
@@ -193,7 +196,8 @@ pub fn space_access(actor: &Actor, space: Space) -> Access {
 }
 
 /// Whether a share reaches the actor: a class share reaches its pupils,
-/// their parents and its teachers; a group share its pupils and teachers;
+/// their parents and its teachers; a group share its pupils, their parents
+/// and its teachers;
 /// a person share that person.
 pub fn share_reaches(actor: &Actor, target: ShareTarget) -> bool {
     match target {
@@ -241,6 +245,13 @@ pub fn share_audience(actor: &Actor) -> Vec<ShareTarget> {
                 .filter_map(|c| c.class_id)
                 .map(ShareTarget::Class),
         );
+        out.extend(
+            actor
+                .children
+                .iter()
+                .flat_map(|c| c.group_ids.iter().copied())
+                .map(ShareTarget::Group),
+        );
     }
     if actor.is(Role::Teacher) {
         out.extend(actor.taught_classes.iter().copied().map(ShareTarget::Class));
@@ -267,6 +278,13 @@ pub fn readable_spaces(actor: &Actor) -> Vec<Space> {
                 .iter()
                 .filter_map(|c| c.class_id)
                 .map(|c| Space::Class(c, e)),
+        );
+        out.extend(
+            actor
+                .children
+                .iter()
+                .flat_map(|c| c.group_ids.iter())
+                .map(|g| Space::Group(*g, e)),
         );
     }
     if actor.is(Role::Teacher) {
@@ -574,6 +592,33 @@ mod tests {
             item_access(&pupil(1, C_A), teachers_space, &group),
             Access::None
         );
+        // The parent of a pupil of the group reads it too; the parent of a
+        // pupil of the same class outside the group does not.
+        let group_parent = Actor {
+            children: vec![ChildLink {
+                pupil_id: PersonId(2),
+                class_id: Some(C_B),
+                legal_guardian: true,
+                group_ids: vec![G1],
+            }],
+            ..actor(4, &[Role::Parent])
+        };
+        assert_eq!(
+            item_access(&group_parent, teachers_space, &group),
+            Access::Read
+        );
+        assert_eq!(
+            item_access(&parent(3, C_B), teachers_space, &group),
+            Access::None
+        );
+        assert_eq!(
+            space_access(&group_parent, Space::Group(G1, E1)),
+            Access::Read
+        );
+        assert_eq!(
+            space_access(&parent(3, C_B), Space::Group(G1, E1)),
+            Access::None
+        );
     }
 
     #[test]
@@ -587,6 +632,15 @@ mod tests {
                 ..pupil(2, C_B)
             },
             parent(3, C_A),
+            Actor {
+                children: vec![ChildLink {
+                    pupil_id: PersonId(2),
+                    class_id: Some(C_B),
+                    legal_guardian: true,
+                    group_ids: vec![G1],
+                }],
+                ..actor(4, &[Role::Parent])
+            },
             teacher(5, C_A),
             actor(7, &[Role::Staff]),
             actor(9, &[Role::Admin]),

@@ -360,12 +360,33 @@ impl Store {
 
     /// Records documents, all or none: `Ok(None)` (and nothing written)
     /// if one would take its owner past their quota. Each quota check and
-    /// its insert are one statement, inside one transaction.
+    /// its insert are one statement, inside one transaction. On SQLite the
+    /// transaction holds the only write lock from its first insert; on
+    /// PostgreSQL (read committed, where two transactions would each miss
+    /// the other's rows) it first takes each owner's advisory lock, so two
+    /// uploads by one person at once are counted one after the other.
     pub async fn insert_documents(
         &self,
         docs: &[DocumentInsert],
     ) -> StoreResult<Option<Vec<DocumentView>>> {
         let mut tx = self.pool.begin().await?;
+        if self.backend() == crate::Backend::Postgres {
+            // In one order, so that two transactions never wait on each other.
+            let mut owners: Vec<i64> = docs.iter().map(|d| d.owner_id.0).collect();
+            owners.sort_unstable();
+            owners.dedup();
+            for owner in owners {
+                // The key space of advisory locks holds only owner ids (no
+                // other advisory lock is taken). The void result is wrapped
+                // in a count, which the `Any` driver can decode.
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock($1)) AS l",
+                )
+                .bind(owner)
+                .fetch_one(&mut *tx)
+                .await?;
+            }
+        }
         let mut ids = Vec::with_capacity(docs.len());
         for d in docs {
             let id: Option<i64> = sqlx::query_scalar(

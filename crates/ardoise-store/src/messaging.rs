@@ -253,6 +253,9 @@ pub struct TimelineScope {
     /// Classes whose published homework is news (a pupil's, a parent's
     /// children's).
     pub homework_classes: Vec<ClassId>,
+    /// Teaching groups whose published homework is news (a pupil's
+    /// language or option groups, their children's for a parent).
+    pub homework_groups: Vec<GroupId>,
     /// Pupils whose returned feedback is news (oneself, one's children).
     pub feedback_pupils: Vec<PersonId>,
     pub announcements: AnnouncementScope,
@@ -1266,6 +1269,7 @@ impl Store {
         offset: i64,
     ) -> StoreResult<Vec<TimelineItem>> {
         let classes = id_list(scope.homework_classes.iter().map(|c| c.0));
+        let groups = id_list(scope.homework_groups.iter().map(|g| g.0));
         let pupils = id_list(scope.feedback_pupils.iter().map(|p| p.0));
         let sql = format!(
             "SELECT kind, id, pupil_id, happened_at, title, who FROM ( \
@@ -1277,7 +1281,7 @@ impl Store {
              UNION ALL \
              SELECT 'homework', h.id, CAST(NULL AS BIGINT), h.publish_at, sj.name, t.first_name || ' ' || upper(t.last_name) \
                FROM homework h JOIN subjects sj ON sj.id = h.subject_id JOIN people t ON t.id = h.teacher_id \
-               WHERE h.class_id IN ({classes}) AND h.publish_at <= $2 \
+               WHERE (h.class_id IN ({classes}) OR h.group_id IN ({groups})) AND h.publish_at <= $2 \
              UNION ALL \
              SELECT 'announcement', a.id, CAST(NULL AS BIGINT), a.publish_from, a.title, p.first_name || ' ' || upper(p.last_name) \
                FROM announcements a JOIN people p ON p.id = a.author_id \

@@ -307,15 +307,24 @@ pub fn timeline_scope(actor: &ardoise_core::Actor) -> TimelineScope {
     let mut classes: Vec<ClassId> = actor.children.iter().filter_map(|c| c.class_id).collect();
     let mut pupils: Vec<ardoise_core::PersonId> =
         actor.children.iter().map(|c| c.pupil_id).collect();
+    let mut groups: Vec<ardoise_core::GroupId> = actor
+        .children
+        .iter()
+        .flat_map(|c| c.group_ids.iter().copied())
+        .collect();
     if actor.is(Role::Pupil) {
         classes.extend(actor.class_id);
+        groups.extend(actor.group_ids.iter().copied());
         pupils.push(actor.person_id);
     }
     classes.sort();
     classes.dedup();
+    groups.sort();
+    groups.dedup();
     TimelineScope {
         person_id: actor.person_id,
         homework_classes: classes,
+        homework_groups: groups,
         feedback_pupils: pupils,
         announcements: messaging::announcement_scope(actor),
     }

@@ -144,6 +144,18 @@ async fn load_folder(
     Ok((folder, reach))
 }
 
+/// A document the caller may read now (not in the trash), for other
+/// capabilities that take documents by id (message attachments).
+pub(crate) async fn readable_document(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+) -> Result<DocumentView, ApiError> {
+    Ok(load_document(state, actor, id, Access::Read, false)
+        .await?
+        .0)
+}
+
 /// A document the caller may read (or write), with its folder's reach.
 async fn load_document(
     state: &AppState,

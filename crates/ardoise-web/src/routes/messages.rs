@@ -290,13 +290,15 @@ async fn send_core(
 }
 
 /// Checks and sends a reply: a recipient of a message sent to many answers
-/// its sender only; otherwise everyone in the conversation gets it. Each
-/// recipient must be one the rules allow, or one who wrote to the replier.
+/// its sender only; otherwise everyone in the conversation gets it, unless
+/// the replier picks one person who wrote in it (`only`). Each recipient
+/// must be one the rules allow, or one who wrote to the replier.
 async fn reply_core(
     state: &AppState,
     signed: &Signed,
     id: i64,
     body: &str,
+    only: Option<PersonId>,
     files: Vec<AttachmentInsert>,
 ) -> Result<MessageId, ApiError> {
     let actor = &signed.session.actor;
@@ -307,7 +309,13 @@ async fn reply_core(
         .await?
         .ok_or(ApiError::NotFound)?;
     let html = body_html(body)?;
-    let recipients: Vec<PersonId> = if conv.broadcast && conv.creator_id != me {
+    let recipients: Vec<PersonId> = if let Some(p) = only {
+        // Only someone whose message the replier can see in this thread.
+        if p == me || !conv.messages.iter().any(|m| m.sender_id == p) {
+            return Err(ApiError::Invalid("reply_to_unknown"));
+        }
+        vec![p]
+    } else if conv.broadcast && conv.creator_id != me {
         vec![conv.creator_id]
     } else {
         state
@@ -377,15 +385,60 @@ pub struct Choice {
     pub collective: bool,
 }
 
+/// The classes whose pupils and parents the caller may list one by one in
+/// the picker: every class of the establishment for staff, the classes
+/// they teach for a teacher.
+async fn pickable_classes(
+    state: &AppState,
+    actor: &ardoise_core::Actor,
+) -> Result<Vec<ardoise_store::ClassView>, ApiError> {
+    let scope = if actor.is(Role::Staff) {
+        ClassScope::Establishment(actor.establishment_id)
+    } else if actor.is(Role::Teacher) {
+        ClassScope::Only(actor.taught_classes.clone())
+    } else {
+        return Ok(Vec::new());
+    };
+    Ok(state.store.list_classes(&scope).await?)
+}
+
 /// The recipients the caller may write to, as the picker offers them:
-/// whole audiences they may address, then people the rules allow.
-async fn choices(state: &AppState, signed: &Signed) -> Result<Vec<Choice>, ApiError> {
+/// whole audiences they may address, then people the rules allow. With
+/// `class` (one of [`pickable_classes`]), the people are that class's
+/// pupils and parents, each named with their children, and the school's
+/// adults.
+async fn choices(
+    state: &AppState,
+    signed: &Signed,
+    class: Option<ardoise_core::ClassId>,
+) -> Result<Vec<Choice>, ApiError> {
     let actor = &signed.session.actor;
     let t = &signed.ctx.tr;
     let e = actor.establishment_id;
     let rules = state.store.comm_rules(e).await?;
     let mut audiences: Vec<Audience> = Vec::new();
     let mut candidates: Vec<PersonId> = Vec::new();
+    // Pupils by id, to name parents by their children.
+    let mut pupil_names: HashMap<PersonId, String> = HashMap::new();
+    if let Some(c) = class {
+        if !pickable_classes(state, actor)
+            .await?
+            .iter()
+            .any(|v| v.id == c)
+        {
+            return Err(ApiError::NotFound);
+        }
+        for p in state.store.class_pupils(c).await? {
+            candidates.push(p.id);
+            pupil_names.insert(p.id, p.display_name());
+        }
+        candidates.extend(
+            state
+                .store
+                .audience_members(Audience::ClassParents(c))
+                .await?,
+        );
+    }
     if actor.is(Role::Staff) {
         for c in state
             .store
@@ -402,14 +455,16 @@ async fn choices(state: &AppState, signed: &Signed) -> Result<Vec<Choice>, ApiEr
     if actor.is(Role::Teacher) {
         for c in &actor.taught_classes {
             audiences.extend([Audience::Class(*c), Audience::ClassParents(*c)]);
-            candidates.extend(
-                state
-                    .store
-                    .class_pupils(*c)
-                    .await?
-                    .into_iter()
-                    .map(|p| p.id),
-            );
+            if class.is_none() {
+                candidates.extend(
+                    state
+                        .store
+                        .class_pupils(*c)
+                        .await?
+                        .into_iter()
+                        .map(|p| p.id),
+                );
+            }
         }
         audiences.extend(actor.taught_groups.iter().map(|g| Audience::Group(*g)));
     }
@@ -473,6 +528,17 @@ async fn choices(state: &AppState, signed: &Signed) -> Result<Vec<Choice>, ApiEr
         .filter(|c| messaging::may_write(actor, c, &rules))
         .map(|c| c.id)
         .collect();
+    let children_of: HashMap<PersonId, Vec<String>> = contacts
+        .iter()
+        .map(|c| {
+            let names = c
+                .child_ids
+                .iter()
+                .filter_map(|k| pupil_names.get(k).cloned())
+                .collect();
+            (c.id, names)
+        })
+        .collect();
     let mut people = Vec::new();
     for p in candidates.into_iter().filter(|p| allowed.contains(p)) {
         if let Some(s) = state.store.find_person(p).await? {
@@ -484,6 +550,10 @@ async fn choices(state: &AppState, signed: &Signed) -> Result<Vec<Choice>, ApiEr
             let mut label = format!("{} ({})", s.display_name(), what.join(", "));
             if let Some(c) = &s.class_name {
                 label.push_str(&format!(" — {c}"));
+            }
+            if let Some(kids) = children_of.get(&p).filter(|k| !k.is_empty()) {
+                label.push_str(" — ");
+                label.push_str(&t.with("msg-parent-of", &[("names", &kids.join(", "))]));
             }
             people.push((
                 s.last_name.to_lowercase(),
@@ -595,6 +665,9 @@ struct ConversationPage {
     subject: String,
     messages: Vec<MessageShown>,
     reply_to_sender_only: bool,
+    /// When a reply would go to several people: the others who wrote in
+    /// the conversation, each of whom can be answered alone (id, label).
+    reply_one: Vec<(i64, String)>,
     max_upload: String,
 }
 
@@ -637,13 +710,35 @@ async fn conversation_page(
             files: super::work::file_links(&t, &m.files),
         })
         .collect();
+    let reply_to_sender_only = conv.broadcast && conv.creator_id != me;
+    let mut reply_one: Vec<(i64, String)> = Vec::new();
+    if !reply_to_sender_only
+        && state
+            .store
+            .conversation_participants(conv.id)
+            .await?
+            .iter()
+            .filter(|p| **p != me)
+            .count()
+            > 1
+    {
+        for m in &conv.messages {
+            if m.sender_id != me && !reply_one.iter().any(|(id, _)| *id == m.sender_id.0) {
+                reply_one.push((
+                    m.sender_id.0,
+                    t.with("msg-reply-only", &[("name", &m.sender_name)]),
+                ));
+            }
+        }
+    }
     let p = ConversationPage {
         nav: Nav::signed(conv.subject.clone(), &signed.session),
         csrf: signed.session.csrf_token.clone(),
         id: conv.id.0,
         subject: conv.subject.clone(),
         messages,
-        reply_to_sender_only: conv.broadcast && conv.creator_id != me,
+        reply_to_sender_only,
+        reply_one,
         max_upload: super::work::size_label(
             &t,
             i64::try_from(state.config.max_upload_bytes).unwrap_or(i64::MAX),
@@ -664,6 +759,8 @@ struct ComposePage {
     body: String,
     collective: Vec<Picked>,
     people: Vec<Picked>,
+    /// Classes to list pupils and parents of: (id, name, chosen).
+    classes: Vec<(i64, String, bool)>,
     max_upload: String,
 }
 
@@ -677,6 +774,9 @@ pub struct Picked {
 struct ComposeQuery {
     #[serde(default)]
     draft: String,
+    /// A class whose pupils and parents the picker lists.
+    #[serde(default)]
+    class: String,
     #[serde(default)]
     to: String,
 }
@@ -705,7 +805,13 @@ async fn compose_page(
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    let all = choices(&state, &signed).await?;
+    let class = class_filter(&q.class)?;
+    let all = choices(&state, &signed, class).await?;
+    let classes = pickable_classes(&state, &signed.session.actor)
+        .await?
+        .into_iter()
+        .map(|c| (c.id.0, c.name, class == Some(c.id)))
+        .collect();
     let (collective, people): (Vec<Choice>, Vec<Choice>) =
         all.into_iter().partition(|c| c.collective);
     let mark = |v: Vec<Choice>| -> Vec<Picked> {
@@ -731,6 +837,7 @@ async fn compose_page(
         body: draft.as_ref().map(|d| d.body.clone()).unwrap_or_default(),
         collective: mark(collective),
         people: mark(people),
+        classes,
         max_upload: super::work::size_label(
             &t,
             i64::try_from(state.config.max_upload_bytes).unwrap_or(i64::MAX),
@@ -822,11 +929,13 @@ async fn reply_form(
     form: Uploaded,
 ) -> Result<Response, ApiError> {
     signed.check_csrf(&form.get("csrf"))?;
+    let only = form.get("only").trim().parse::<i64>().ok().map(PersonId);
     let m = reply_core(
         &state,
         &signed,
         id,
         &form.get("body"),
+        only,
         form.attachments("files"),
     )
     .await?;
@@ -1512,6 +1621,38 @@ pub struct SendIn {
     /// Audiences: `person:12`, `class:3`, `group:4`, `parents:3` (parents
     /// of class 3), `teachers:3` (teachers of class 3).
     pub to: Vec<String>,
+    /// Documents of the caller's document space (or shared with them) to
+    /// attach, by id: the message carries the same stored files.
+    #[serde(default)]
+    pub documents: Vec<i64>,
+}
+
+/// The attachments named by document ids: each must be a document the
+/// caller may read now; an unknown or hidden one refuses the whole message.
+async fn document_attachments(
+    state: &AppState,
+    signed: &Signed,
+    ids: &[i64],
+) -> Result<Vec<AttachmentInsert>, ApiError> {
+    if ids.len() > state.config.max_files_per_form {
+        return Err(ApiError::Invalid("too_many_files"));
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let d = super::documents::readable_document(state, &signed.session.actor, *id)
+            .await
+            .map_err(|e| match e {
+                ApiError::NotFound => ApiError::Invalid("attachment_unknown"),
+                other => other,
+            })?;
+        out.push(AttachmentInsert {
+            blob_hash: d.blob_hash,
+            file_name: d.name,
+            mime: d.mime,
+            size: d.size,
+        });
+    }
+    Ok(out)
 }
 
 /// A message, once durable.
@@ -1532,7 +1673,8 @@ async fn api_send(
     JsonIn(m): JsonIn<SendIn>,
 ) -> Result<Response, ApiError> {
     let audiences = parse_audiences(m.to.iter().map(String::as_str))?;
-    let (c, id) = send_core(&state, &signed, &m.subject, &m.body, &audiences, Vec::new()).await?;
+    let files = document_attachments(&state, &signed, &m.documents).await?;
+    let (c, id) = send_core(&state, &signed, &m.subject, &m.body, &audiences, files).await?;
     Ok((
         StatusCode::CREATED,
         Json(SentOut {
@@ -1543,14 +1685,38 @@ async fn api_send(
         .into_response())
 }
 
-/// `GET /api/v1/messages/recipients`: whom the caller may write to.
+/// The picker's filter: the pupils and parents of one class.
+#[derive(Deserialize, Default)]
+struct RecipientsQuery {
+    #[serde(default)]
+    class: String,
+}
+
+/// The `class` filter: empty for none, else a class id.
+fn class_filter(raw: &str) -> Result<Option<ardoise_core::ClassId>, ApiError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse::<i64>()
+        .map(|id| Some(ardoise_core::ClassId(id)))
+        .map_err(|_| ApiError::BadRequest("class_invalid"))
+}
+
+/// `GET /api/v1/messages/recipients`: whom the caller may write to; with
+/// `?class=`, the pupils and parents of that class one by one (staff, and
+/// the class's teachers).
 #[utoipa::path(get, path = "/api/v1/messages/recipients", tag = "messages",
-    responses((status = 200, body = [Choice])))]
+    params(("class" = Option<i64>, Query, description = "A class whose pupils and parents to list")),
+    responses((status = 200, body = [Choice]), (status = 404, description = "Not a class the caller may list")))]
 async fn api_recipients(
     State(state): State<AppState>,
     signed: Signed,
+    Query(q): Query<RecipientsQuery>,
 ) -> Result<Json<Vec<Choice>>, ApiError> {
-    Ok(Json(choices(&state, &signed).await?))
+    Ok(Json(
+        choices(&state, &signed, class_filter(&q.class)?).await?,
+    ))
 }
 
 /// A search result.
@@ -1759,6 +1925,12 @@ async fn api_conversation(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ReplyIn {
     pub body: String,
+    /// To answer one person who wrote in the conversation, not everyone.
+    #[serde(default)]
+    pub only: Option<i64>,
+    /// Documents to attach, by id, as for a new message.
+    #[serde(default)]
+    pub documents: Vec<i64>,
 }
 
 /// `POST /api/v1/messages/{id}/reply`
@@ -1773,7 +1945,8 @@ async fn api_reply(
     Path(id): Path<i64>,
     JsonIn(r): JsonIn<ReplyIn>,
 ) -> Result<Response, ApiError> {
-    let m = reply_core(&state, &signed, id, &r.body, Vec::new()).await?;
+    let files = document_attachments(&state, &signed, &r.documents).await?;
+    let m = reply_core(&state, &signed, id, &r.body, r.only.map(PersonId), files).await?;
     Ok((
         StatusCode::CREATED,
         Json(SentOut {

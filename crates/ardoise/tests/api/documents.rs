@@ -265,6 +265,65 @@ async fn a_pdf_shared_with_a_class_reaches_it_and_no_one_else_by_any_url() {
 }
 
 #[tokio::test]
+async fn a_group_share_reaches_its_pupils_and_their_parents_only() {
+    let app = spawn_app().await;
+    let s = &app.seeded;
+    let (teacher, _) = app.sign_in(&s.teacher_a).await;
+    let home = root(&app, &teacher, "person", s.teacher_a.id.0).await;
+    let doc = upload_ok(&app, &teacher, home, "soutien-1.pdf", PDF).await;
+    let doc_id = doc["id"].as_i64().unwrap();
+    let (status, shares) = send_json(
+        &teacher,
+        reqwest::Method::PUT,
+        app.url(&format!("/api/v1/documents/files/{doc_id}/shares")),
+        json!([{ "target": format!("group:{}", s.group_a.0) }]),
+    )
+    .await;
+    assert_eq!(status, 200, "{shares}");
+    // The group's space too: its teacher writes there.
+    let group_root = root(&app, &teacher, "group", s.group_a.0).await;
+    upload_ok(&app, &teacher, group_root, "groupe.pdf", PDF).await;
+
+    // Pupil A is in the group; parent A is pupil A's parent.
+    for p in [&s.pupil_a, &s.parent_a] {
+        let (c, _) = app.sign_in(p).await;
+        let (_, overview) = get_json(&c, app.url("/api/v1/documents")).await;
+        assert_eq!(
+            overview["shared_documents"][0]["id"], doc_id,
+            "{}: {overview}",
+            p.login
+        );
+        let r = c
+            .get(app.url(doc["content_url"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{}", p.login);
+        let (status, listing) = get_json(
+            &c,
+            app.url(&format!("/api/v1/documents/folders/{group_root}")),
+        )
+        .await;
+        assert_eq!(status, 200, "{}", p.login);
+        assert_eq!(listing["access"], "read");
+        assert_eq!(listing["documents"][0]["name"], "groupe.pdf");
+    }
+    // Pupil B (same school, not in the group) and parent B: nothing.
+    for p in [&s.pupil_b, &s.parent_b] {
+        let (c, _) = app.sign_in(p).await;
+        let (_, overview) = get_json(&c, app.url("/api/v1/documents")).await;
+        assert_eq!(overview["shared_documents"], json!([]), "{}", p.login);
+        for u in [
+            doc["content_url"].as_str().unwrap().to_string(),
+            format!("/api/v1/documents/folders/{group_root}"),
+        ] {
+            let r = c.get(app.url(&u)).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 404, "{} {u}", p.login);
+        }
+    }
+}
+
+#[tokio::test]
 async fn html_and_svg_are_downloaded_never_rendered() {
     let app = spawn_app().await;
     let s = &app.seeded;

@@ -53,6 +53,23 @@ async fn group_homework(app: &TestApp, c: &reqwest::Client, text: &str) -> u16 {
         .as_u16()
 }
 
+/// How many homework items the caller's timeline shows.
+async fn homework_news(app: &TestApp, c: &reqwest::Client) -> usize {
+    let tl: Value = c
+        .get(app.url("/api/v1/timeline"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tl.as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "homework")
+        .count()
+}
+
 async fn text(c: &reqwest::Client, url: String) -> (u16, String) {
     let r = c.get(url).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
@@ -78,7 +95,8 @@ async fn status_with(c: &reqwest::Client, url: String, etag: &str) -> u16 {
 async fn group_homework_reaches_its_members_and_their_parents_and_no_one_else() {
     let app = spawn_app().await;
     let s = &app.seeded;
-    let (_, chloe) = classmate(&app).await;
+    let (chloe_person, chloe) = classmate(&app).await;
+    let chloe_id = chloe_person.id;
     let teacher = app.sign_in_form(&s.teacher_a, false).await;
     assert_eq!(
         group_homework(&app, &teacher, "Fiche de **soutien** n°3").await,
@@ -153,6 +171,25 @@ async fn group_homework_reaches_its_members_and_their_parents_and_no_one_else() 
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
+
+    // "What is new for me": the member and their parent see the group's
+    // homework in their timeline; a classmate outside the group does not.
+    assert_eq!(homework_news(&app, &api).await, 1, "the member's timeline");
+    let (api_parent, _) = app.sign_in(&s.parent_a).await;
+    assert_eq!(homework_news(&app, &api_parent).await, 1, "their parent's");
+    let (api_chloe, _) = app
+        .sign_in(&Person {
+            id: chloe_id,
+            login: "chloe.pupil".into(),
+            password: PASSWORD.into(),
+        })
+        .await;
+    assert_eq!(
+        homework_news(&app, &api_chloe).await,
+        0,
+        "a classmate outside it"
+    );
+    assert_eq!(homework_news(&app, &api_b).await, 0, "another class");
 }
 
 #[tokio::test]

@@ -846,3 +846,211 @@ async fn a_pupil_who_changes_class_keeps_old_messages_but_gets_none_of_the_old_c
         "recipients were resolved when sent"
     );
 }
+
+#[tokio::test]
+async fn api_messages_carry_documents_the_sender_may_read_and_nothing_else() {
+    let app = spawn_app().await;
+    let s = &app.seeded;
+    let pdf: &[u8] =
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+    // Each teacher puts a document in their own space.
+    let mut docs = Vec::new();
+    for t in [&s.teacher_a, &s.teacher_b] {
+        let (c, _) = app.sign_in(t).await;
+        let (_, space) = get_json(
+            &c,
+            app.url(&format!("/api/v1/documents/spaces/person/{}", t.id.0)),
+        )
+        .await;
+        let folder = space["folder"]["id"].as_i64().unwrap();
+        let form = Form::new().part("files", Part::bytes(pdf.to_vec()).file_name("fiche.pdf"));
+        let r = c
+            .post(app.url(&format!("/api/v1/documents/folders/{folder}/files")))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let v: Value = r.json().await.unwrap();
+        docs.push(v[0]["id"].as_i64().unwrap());
+    }
+    let (teacher, _) = app.sign_in(&s.teacher_a).await;
+    let to = vec![person(&s.pupil_a)];
+    // Another teacher's private document, an unknown id: refused whole.
+    for bad in [docs[1], 999_999] {
+        let (st, b) = post_json(
+            &teacher,
+            app.url("/api/v1/messages"),
+            json!({"subject": "Fiche", "body": "Ci-joint", "to": to, "documents": [bad]}),
+        )
+        .await;
+        assert_eq!((st, b["error"].as_str()), (422, Some("attachment_unknown")));
+    }
+    assert_eq!(inbox_len(&app, &s.pupil_a).await, 0, "nothing was sent");
+    // Their own document travels with the message.
+    let (st, sent) = post_json(
+        &teacher,
+        app.url("/api/v1/messages"),
+        json!({"subject": "Fiche", "body": "Ci-joint", "to": to, "documents": [docs[0]]}),
+    )
+    .await;
+    assert_eq!(st, 201, "{sent}");
+    let conv = sent["conversation_id"].as_i64().unwrap();
+    let (pupil, _) = app.sign_in(&s.pupil_a).await;
+    let (_, c) = get_json(&pupil, app.url(&format!("/api/v1/messages/{conv}"))).await;
+    let file = &c["messages"][0]["files"][0];
+    assert_eq!(file["name"], "fiche.pdf");
+    assert_eq!(file["mime"], "application/pdf");
+    let r = pupil
+        .get(app.url(&format!("/attachments/{}", file["id"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), pdf);
+    // The pupil cannot pass the teacher's document on by its id in a reply.
+    let (st, b) = post_json(
+        &pupil,
+        app.url(&format!("/api/v1/messages/{conv}/reply")),
+        json!({"body": "Merci", "documents": [docs[0]]}),
+    )
+    .await;
+    assert_eq!((st, b["error"].as_str()), (422, Some("attachment_unknown")));
+    let (_, c) = get_json(&pupil, app.url(&format!("/api/v1/messages/{conv}"))).await;
+    assert_eq!(c["messages"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn a_reply_can_go_to_one_person_who_wrote_instead_of_everyone() {
+    let app = spawn_app().await;
+    let s = &app.seeded;
+    let (teacher, _) = app.sign_in(&s.teacher_a).await;
+    let (st, sent) = send(
+        &app,
+        &teacher,
+        "Sortie au musée",
+        "Qui vient ?",
+        &[person(&s.pupil_a), person(&s.parent_a)],
+    )
+    .await;
+    assert_eq!(st, 201, "{sent}");
+    let conv = sent["conversation_id"].as_i64().unwrap();
+    // The pupil's page offers to answer everyone or the teacher alone.
+    let pupil_page = app.sign_in_form(&s.pupil_a, false).await;
+    let html = pupil_page
+        .get(app.url(&format!("/messages/{conv}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&format!("name=\"only\" value=\"{}\"", s.teacher_a.id.0)),
+        "{html}"
+    );
+    let (pupil, _) = app.sign_in(&s.pupil_a).await;
+    let reply = |body: &str, only: Value| json!({"body": body, "only": only});
+    // Someone who has not written in the thread cannot be picked alone.
+    let (st, b) = post_json(
+        &pupil,
+        app.url(&format!("/api/v1/messages/{conv}/reply")),
+        reply("Pour maman", json!(s.parent_a.id.0)),
+    )
+    .await;
+    assert_eq!((st, b["error"].as_str()), (422, Some("reply_to_unknown")));
+    let (st, _) = post_json(
+        &pupil,
+        app.url(&format!("/api/v1/messages/{conv}/reply")),
+        reply("Je viens, monsieur.", json!(s.teacher_a.id.0)),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let bodies = |v: &Value| -> Vec<String> {
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body_html"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, t) = get_json(&teacher, app.url(&format!("/api/v1/messages/{conv}"))).await;
+    assert_eq!(bodies(&t).len(), 2, "the teacher gets the reply");
+    let (parent, _) = app.sign_in(&s.parent_a).await;
+    let (_, p) = get_json(&parent, app.url(&format!("/api/v1/messages/{conv}"))).await;
+    assert_eq!(bodies(&p).len(), 1, "the parent does not: {p}");
+    // A reply to everyone still reaches both.
+    let (st, _) = post_json(
+        &pupil,
+        app.url(&format!("/api/v1/messages/{conv}/reply")),
+        reply("Avec mon frère ?", Value::Null),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (_, p) = get_json(&parent, app.url(&format!("/api/v1/messages/{conv}"))).await;
+    assert_eq!(bodies(&p).len(), 2);
+}
+
+#[tokio::test]
+async fn the_picker_lists_a_class_pupils_and_parents_by_name_for_its_teachers_and_staff() {
+    let app = spawn_app().await;
+    let s = &app.seeded;
+    let url = app.url(&format!(
+        "/api/v1/messages/recipients?class={}",
+        s.class_a.0
+    ));
+    let values = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("a list: {v}"))
+            .iter()
+            .map(|c| c["value"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for p in [&s.staff, &s.teacher_a] {
+        let (c, _) = app.sign_in(p).await;
+        let (st, v) = get_json(&c, url.clone()).await;
+        assert_eq!(st, 200, "{} {v}", p.login);
+        let got = values(&v);
+        assert!(got.contains(&person(&s.pupil_a)), "{} {got:?}", p.login);
+        assert!(got.contains(&person(&s.parent_a)), "{} {got:?}", p.login);
+        assert!(!got.contains(&person(&s.pupil_b)), "another class's pupil");
+        assert!(
+            !got.contains(&person(&s.parent_b)),
+            "another class's parent"
+        );
+        let parent = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["value"] == person(&s.parent_a))
+            .unwrap();
+        assert!(
+            parent["label"].as_str().unwrap().contains("alice PUPIL"),
+            "a parent is named with their child: {parent}"
+        );
+        // And a message to that parent alone goes through.
+        let (st, b) = send(&app, &c, "Rendez-vous", "Bonjour", &[person(&s.parent_a)]).await;
+        assert_eq!(st, 201, "{} {b}", p.login);
+    }
+    // Teacher B does not teach 6eA; a pupil lists no class; bad input.
+    for (p, status) in [(&s.teacher_b, 404), (&s.pupil_a, 404)] {
+        let (c, _) = app.sign_in(p).await;
+        assert_eq!(get_json(&c, url.clone()).await.0, status, "{}", p.login);
+    }
+    let (c, _) = app.sign_in(&s.staff).await;
+    let (st, b) = get_json(&c, app.url("/api/v1/messages/recipients?class=six")).await;
+    assert_eq!((st, b["error"].as_str()), (400, Some("class_invalid")));
+    // The compose page offers the class choice and ticks nothing by itself.
+    let page = app.sign_in_form(&s.staff, false).await;
+    let html = page
+        .get(app.url(&format!("/messages/new?class={}", s.class_a.0)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"pick-class\""), "{html}");
+    assert!(html.contains(&format!("name=\"to:{}\"", person(&s.parent_a))));
+    assert!(!html.contains(" checked>"), "nothing chosen for the user");
+}

@@ -320,3 +320,50 @@ async fn a_mistyped_sqlite_path_is_never_created_and_unknown_schemes_are_refused
         Err(StoreError::BadUrl(_))
     ));
 }
+
+#[tokio::test]
+async fn uploads_at_once_by_one_person_never_pass_their_quota() {
+    use ardoise_core::documents::Space;
+    use ardoise_store::DocumentInsert;
+    let (store, _url, _dir) = fresh_database().await;
+    let s = seed(&store, NOW).await;
+    let root = store
+        .space_root(Space::Person(s.teacher_a.id), s.establishment, NOW)
+        .await
+        .unwrap();
+    // Twenty 100-byte uploads at once against a 1,000-byte quota: ten fit.
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            let doc = DocumentInsert {
+                folder_id: root.id,
+                name: format!("copie-{i}.pdf"),
+                blob_hash: format!("{i:064x}"),
+                mime: "application/pdf".into(),
+                size: 100,
+                owner_id: s.teacher_a.id,
+                now: NOW,
+                quota: 1_000,
+            };
+            tokio::spawn(async move { store.insert_documents(&[doc]).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(Some(_)) => accepted += 1,
+            Ok(None) => {}
+            // SQLite may answer "busy" to a writer that waited too long;
+            // that upload is refused whole, which is also within quota.
+            Err(e) => eprintln!("refused: {e}"),
+        }
+    }
+    let used = store.documents_usage(s.teacher_a.id).await.unwrap();
+    assert_eq!(
+        used,
+        accepted * 100,
+        "usage counts exactly what was accepted"
+    );
+    assert!(used <= 1_000, "quota passed: {used} bytes");
+    assert_eq!(accepted, 10, "every upload that fits is accepted");
+}
