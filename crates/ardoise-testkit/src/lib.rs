@@ -331,7 +331,7 @@ pub async fn spawn_app_with_surge(surge: ardoise_web::surge::SurgeConfig) -> Tes
 }
 
 /// Starts the application with given web settings.
-pub async fn spawn_app_with(config: WebConfig) -> TestApp {
+pub async fn spawn_app_with(mut config: WebConfig) -> TestApp {
     let (store, database_url, dir) = fresh_database().await;
     let now = ardoise_core::Clock::now(&ardoise_core::SystemClock);
     let seeded = seed(&store, now).await;
@@ -339,6 +339,9 @@ pub async fn spawn_app_with(config: WebConfig) -> TestApp {
     let suffix: u64 = rand::thread_rng().gen();
     let files_root = std::env::temp_dir().join(format!("ardoise-files-{suffix:016x}"));
     let files = open_files(&files_root).await;
+    config
+        .partial_uploads_dir
+        .get_or_insert_with(|| files_root.join("partial"));
     let (state, address, shutdown) =
         start_with_shutdown(store.clone(), files, clock.clone(), config).await;
     TestApp {

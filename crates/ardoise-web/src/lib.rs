@@ -15,6 +15,7 @@ pub mod i18n;
 pub mod layers;
 pub mod metrics;
 pub mod pages;
+pub mod partial;
 pub mod routes;
 pub mod session;
 pub mod state;

@@ -33,6 +33,9 @@ pub struct WebConfig {
     pub documents: DocumentsConfig,
     /// When set, every uploaded file is scanned by clamd before it is kept.
     pub clamd: Option<crate::clamd::ClamdAddress>,
+    /// Where uploads sent in pieces wait for their last byte (this node's
+    /// disk). `None`: a new folder under the system's temporary folder.
+    pub partial_uploads_dir: Option<std::path::PathBuf>,
 }
 
 /// Settings of the document space.
@@ -66,6 +69,7 @@ impl Default for WebConfig {
             surge: crate::surge::SurgeConfig::default(),
             documents: DocumentsConfig::default(),
             clamd: None,
+            partial_uploads_dir: None,
         }
     }
 }
@@ -98,6 +102,8 @@ pub struct Inner {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Admission, the lobby and overload control.
     pub surge: crate::surge::Surge,
+    /// Uploads sent in pieces, not finished yet.
+    pub partials: crate::partial::Partials,
 }
 
 impl Deref for AppState {
@@ -118,6 +124,14 @@ impl AppState {
         let catalogs = Catalogs::load()?;
         let passwords = Passwords::new(config.signin_permits).map_err(|e| e.to_string())?;
         let surge = crate::surge::Surge::new(&config, clock.as_ref(), &catalogs)?;
+        let partials = crate::partial::Partials::new(
+            config.partial_uploads_dir.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!(
+                    "ardoise-partial-{:016x}",
+                    rand::Rng::gen::<u64>(&mut rand::thread_rng())
+                ))
+            }),
+        );
         Ok(AppState(Arc::new(Inner {
             store,
             sessions: SessionTable::default(),
@@ -130,6 +144,7 @@ impl AppState {
             files,
             metrics: crate::metrics::handle(),
             surge,
+            partials,
         })))
     }
 

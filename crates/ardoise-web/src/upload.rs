@@ -184,7 +184,7 @@ pub async fn read_form(
 
 /// Refuses a stored file that the configured scanner finds infected (or
 /// cannot scan). The blob stays unreferenced; the sweeper removes it.
-async fn scan(state: &AppState, blob: &StoredBlob) -> Result<(), ApiError> {
+pub(crate) async fn scan(state: &AppState, blob: &StoredBlob) -> Result<(), ApiError> {
     let Some(address) = &state.config.clamd else {
         return Ok(());
     };

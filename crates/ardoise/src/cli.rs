@@ -297,10 +297,16 @@ async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
     // Documents trashed more than 30 days ago (by the app's clock) are
     // purged first, so that their blobs go in the same sweep.
     let blob_store = store.clone();
+    let partials = state.partials.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(86_400));
         loop {
             tick.tick().await;
+            // Uploads in pieces abandoned for a day.
+            match partials.sweep(purge_clock.now()).await {
+                Ok(n) => tracing::info!(uploads = n, "abandoned partial uploads removed"),
+                Err(e) => tracing::warn!(error = ?e, "could not sweep partial uploads"),
+            }
             let before = purge_clock.now() - ardoise_core::documents::TRASH_DAYS * 86_400;
             match blob_store.purge_trash(before).await {
                 Ok(n) => tracing::info!(documents = n, "trash purged"),

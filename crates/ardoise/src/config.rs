@@ -316,6 +316,7 @@ impl Settings {
             surge: self.surge.web(),
             documents: self.documents.web(),
             clamd: self.documents.clamd(),
+            partial_uploads_dir: Some(self.data_dir.join("partial-uploads")),
         }
     }
 

@@ -62,6 +62,10 @@ pub fn routes() -> RouteTable {
         .put("/api/v1/documents/files/{id}", api_update_document)
         .delete("/api/v1/documents/files/{id}", api_trash_document)
         .put("/api/v1/documents/files/{id}/shares", api_share_document)
+        .post("/api/v1/documents/folders/{id}/uploads", api_create_partial)
+        .head("/api/v1/documents/uploads/{token}", api_partial_offset)
+        .patch_upload("/api/v1/documents/uploads/{token}", api_partial_patch)
+        .delete("/api/v1/documents/uploads/{token}", api_partial_cancel)
 }
 
 // ---------------------------------------------------------------- access
@@ -1715,6 +1719,328 @@ async fn api_share_document(
     ))
 }
 
+// ------------------------------------------------ uploads in pieces (tus)
+
+/// The tus protocol version spoken.
+const TUS_VERSION: &str = "1.0.0";
+
+/// A tus answer: `status`, the given headers, the protocol version and no
+/// caching.
+fn tus_response(status: StatusCode, headers: &[(&'static str, String)]) -> Response {
+    let mut r = status.into_response();
+    let h = r.headers_mut();
+    for (name, value) in headers {
+        if let Ok(v) = axum::http::HeaderValue::from_str(value) {
+            h.insert(axum::http::HeaderName::from_static(name), v);
+        }
+    }
+    h.insert(
+        axum::http::HeaderName::from_static("tus-resumable"),
+        axum::http::HeaderValue::from_static(TUS_VERSION),
+    );
+    h.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
+/// A header holding a whole number, if present and valid.
+fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Some)
+            .ok_or(ApiError::BadRequest("upload_header_invalid")),
+    }
+}
+
+/// Refuses another version of the protocol.
+fn check_tus_version(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get("tus-resumable") {
+        Some(v) if v.as_bytes() != TUS_VERSION.as_bytes() => {
+            Err(ApiError::BadRequest("tus_version"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The `filename` of `Upload-Metadata` (comma-separated `key base64`).
+fn upload_file_name(headers: &HeaderMap) -> Result<String, ApiError> {
+    use base64::Engine;
+    let raw = headers
+        .get("upload-metadata")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    for pair in raw.split(',') {
+        let mut it = pair.trim().splitn(2, ' ');
+        if it.next() == Some("filename") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(it.next().unwrap_or("").trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or(ApiError::Invalid("file_name_invalid"))?;
+            let clean =
+                ardoise_files::validate_file_name(&decoded).map_err(crate::upload::files_error)?;
+            return name_of(&clean);
+        }
+    }
+    Err(ApiError::Invalid("file_name_invalid"))
+}
+
+/// `POST /api/v1/documents/folders/{id}/uploads`: starts an upload in
+/// pieces (tus creation): `Upload-Length` and `Upload-Metadata: filename
+/// <base64>`; answers `Location` to send the bytes to.
+#[utoipa::path(post, path = "/api/v1/documents/folders/{id}/uploads", tag = "documents",
+    params(("id" = i64, Path, description = "Folder id"),
+        ("Upload-Length" = u64, Header, description = "The whole file's length"),
+        ("Upload-Metadata" = String, Header, description = "`filename` and the name in base64")),
+    responses((status = 201, description = "Created; `Location` names the upload"),
+        (status = 413, description = "Larger than the role's limit"),
+        (status = 422, description = "Empty, invalid name, quota exceeded")))]
+async fn api_create_partial(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_tus_version(&headers)?;
+    let actor = &signed.session.actor;
+    let (folder, _) = load_folder(&state, actor, id, Access::Write, false).await?;
+    if !state.files.accepting_writes() {
+        return Err(ApiError::Unavailable);
+    }
+    let length = header_u64(&headers, "upload-length")?
+        .ok_or(ApiError::BadRequest("upload_header_invalid"))?;
+    if length == 0 {
+        return Err(ApiError::Invalid("file_empty"));
+    }
+    let name = upload_file_name(&headers)?;
+    let (quota, used, limit) = quota_of(&state, actor).await?;
+    let (allowance, quota_binds) = rules::upload_allowance(limit, quota, used);
+    if length > allowance {
+        return Err(if quota_binds {
+            ApiError::Invalid("quota_exceeded")
+        } else {
+            ApiError::FileTooLarge
+        });
+    }
+    let token = state
+        .partials
+        .create(&crate::partial::PartialMeta {
+            person_id: actor.person_id.0,
+            folder_id: folder.id,
+            name,
+            length,
+            created_at: state.now(),
+        })
+        .await?;
+    Ok(tus_response(
+        StatusCode::CREATED,
+        &[
+            ("location", format!("/api/v1/documents/uploads/{token}")),
+            ("upload-offset", "0".into()),
+        ],
+    ))
+}
+
+/// `HEAD /api/v1/documents/uploads/{token}`: how much of the caller's
+/// upload has arrived (`Upload-Offset`).
+#[utoipa::path(head, path = "/api/v1/documents/uploads/{token}", tag = "documents",
+    params(("token" = String, Path, description = "The upload, from its Location")),
+    responses((status = 200, description = "`Upload-Offset` and `Upload-Length`"),
+        (status = 404, description = "Not an upload of the caller, or abandoned for a day")))]
+async fn api_partial_offset(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    let (meta, offset) = state
+        .partials
+        .find(&token, signed.session.person_id().0, state.now())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(tus_response(
+        StatusCode::OK,
+        &[
+            ("upload-offset", offset.to_string()),
+            ("upload-length", meta.length.to_string()),
+        ],
+    ))
+}
+
+/// `PATCH /api/v1/documents/uploads/{token}`: the next bytes
+/// (`Content-Type: application/offset+octet-stream`), from `Upload-Offset`,
+/// which must be what arrived so far. Bytes are kept even if the
+/// connection breaks. With the last byte, the file becomes a document:
+/// the answer then carries its id (`x-ardoise-document`).
+#[utoipa::path(patch, path = "/api/v1/documents/uploads/{token}", tag = "documents",
+    params(("token" = String, Path, description = "The upload, from its Location"),
+        ("Upload-Offset" = u64, Header, description = "Bytes already sent")),
+    request_body(content_type = "application/offset+octet-stream", description = "The next bytes"),
+    responses((status = 204, description = "The new `Upload-Offset`; `x-ardoise-document` once whole"),
+        (status = 409, description = "`Upload-Offset` is not what arrived, or another request is sending"),
+        (status = 415, description = "Not application/offset+octet-stream"),
+        (status = 422, description = "More bytes than declared, quota exceeded, infected")))]
+async fn api_partial_patch(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(token): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    use futures_util::TryStreamExt;
+    check_tus_version(req.headers())?;
+    let me = signed.session.person_id().0;
+    if state
+        .partials
+        .find(&token, me, state.now())
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound);
+    }
+    let octets = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/offset+octet-stream");
+    if !octets {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let claimed = header_u64(req.headers(), "upload-offset")?
+        .ok_or(ApiError::BadRequest("upload_header_invalid"))?;
+    let busy = state
+        .partials
+        .lock(&token)
+        .ok_or(ApiError::Conflict("upload_busy"))?;
+    // Read again under the lock: another request may just have ended.
+    let (meta, offset) = state
+        .partials
+        .find(&token, me, state.now())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if claimed != offset {
+        return Err(ApiError::Conflict("upload_offset_mismatch"));
+    }
+    let at = if offset < meta.length {
+        let body = req
+            .into_body()
+            .into_data_stream()
+            .map_err(std::io::Error::other);
+        match state
+            .partials
+            .append(&busy, &token, offset, meta.length, body)
+            .await
+        {
+            Err(ApiError::Invalid("upload_too_long")) => {
+                // Not the file announced: nothing of it is kept.
+                state.partials.remove(&token).await?;
+                return Err(ApiError::Invalid("upload_too_long"));
+            }
+            other => other?,
+        }
+    } else {
+        offset
+    };
+    if at < meta.length {
+        return Ok(tus_response(
+            StatusCode::NO_CONTENT,
+            &[("upload-offset", at.to_string())],
+        ));
+    }
+    let doc = finish_partial(&state, &signed, &token, &meta).await;
+    if matches!(
+        doc,
+        Err(ApiError::Invalid(_)
+            | ApiError::FileTooLarge
+            | ApiError::NotFound
+            | ApiError::Forbidden)
+    ) {
+        // It can never become a document: do not keep the bytes.
+        state.partials.remove(&token).await?;
+    }
+    let doc = doc?;
+    Ok(tus_response(
+        StatusCode::NO_CONTENT,
+        &[
+            ("upload-offset", at.to_string()),
+            ("x-ardoise-document", doc.id.to_string()),
+        ],
+    ))
+}
+
+/// The last byte is in: the file goes to the blob store (durable, scanned)
+/// and becomes a document of the folder, if the caller may still write
+/// there and it fits their quota; then the pieces are forgotten.
+async fn finish_partial(
+    state: &AppState,
+    signed: &Signed,
+    token: &str,
+    meta: &crate::partial::PartialMeta,
+) -> Result<DocumentView, ApiError> {
+    let actor = &signed.session.actor;
+    let (folder, _) = load_folder(state, actor, meta.folder_id, Access::Write, false).await?;
+    let file = state.partials.open(token).await?;
+    let blob = state
+        .files
+        .put(
+            Box::pin(tokio_util::io::ReaderStream::new(file)),
+            meta.length,
+        )
+        .await
+        .map_err(crate::upload::files_error)?;
+    crate::upload::scan(state, &blob).await?;
+    let (quota, _, _) = quota_of(state, actor).await?;
+    let docs = state
+        .store
+        .insert_documents(&[DocumentInsert {
+            folder_id: folder.id,
+            name: meta.name.clone(),
+            blob_hash: blob.hash.as_str().to_string(),
+            mime: blob.detected.mime.clone(),
+            size: i64::try_from(blob.size).unwrap_or(i64::MAX),
+            owner_id: actor.person_id,
+            now: state.now(),
+            quota: i64::try_from(quota).unwrap_or(i64::MAX),
+        }])
+        .await?
+        .ok_or(ApiError::Invalid("quota_exceeded"))?;
+    state.partials.remove(token).await?;
+    docs.into_iter()
+        .next()
+        .ok_or_else(|| ApiError::Internal("document not recorded".into()))
+}
+
+/// `DELETE /api/v1/documents/uploads/{token}`: abandons the caller's
+/// upload (tus termination).
+#[utoipa::path(delete, path = "/api/v1/documents/uploads/{token}", tag = "documents",
+    params(("token" = String, Path, description = "The upload, from its Location")),
+    responses((status = 204), (status = 404, description = "Not an upload of the caller"),
+        (status = 409, description = "A request is sending bytes to it")))]
+async fn api_partial_cancel(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    let me = signed.session.person_id().0;
+    if state
+        .partials
+        .find(&token, me, state.now())
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound);
+    }
+    let _busy = state
+        .partials
+        .lock(&token)
+        .ok_or(ApiError::Conflict("upload_busy"))?;
+    state.partials.remove(&token).await?;
+    Ok(tus_response(StatusCode::NO_CONTENT, &[]))
+}
+
 /// The documents API's part of the OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
@@ -1732,7 +2058,11 @@ async fn api_share_document(
         api_document,
         api_update_document,
         api_trash_document,
-        api_share_document
+        api_share_document,
+        api_create_partial,
+        api_partial_offset,
+        api_partial_patch,
+        api_partial_cancel
     ),
     components(schemas(
         FolderOut,

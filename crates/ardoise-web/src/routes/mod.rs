@@ -19,7 +19,7 @@ pub mod messages;
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, head, patch, post, put};
 use axum::Router;
 
 /// One declared route.
@@ -105,6 +105,33 @@ impl RouteTable {
             .route(path, put(h).layer(DefaultBodyLimit::disable()));
         self.entries.push(RouteEntry {
             method: "PUT",
+            path,
+        });
+        self
+    }
+
+    /// A `HEAD` route.
+    pub fn head<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, h: H) -> Self {
+        self.router = self.router.route(path, head(h));
+        self.entries.push(RouteEntry {
+            method: "HEAD",
+            path,
+        });
+        self
+    }
+
+    /// A `PATCH` route whose body carries file bytes (see
+    /// [`Self::post_upload`]).
+    pub fn patch_upload<H: Handler<T, AppState>, T: 'static>(
+        mut self,
+        path: &'static str,
+        h: H,
+    ) -> Self {
+        self.router = self
+            .router
+            .route(path, patch(h).layer(DefaultBodyLimit::disable()));
+        self.entries.push(RouteEntry {
+            method: "PATCH",
             path,
         });
         self

@@ -94,7 +94,7 @@ fn bulkhead_class(
     let multipart = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("multipart/"));
+        .is_some_and(|ct| ct.starts_with("multipart/") || ct == "application/offset+octet-stream");
     let large = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

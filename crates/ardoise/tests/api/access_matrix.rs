@@ -65,6 +65,8 @@ enum Target {
     GroupHomeworkFileA,
     /// The file pupil A handed in for group A's homework.
     GroupSubmissionFileA,
+    /// An upload in pieces teacher A started into the class 6eA folder.
+    UploadA,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -748,6 +750,36 @@ fn rows() -> Vec<Row> {
             Json(r#"[{"target": "class:1"}]"#),
             TEACHER_A,
         ),
+        // Uploads in pieces: only the folder's writers start one, only
+        // the person who started it sees or continues it.
+        r(
+            "POST",
+            "/api/v1/documents/folders/{id}/uploads",
+            DocFolderA,
+            Empty,
+            TEACHER_A,
+        ),
+        r(
+            "HEAD",
+            "/api/v1/documents/uploads/{token}",
+            UploadA,
+            Empty,
+            TEACHER_A,
+        ),
+        r(
+            "PATCH",
+            "/api/v1/documents/uploads/{token}",
+            UploadA,
+            Empty,
+            TEACHER_A,
+        ),
+        r(
+            "DELETE",
+            "/api/v1/documents/uploads/{token}",
+            UploadA,
+            Empty,
+            TEACHER_A,
+        ),
         // Messaging (issue 4). Foreign staff get 422 on another school's
         // accounts (counted as "allowed to use the route"); the API tests
         // check nothing happens to the account.
@@ -1273,6 +1305,30 @@ async fn run_row(row: &Row) -> Vec<String> {
         });
     }
     let pupil_a_session = actors[1].as_ref().map(|a| a.session_id).unwrap();
+    // Teacher A starts an upload in pieces into the class folder.
+    let upload_a = {
+        let r = actors[5]
+            .as_ref()
+            .unwrap()
+            .client
+            .post(app.url(&format!(
+                "/api/v1/documents/folders/{}/uploads",
+                docs.folder
+            )))
+            .header("upload-length", "100")
+            .header("upload-metadata", "filename Y291cnMucGRm")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "an upload in pieces starts");
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string()
+    };
     let mut failures = Vec::new();
     for (i, expect) in row.expect.chars().enumerate() {
         let actor = actors[i].as_ref();
@@ -1306,6 +1362,7 @@ async fn run_row(row: &Row) -> Vec<String> {
             Target::QuarantineA => quarantine_a.to_string(),
             Target::ReportA => report_a.to_string(),
             Target::AnnouncementA => announcement_a.to_string(),
+            Target::UploadA => String::new(),
         };
         let (kind, hash) = match row.target {
             Target::ClassA => ("class", ""),
@@ -1321,6 +1378,7 @@ async fn run_row(row: &Row) -> Vec<String> {
             .replace("{kind}", kind)
             .replace("{hash}", hash)
             .replace("{id}", &id)
+            .replace("{token}", &upload_a)
             .replace("{pupil}", &s.pupil_a.id.to_string());
         let c = actor.map(|a| a.client.clone()).unwrap_or_else(client);
         let mut req = match row.method {
@@ -1328,6 +1386,8 @@ async fn run_row(row: &Row) -> Vec<String> {
             "POST" => c.post(app.url(&path)),
             "DELETE" => c.delete(app.url(&path)),
             "PUT" => c.put(app.url(&path)),
+            "HEAD" => c.head(app.url(&path)),
+            "PATCH" => c.patch(app.url(&path)),
             m => panic!("method {m}"),
         };
         req = match row.body {

@@ -880,3 +880,285 @@ fn rand_suffix() -> u64 {
         .unwrap_or(0)
         ^ u64::from(std::process::id())
 }
+
+/// Sends `first` bytes of a `PATCH` announced with `announced` bytes, then
+/// drops the connection: a weak connection breaking off mid-piece.
+async fn broken_patch(
+    app: &TestApp,
+    token: &str,
+    location: &str,
+    offset: u64,
+    first: &[u8],
+    announced: usize,
+) {
+    use tokio::io::AsyncWriteExt;
+    let host = app.address.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(host.as_str()).await.unwrap();
+    let head = format!(
+        "PATCH {location} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {token}\r\n\
+         tus-resumable: 1.0.0\r\ncontent-type: application/offset+octet-stream\r\n\
+         upload-offset: {offset}\r\ncontent-length: {announced}\r\n\r\n",
+        host
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(first).await.unwrap();
+    s.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(s);
+}
+
+#[tokio::test]
+async fn a_large_upload_resumes_after_a_break_and_becomes_one_whole_document() {
+    let app = spawn_app().await;
+    let s = &app.seeded;
+    let (teacher, token) = app.sign_in(&s.teacher_a).await;
+    let home = root(&app, &teacher, "person", s.teacher_a.id.0).await;
+    // 300 KB: a PDF header, then varied bytes.
+    let mut file = PDF.to_vec();
+    file.extend((0..300_000u32).map(|i| (i * 7 % 251) as u8));
+    let name = "cours-complet.pdf";
+    use base64::Engine;
+    let meta = format!(
+        "filename {}",
+        base64::engine::general_purpose::STANDARD.encode(name)
+    );
+    let r = teacher
+        .post(app.url(&format!("/api/v1/documents/folders/{home}/uploads")))
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", file.len().to_string())
+        .header("upload-metadata", &meta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    assert_eq!(r.headers()["tus-resumable"], "1.0.0");
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let offset = |c: reqwest::Client| {
+        let url = app.url(&location);
+        async move {
+            let r = c.head(url).send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.headers()
+                    .get("upload-offset")
+                    .map(|v| v.to_str().unwrap().parse::<usize>().unwrap()),
+            )
+        }
+    };
+    assert_eq!(offset(teacher.clone()).await, (200, Some(0)));
+    // First piece, whole.
+    let r = teacher
+        .patch(app.url(&location))
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "0")
+        .body(file[..100_000].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(r.headers()["upload-offset"], "100000");
+    assert!(
+        r.headers().get("x-ardoise-document").is_none(),
+        "not whole yet"
+    );
+    // A resumption from the wrong place is refused and changes nothing.
+    let r = teacher
+        .patch(app.url(&location))
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "0")
+        .body(file[..10].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    // The connection breaks after 50,000 bytes of a 150,000-byte piece.
+    broken_patch(
+        &app,
+        &token,
+        &location,
+        100_000,
+        &file[100_000..150_000],
+        150_000,
+    )
+    .await;
+    // The client asks where to go on from and sends the rest.
+    let mut done = None;
+    for _ in 0..50 {
+        let (status, at) = offset(teacher.clone()).await;
+        assert_eq!(status, 200);
+        let at = at.unwrap();
+        assert!((100_000..=150_000).contains(&at), "kept what arrived: {at}");
+        let r = teacher
+            .patch(app.url(&location))
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", at.to_string())
+            .body(file[at..].to_vec())
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() == 409 {
+            // The broken request is still being wound up.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        }
+        assert_eq!(r.status().as_u16(), 204);
+        assert_eq!(r.headers()["upload-offset"], file.len().to_string());
+        done = Some(
+            r.headers()["x-ardoise-document"]
+                .to_str()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap(),
+        );
+        break;
+    }
+    let doc_id = done.expect("the upload finished");
+    let (status, detail) = get_json(
+        &teacher,
+        app.url(&format!("/api/v1/documents/files/{doc_id}")),
+    )
+    .await;
+    assert_eq!(status, 200, "{detail}");
+    let doc = &detail["document"];
+    assert_eq!(doc["name"], name);
+    assert_eq!(doc["mime"], "application/pdf");
+    assert_eq!(doc["size"], file.len());
+    let got = teacher
+        .get(app.url(doc["content_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(got.as_ref() == file.as_slice(), "byte for byte");
+    // Finished: the upload is gone; nobody else ever saw it.
+    assert_eq!(offset(teacher.clone()).await.0, 404);
+    let (other, _) = app.sign_in(&s.teacher_b).await;
+    assert_eq!(offset(other).await.0, 404);
+}
+
+#[tokio::test]
+async fn bad_uploads_in_pieces_get_clear_errors_and_leave_nothing() {
+    let app = spawn_app_with(WebConfig {
+        documents: ardoise_web::state::DocumentsConfig {
+            upload_limits: ardoise_core::documents::RoleLimits {
+                teacher: 1_000,
+                ..ardoise_core::documents::DEFAULT_UPLOAD_LIMITS
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let s = &app.seeded;
+    let (teacher, _) = app.sign_in(&s.teacher_a).await;
+    let home = root(&app, &teacher, "person", s.teacher_a.id.0).await;
+    let before = snapshot(&app).await;
+    let create = |length: &str, meta: &str| {
+        let r = teacher
+            .post(app.url(&format!("/api/v1/documents/folders/{home}/uploads")))
+            .header("upload-metadata", meta.to_string());
+        let r = if length.is_empty() {
+            r
+        } else {
+            r.header("upload-length", length.to_string())
+        };
+        async move {
+            let r = r.send().await.unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            (status, v["error"].as_str().unwrap_or("").to_string())
+        }
+    };
+    let ok_name = "filename Y291cnMucGRm"; // cours.pdf
+    for (length, meta, status, code) in [
+        ("", ok_name, 400, "upload_header_invalid"),
+        ("douze", ok_name, 400, "upload_header_invalid"),
+        ("0", ok_name, 422, "file_empty"),
+        ("1001", ok_name, 413, "file_too_large"),
+        (
+            "10",
+            "filename Li4vZXRjL3Bhc3N3ZA==",
+            422,
+            "file_name_invalid",
+        ), // ../etc/passwd
+        ("10", "filename %%%", 422, "file_name_invalid"),
+        ("10", "", 422, "file_name_invalid"),
+    ] {
+        assert_eq!(
+            create(length, meta).await,
+            (status, code.to_string()),
+            "{length:?} {meta:?}"
+        );
+    }
+    // A pupil cannot start one in a folder they only read.
+    let (pupil, _) = app.sign_in(&s.pupil_a).await;
+    let r = pupil
+        .post(app.url(&format!("/api/v1/documents/folders/{home}/uploads")))
+        .header("upload-length", "10")
+        .header("upload-metadata", ok_name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    // Wrong content type; more bytes than announced: refused, and the
+    // upload is dropped whole.
+    let r = teacher
+        .post(app.url(&format!("/api/v1/documents/folders/{home}/uploads")))
+        .header("upload-length", "10")
+        .header("upload-metadata", ok_name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let r = teacher
+        .patch(app.url(&location))
+        .header("content-type", "application/octet-stream")
+        .header("upload-offset", "0")
+        .body(b"%PDF-1.4\n".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    let r = teacher
+        .patch(app.url(&location))
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "0")
+        .body(b"%PDF-1.4\nplus long".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let r = teacher.head(app.url(&location)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404, "dropped");
+    // Abandoning one leaves nothing either.
+    let r = teacher
+        .post(app.url(&format!("/api/v1/documents/folders/{home}/uploads")))
+        .header("upload-length", "10")
+        .header("upload-metadata", ok_name)
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let r = pupil.delete(app.url(&location)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404, "not the pupil's");
+    let r = teacher.delete(app.url(&location)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(
+        teacher
+            .head(app.url(&location))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(snapshot(&app).await, before, "no document, no usage");
+    let partial = app.files_root.join("partial");
+    let left = std::fs::read_dir(&partial).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "no piece left on disk");
+}
