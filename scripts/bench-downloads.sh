@@ -12,7 +12,8 @@
 # serves it on 127.0.0.1:18081 (files on local disk), has the demo teacher
 # upload a 2 MB PDF to their class's space, signs in every pupil of that
 # class, then runs wrk (2 threads, 1,000 connections; each request carries
-# one of the pupils' cookies in turn) on the PDF's content URL and on
+# one of the pupils' cookies in turn) on the PDF's content URL, on the
+# same URL with If-None-Match (a pupil opening it again: 304) and on
 # /healthz, twice each, alternating. Reports 2xx requests/s, the ratio, and
 # the bytes the server process read from disk per download (read_bytes of
 # /proc/PID/io before and after). Loopback only; bounded in time.
@@ -67,6 +68,8 @@ while IFS=, read -r login password roles _ class; do
   echo "cookies[#cookies + 1] = \"$c\"" >> "$lua"
   n=$((n + 1))
 done < <(tail -n +2 "$csv")
+# The same requests with If-None-Match: a pupil opening the PDF again.
+cp "$lua" "$work/revisit.lua"
 cat >> "$lua" <<'LUA'
 local i = 0
 request = function()
@@ -78,6 +81,14 @@ first=$(sed -n 's/^cookies\[#cookies + 1\] = "\(.*\)"$/\1/p' "$lua" | head -1)
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $first" "$base$url")
 [ "$code" = 200 ] || { echo "the PDF answered $code to a pupil, not 200: cannot measure" >&2; exit 1; }
 size=$(curl -fs -H "Cookie: $first" "$base$url" | wc -c)
+etag=$(curl -fsI -H "Cookie: $first" "$base$url" | tr -d '\r' | awk -F': ' 'tolower($1) == "etag" {print $2}')
+cat >> "$work/revisit.lua" <<LUA
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", nil, { ["Cookie"] = cookies[(i % #cookies) + 1], ["If-None-Match"] = '$etag' })
+end
+LUA
 echo "class $class_name: $n pupils signed in; PDF of $size bytes at $url; $conns connections"
 
 # wrk prints requests and 2xx/3xx only count.
@@ -87,7 +98,7 @@ run() {
     END {printf "%.1f %d\n", (total > 0 ? rps * (total - bad) / total : 0), total - bad}'
 }
 read_bytes() { awk '/^read_bytes/ {print $2}' "/proc/$server/io"; }
-sum_h=0; sum_d=0; downloads=0; disk=0
+sum_h=0; sum_d=0; sum_r=0; downloads=0; disk=0
 for round in 1 2; do
   read -r rps _ < <(run "$base/healthz")
   sum_h=$(echo "$sum_h + $rps" | bc)
@@ -97,9 +108,12 @@ for round in 1 2; do
   sum_d=$(echo "$sum_d + $rps" | bc)
   downloads=$((downloads + ok))
   disk=$((disk + after - before))
+  read -r rps _ < <(run -s "$work/revisit.lua" "$base$url")
+  sum_r=$(echo "$sum_r + $rps" | bc)
 done
 printf '%-34s %12s %8s\n' "route" "requests/s" "ratio"
 printf '%-34s %12.0f %7.1f%%\n' "/healthz" "$(echo "$sum_h / 2" | bc -l)" 100
-printf '%-34s %12.0f %7.1f%%\n' "2 MB PDF, signed-in pupils" "$(echo "$sum_d / 2" | bc -l)" "$(echo "100 * $sum_d / $sum_h" | bc -l)"
+printf '%-34s %12.0f %7.1f%%   (%.0f MiB/s)\n' "2 MB PDF, signed-in pupils" "$(echo "$sum_d / 2" | bc -l)" "$(echo "100 * $sum_d / $sum_h" | bc -l)" "$(echo "$sum_d / 2 * $size / 1048576" | bc -l)"
+printf '%-34s %12.0f %7.1f%%\n' "same PDF again (304, If-None-Match)" "$(echo "$sum_r / 2" | bc -l)" "$(echo "100 * $sum_r / $sum_h" | bc -l)"
 echo "downloads: $downloads ($(echo "$downloads * $size / 1048576" | bc) MiB sent); read from disk by the server: $disk bytes, $(echo "scale=1; $disk / ($downloads + ($downloads == 0))" | bc) bytes per download"
 echo "(local disk backend: the blob is read through the OS page cache; read_bytes counts only what reached the disk)"
