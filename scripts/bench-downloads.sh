@@ -81,7 +81,8 @@ first=$(sed -n 's/^cookies\[#cookies + 1\] = "\(.*\)"$/\1/p' "$lua" | head -1)
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $first" "$base$url")
 [ "$code" = 200 ] || { echo "the PDF answered $code to a pupil, not 200: cannot measure" >&2; exit 1; }
 size=$(curl -fs -H "Cookie: $first" "$base$url" | wc -c)
-etag=$(curl -fsI -H "Cookie: $first" "$base$url" | tr -d '\r' | awk -F': ' 'tolower($1) == "etag" {print $2}')
+etag=$(curl -fs -D - -o /dev/null -H "Cookie: $first" "$base$url" | tr -d '\r' | awk -F': ' 'tolower($1) == "etag" {print $2}')
+[ -n "$etag" ] || { echo "no ETag on the PDF: cannot measure revisits" >&2; exit 1; }
 cat >> "$work/revisit.lua" <<LUA
 local i = 0
 request = function()
