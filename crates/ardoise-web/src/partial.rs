@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use futures_util::{Stream, StreamExt};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -44,13 +44,13 @@ pub struct PartialMeta {
 pub struct Partials {
     dir: PathBuf,
     /// Tokens with a `PATCH` in progress: a second one at once is refused.
-    busy: Arc<Mutex<HashMap<String, ()>>>,
+    busy: Arc<Mutex<HashSet<String>>>,
 }
 
 /// Holds an upload's lock while a `PATCH` writes or the upload finishes.
 pub struct Busy {
     token: String,
-    busy: Arc<Mutex<HashMap<String, ()>>>,
+    busy: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Drop for Busy {
@@ -78,7 +78,7 @@ impl Partials {
     pub fn new(dir: PathBuf) -> Self {
         Partials {
             dir,
-            busy: Arc::new(Mutex::new(HashMap::new())),
+            busy: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -152,11 +152,9 @@ impl Partials {
 
     /// Takes the upload's lock, or `None` if a request already holds it.
     pub fn lock(&self, token: &str) -> Option<Busy> {
-        let mut busy = self.busy.lock().ok()?;
-        if busy.contains_key(token) {
+        if !self.busy.lock().ok()?.insert(token.to_string()) {
             return None;
         }
-        busy.insert(token.to_string(), ());
         Some(Busy {
             token: token.to_string(),
             busy: self.busy.clone(),

@@ -421,6 +421,28 @@ async fn apply_document(
     Ok(state.store.find_document(id).await?.unwrap_or(doc))
 }
 
+/// The row naming a durable blob as the caller's document in a folder,
+/// counted against `quota`.
+fn document_row(
+    folder_id: i64,
+    name: String,
+    blob: &ardoise_files::StoredBlob,
+    actor: &Actor,
+    now: i64,
+    quota: u64,
+) -> DocumentInsert {
+    DocumentInsert {
+        folder_id,
+        name,
+        blob_hash: blob.hash.as_str().to_string(),
+        mime: blob.detected.mime.clone(),
+        size: i64::try_from(blob.size).unwrap_or(i64::MAX),
+        owner_id: actor.person_id,
+        now,
+        quota: i64::try_from(quota).unwrap_or(i64::MAX),
+    }
+}
+
 /// Stores the files of an upload form in a folder the caller may write:
 /// each file within the role's upload limit and what is left of the quota,
 /// all rows or none.
@@ -457,16 +479,14 @@ async fn upload_into(
     let now = state.now();
     let mut rows = Vec::with_capacity(form.files.len());
     for f in &form.files {
-        rows.push(DocumentInsert {
-            folder_id: folder.id,
-            name: name_of(&f.file_name)?,
-            blob_hash: f.blob.hash.as_str().to_string(),
-            mime: f.blob.detected.mime.clone(),
-            size: i64::try_from(f.blob.size).unwrap_or(i64::MAX),
-            owner_id: actor.person_id,
+        rows.push(document_row(
+            folder.id,
+            name_of(&f.file_name)?,
+            &f.blob,
+            actor,
             now,
-            quota: i64::try_from(quota).unwrap_or(i64::MAX),
-        });
+            quota,
+        ));
     }
     let docs = state
         .store
@@ -1992,19 +2012,18 @@ async fn finish_partial(
         .await
         .map_err(crate::upload::files_error)?;
     crate::upload::scan(state, &blob).await?;
-    let (quota, _, _) = quota_of(state, actor).await?;
+    // The insert checks usage against the quota itself.
+    let quota = state.config.documents.quotas.for_actor(actor);
     let docs = state
         .store
-        .insert_documents(&[DocumentInsert {
-            folder_id: folder.id,
-            name: meta.name.clone(),
-            blob_hash: blob.hash.as_str().to_string(),
-            mime: blob.detected.mime.clone(),
-            size: i64::try_from(blob.size).unwrap_or(i64::MAX),
-            owner_id: actor.person_id,
-            now: state.now(),
-            quota: i64::try_from(quota).unwrap_or(i64::MAX),
-        }])
+        .insert_documents(&[document_row(
+            folder.id,
+            meta.name.clone(),
+            &blob,
+            actor,
+            state.now(),
+            quota,
+        )])
         .await?
         .ok_or(ApiError::Invalid("quota_exceeded"))?;
     state.partials.remove(token).await?;

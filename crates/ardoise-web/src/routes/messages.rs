@@ -404,9 +404,9 @@ async fn pickable_classes(
 
 /// The recipients the caller may write to, as the picker offers them:
 /// whole audiences they may address, then people the rules allow. With
-/// `class` (one of [`pickable_classes`]), the people are that class's
-/// pupils and parents, each named with their children, and the school's
-/// adults.
+/// `class` (one of [`pickable_classes`], as [`class_filter`] checks), the
+/// people are that class's pupils and parents, each named with their
+/// children, and the school's adults.
 async fn choices(
     state: &AppState,
     signed: &Signed,
@@ -421,13 +421,6 @@ async fn choices(
     // Pupils by id, to name parents by their children.
     let mut pupil_names: HashMap<PersonId, String> = HashMap::new();
     if let Some(c) = class {
-        if !pickable_classes(state, actor)
-            .await?
-            .iter()
-            .any(|v| v.id == c)
-        {
-            return Err(ApiError::NotFound);
-        }
         for p in state.store.class_pupils(c).await? {
             candidates.push(p.id);
             pupil_names.insert(p.id, p.display_name());
@@ -805,10 +798,10 @@ async fn compose_page(
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    let class = class_filter(&q.class)?;
+    let pickable = pickable_classes(&state, &signed.session.actor).await?;
+    let class = class_filter(&q.class, &pickable)?;
     let all = choices(&state, &signed, class).await?;
-    let classes = pickable_classes(&state, &signed.session.actor)
-        .await?
+    let classes = pickable
         .into_iter()
         .map(|c| (c.id.0, c.name, class == Some(c.id)))
         .collect();
@@ -1692,15 +1685,24 @@ struct RecipientsQuery {
     class: String,
 }
 
-/// The `class` filter: empty for none, else a class id.
-fn class_filter(raw: &str) -> Result<Option<ardoise_core::ClassId>, ApiError> {
+/// The `class` filter: empty for none, else the id of one of `pickable`
+/// (any other class is not found).
+fn class_filter(
+    raw: &str,
+    pickable: &[ardoise_store::ClassView],
+) -> Result<Option<ardoise_core::ClassId>, ApiError> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(None);
     }
-    raw.parse::<i64>()
-        .map(|id| Some(ardoise_core::ClassId(id)))
-        .map_err(|_| ApiError::BadRequest("class_invalid"))
+    let id = raw
+        .parse::<i64>()
+        .map_err(|_| ApiError::BadRequest("class_invalid"))?;
+    pickable
+        .iter()
+        .find(|c| c.id.0 == id)
+        .map(|c| Some(c.id))
+        .ok_or(ApiError::NotFound)
 }
 
 /// `GET /api/v1/messages/recipients`: whom the caller may write to; with
@@ -1714,9 +1716,9 @@ async fn api_recipients(
     signed: Signed,
     Query(q): Query<RecipientsQuery>,
 ) -> Result<Json<Vec<Choice>>, ApiError> {
-    Ok(Json(
-        choices(&state, &signed, class_filter(&q.class)?).await?,
-    ))
+    let pickable = pickable_classes(&state, &signed.session.actor).await?;
+    let class = class_filter(&q.class, &pickable)?;
+    Ok(Json(choices(&state, &signed, class).await?))
 }
 
 /// A search result.
