@@ -14,9 +14,13 @@
 # class, then runs wrk (2 threads, 1,000 connections; each request carries
 # one of the pupils' cookies in turn) on the PDF's content URL, on the
 # same URL with If-None-Match (a pupil opening it again: 304) and on
-# /healthz, twice each, alternating. Reports 2xx requests/s, the ratio, and
-# the bytes the server process read from disk per download (read_bytes of
-# /proc/PID/io before and after). Loopback only; bounded in time.
+# /healthz, twice each, alternating. Reports answers served per second
+# (2xx/3xx) and their ratio to /healthz, refusals (503: the node shedding
+# what it cannot serve in time) per second, the server's CPU time per
+# answer served (utime + stime of /proc/PID/stat; refusals count in the
+# cost) and its ratio to /healthz's, and the bytes the server process read
+# from disk per download (read_bytes of /proc/PID/io before and after).
+# Loopback only; bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
@@ -92,29 +96,54 @@ end
 LUA
 echo "class $class_name: $n pupils signed in; PDF of $size bytes at $url; $conns connections"
 
-# wrk prints requests and 2xx/3xx only count.
+# wrk prints all requests; answers other than 2xx/3xx (the node's 503s
+# when it sheds load) are counted apart. Prints: served/s, served, refused.
 run() {
   wrk -t2 -c"$conns" -d"${secs}s" --timeout 30s "$@" | awk '
     /requests in/ {total = $1} /Non-2xx/ {bad = $5} /Requests\/sec/ {rps = $2}
-    END {printf "%.1f %d\n", (total > 0 ? rps * (total - bad) / total : 0), total - bad}'
+    END {printf "%.1f %d %d\n", (total > 0 ? rps * (total - bad) / total : 0), total - bad, bad}'
 }
 read_bytes() { awk '/^read_bytes/ {print $2}' "/proc/$server/io"; }
-sum_h=0; sum_d=0; sum_r=0; downloads=0; disk=0
+# CPU time of the server process so far, in clock ticks (user + system).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+tick_us=$(echo "1000000 / $(getconf CLK_TCK)" | bc)
+declare -A rps_sum served_sum refused_sum cpu_sum
+measure() { # measure NAME WRK-ARGS...
+  local name=$1; shift
+  local c0 c1 rps ok bad
+  c0=$(cpu_ticks)
+  read -r rps ok bad < <(run "$@")
+  c1=$(cpu_ticks)
+  rps_sum[$name]=$(echo "${rps_sum[$name]:-0} + $rps" | bc)
+  served_sum[$name]=$(( ${served_sum[$name]:-0} + ok ))
+  refused_sum[$name]=$(( ${refused_sum[$name]:-0} + bad ))
+  cpu_sum[$name]=$(( ${cpu_sum[$name]:-0} + c1 - c0 ))
+}
+downloads=0; disk=0
 for round in 1 2; do
-  read -r rps _ < <(run "$base/healthz")
-  sum_h=$(echo "$sum_h + $rps" | bc)
+  measure healthz "$base/healthz"
   before=$(read_bytes)
-  read -r rps ok < <(run -s "$lua" "$base$url")
+  measure pdf -s "$lua" "$base$url"
   after=$(read_bytes)
-  sum_d=$(echo "$sum_d + $rps" | bc)
-  downloads=$((downloads + ok))
   disk=$((disk + after - before))
-  read -r rps _ < <(run -s "$work/revisit.lua" "$base$url")
-  sum_r=$(echo "$sum_r + $rps" | bc)
+  measure revisit -s "$work/revisit.lua" "$base$url"
 done
-printf '%-34s %12s %8s\n' "route" "requests/s" "ratio"
-printf '%-34s %12.0f %7.1f%%\n' "/healthz" "$(echo "$sum_h / 2" | bc -l)" 100
-printf '%-34s %12.0f %7.1f%%   (%.0f MiB/s)\n' "2 MB PDF, signed-in pupils" "$(echo "$sum_d / 2" | bc -l)" "$(echo "100 * $sum_d / $sum_h" | bc -l)" "$(echo "$sum_d / 2 * $size / 1048576" | bc -l)"
-printf '%-34s %12.0f %7.1f%%\n' "same PDF again (304, If-None-Match)" "$(echo "$sum_r / 2" | bc -l)" "$(echo "100 * $sum_r / $sum_h" | bc -l)"
+downloads=${served_sum[pdf]}
+# CPU µs the server spent per answer served (refusals included in the cost).
+cpu_per() { echo "scale=1; ${cpu_sum[$1]} * $tick_us / (${served_sum[$1]} + (${served_sum[$1]} == 0))" | bc; }
+h_rps=$(echo "${rps_sum[healthz]} / 2" | bc -l)
+h_cpu=$(cpu_per healthz)
+printf '%-36s %11s %7s %11s %13s %9s\n' "route" "served/s" "ratio" "refused/s" "CPU us/answer" "CPU ratio"
+row() { # row NAME LABEL
+  local rps cpu
+  rps=$(echo "${rps_sum[$1]} / 2" | bc -l)
+  cpu=$(cpu_per "$1")
+  printf '%-36s %11.0f %6.1f%% %11.0f %13.1f %8.1fx\n' "$2" "$rps" "$(echo "100 * $rps / $h_rps" | bc -l)" \
+    "$(echo "${refused_sum[$1]} / (2 * $secs)" | bc -l)" "$cpu" "$(echo "$cpu / ($h_cpu + ($h_cpu == 0))" | bc -l)"
+}
+row healthz "/healthz"
+row pdf "2 MB PDF, signed-in pupils"
+row revisit "same PDF again (304, If-None-Match)"
+echo "PDF: $(echo "${rps_sum[pdf]} / 2 * $size / 1048576" | bc) MiB/s sent"
 echo "downloads: $downloads ($(echo "$downloads * $size / 1048576" | bc) MiB sent); read from disk by the server: $disk bytes, $(echo "scale=1; $disk / ($downloads + ($downloads == 0))" | bc) bytes per download"
-echo "(local disk backend: the blob is read through the OS page cache; read_bytes counts only what reached the disk)"
+echo "(local disk backend: a blob up to 8 MiB is read once into memory, then every download is served from there; read_bytes counts only what reached the disk)"

@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 
 pub use detect::{detect_type, is_inline_safe, DetectedType, SNIFF_LEN};
 pub use error::FilesError;
@@ -112,7 +112,8 @@ impl fmt::Debug for FilesConfig {
     }
 }
 
-/// Bounds of the S3 backend's in-memory cache of whole blobs.
+/// Bounds of the in-memory cache of small whole blobs, kept so that a
+/// document many people open at once is read from its disk or bucket once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheLimits {
     /// Largest blob kept whole, in bytes (at most 4 GiB); larger blobs are
@@ -174,6 +175,30 @@ impl fmt::Debug for BlobBody {
     }
 }
 
+/// The body of a blob held whole in memory, or of the `range` of it.
+pub(crate) fn whole_body(bytes: Bytes, range: Option<Range<u64>>) -> Result<BlobBody, FilesError> {
+    let total_size = bytes.len() as u64;
+    let range = range::check_range(range, total_size)?;
+    // In bounds: `check_range` keeps it within `bytes.len()`.
+    let slice = bytes.slice(range.start as usize..range.end as usize);
+    Ok(BlobBody {
+        total_size,
+        range,
+        stream: futures::stream::once(async move { Ok(slice) }).boxed(),
+    })
+}
+
+/// A cache of whole blobs weighing `total_size` bytes at most.
+pub(crate) fn bytes_cache<V: Clone + Send + Sync + 'static>(
+    total_size: u64,
+    weight: fn(&V) -> u32,
+) -> moka::future::Cache<BlobHash, V> {
+    moka::future::Cache::builder()
+        .max_capacity(total_size)
+        .weigher(move |_hash: &BlobHash, v: &V| weight(v))
+        .build()
+}
+
 /// What a [`FileStore::sweep`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -195,14 +220,16 @@ impl FileStore {
         FileStore::open_with_cache(config, CacheLimits::default()).await
     }
 
-    /// Opens the store with explicit cache bounds (used by the S3 backend
-    /// only; the local backend relies on the page cache).
+    /// Opens the store with explicit bounds for its memory cache of small
+    /// whole blobs (both backends keep one).
     pub async fn open_with_cache(
         config: &FilesConfig,
         cache: CacheLimits,
     ) -> Result<FileStore, FilesError> {
         let backend = match config {
-            FilesConfig::Local { root } => Backend::Local(local::LocalStore::open(root).await?),
+            FilesConfig::Local { root } => {
+                Backend::Local(local::LocalStore::open(root, cache).await?)
+            }
             FilesConfig::S3 {
                 endpoint,
                 bucket,

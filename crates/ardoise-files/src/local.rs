@@ -1,8 +1,11 @@
 //! The local-disk backend: `root/blobs/<aa>/<bb>/<hash>` for blobs and
 //! `root/tmp/` for uploads in progress. It owns the durability sequence of
 //! DESIGN.md (write, fsync, rename, fsync the folder) and the decision to
-//! stop accepting writes after a failed fsync; it must not cache bodies in
-//! memory (the OS page cache does that better).
+//! stop accepting writes after a failed fsync. Small blobs just read are
+//! kept whole in memory (bounded, least-used out first): the worksheet a
+//! whole class opens at 9:15 is then served from one `Bytes` without a
+//! file open or a read per download; larger ones stream from the file
+//! through the OS page cache.
 
 use std::collections::HashSet;
 use std::io::{self, SeekFrom};
@@ -14,12 +17,15 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
+use moka::future::Cache;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
 use crate::ingest::Ingest;
 use crate::range::check_range;
-use crate::{random_name, BlobBody, BlobHash, FilesError, StoredBlob, SweepReport};
+use crate::{
+    random_name, whole_body, BlobBody, BlobHash, CacheLimits, FilesError, StoredBlob, SweepReport,
+};
 
 /// Size of the chunks a download is read in.
 const READ_CHUNK: usize = 64 * 1024;
@@ -37,6 +43,11 @@ pub(crate) struct LocalStore {
     /// concurrent put that has not fsynced its parent yet, so a folder is
     /// trusted only once this process has fsynced it itself.
     durable_dirs: Mutex<HashSet<String>>,
+    /// Small blobs, whole, as last read. Blobs are immutable: an entry is
+    /// never stale; the sweep ends those it removes.
+    hot: Cache<BlobHash, Bytes>,
+    /// Largest blob kept in `hot`.
+    max_hot_blob: u64,
     /// Counts down durability steps; the step that brings it to zero fails
     /// (zero: no failure planned). Tests only.
     #[cfg(test)]
@@ -44,7 +55,7 @@ pub(crate) struct LocalStore {
 }
 
 impl LocalStore {
-    pub(crate) async fn open(root: &Path) -> Result<LocalStore, FilesError> {
+    pub(crate) async fn open(root: &Path, cache: CacheLimits) -> Result<LocalStore, FilesError> {
         let blobs = root.join("blobs");
         let tmp = root.join("tmp");
         tokio::fs::create_dir_all(&blobs).await?;
@@ -54,6 +65,11 @@ impl LocalStore {
             tmp,
             accepting_writes: AtomicBool::new(true),
             durable_dirs: Mutex::new(HashSet::new()),
+            // Only blobs up to `max_hot_blob`, which fits a u32, are kept.
+            hot: crate::bytes_cache(cache.total_size, |b: &Bytes| {
+                u32::try_from(b.len()).unwrap_or(u32::MAX)
+            }),
+            max_hot_blob: cache.max_blob_size.min(u64::from(u32::MAX)),
             #[cfg(test)]
             fail_sync_countdown: std::sync::atomic::AtomicUsize::new(0),
         })
@@ -223,12 +239,28 @@ impl LocalStore {
         hash: &BlobHash,
         range: Option<Range<u64>>,
     ) -> Result<BlobBody, FilesError> {
-        let mut file = match tokio::fs::File::open(self.blob_path(hash)).await {
+        if let Some(bytes) = self.hot.get(hash).await {
+            return whole_body(bytes, range);
+        }
+        let path = self.blob_path(hash);
+        let mut file = match tokio::fs::File::open(&path).await {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(FilesError::NotFound),
             Err(e) => return Err(e.into()),
         };
         let total_size = file.metadata().await?.len();
+        if total_size <= self.max_hot_blob {
+            // Concurrent misses on one hash wait for a single read.
+            let bytes = self
+                .hot
+                .try_get_with_by_ref(hash, read_whole(file, total_size))
+                .await
+                .map_err(|e| match &*e {
+                    FilesError::NotFound => FilesError::NotFound,
+                    other => FilesError::Io(io::Error::other(other.to_string())),
+                })?;
+            return whole_body(bytes, range);
+        }
         let range = check_range(range, total_size)?;
         if range.start > 0 {
             file.seek(SeekFrom::Start(range.start)).await?;
@@ -282,6 +314,7 @@ impl LocalStore {
                         continue;
                     }
                     if remove(&entry.path()).await? {
+                        self.hot.invalidate(&hash).await;
                         report.blobs_removed += 1;
                         report.bytes_freed += meta.len();
                     }
@@ -317,6 +350,20 @@ impl LocalStore {
     pub(crate) fn tmp_dir(&self) -> &Path {
         &self.tmp
     }
+}
+
+/// Reads a whole blob of `size` bytes from `file`; a blob that is not that
+/// size any more is an error, not a short answer.
+async fn read_whole(mut file: tokio::fs::File, size: u64) -> Result<Bytes, FilesError> {
+    // At most `max_hot_blob`, which fits a u32.
+    let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.read_to_end(&mut buf).await?;
+    if buf.len() as u64 != size {
+        return Err(FilesError::Io(io::Error::other(
+            "blob changed size while being read",
+        )));
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// A temporary upload file, removed when dropped unless it was renamed into
@@ -412,7 +459,9 @@ mod tests {
     async fn a_failed_fsync_at_any_step_fails_the_put_and_stops_all_later_writes() {
         for (i, step) in STEPS.iter().enumerate() {
             let root = tempfile::tempdir().unwrap();
-            let store = LocalStore::open(root.path()).await.unwrap();
+            let store = LocalStore::open(root.path(), CacheLimits::default())
+                .await
+                .unwrap();
             store.inject_sync_failure(i + 1);
 
             let failed = store.put(body(b"hits the failure"), 100).await;
@@ -434,10 +483,67 @@ mod tests {
         }
     }
 
+    async fn read(store: &LocalStore, hash: &BlobHash, range: Option<Range<u64>>) -> Vec<u8> {
+        let body = store.get(hash, range).await.unwrap();
+        let bytes: Vec<Bytes> = body.stream.try_collect().await.unwrap();
+        bytes.concat()
+    }
+
+    #[tokio::test]
+    async fn a_small_blob_is_read_from_disk_once_then_from_memory_until_swept() {
+        let root = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(root.path(), CacheLimits::default())
+            .await
+            .unwrap();
+        let kept = store.put(body(b"la fiche du jour"), 100).await.unwrap();
+        assert_eq!(read(&store, &kept.hash, None).await, b"la fiche du jour");
+        // The file is gone behind the store's back: later reads, whole or
+        // in part, are served from memory.
+        std::fs::remove_file(store.blob_path(&kept.hash)).unwrap();
+        assert_eq!(read(&store, &kept.hash, None).await, b"la fiche du jour");
+        assert_eq!(read(&store, &kept.hash, Some(3..7)).await, b"fich");
+        assert!(matches!(
+            store.get(&kept.hash, Some(3..99)).await,
+            Err(FilesError::RangeNotSatisfiable)
+        ));
+
+        // A blob the sweep removes is not served from memory any more.
+        let other = store.put(body(b"une autre fiche"), 100).await.unwrap();
+        assert_eq!(read(&store, &other.hash, None).await, b"une autre fiche");
+        let report = store.sweep(|_| false, Duration::ZERO).await.unwrap();
+        assert_eq!(report.blobs_removed, 1);
+        assert!(matches!(
+            store.get(&other.hash, None).await,
+            Err(FilesError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_blob_larger_than_the_memory_limit_streams_from_its_file() {
+        let root = tempfile::tempdir().unwrap();
+        let limits = CacheLimits {
+            max_blob_size: 4,
+            total_size: 1024,
+        };
+        let store = LocalStore::open(root.path(), limits).await.unwrap();
+        let kept = store
+            .put(body(b"bien plus de 4 octets"), 100)
+            .await
+            .unwrap();
+        assert_eq!(read(&store, &kept.hash, Some(5..9)).await, b"plus");
+        std::fs::remove_file(store.blob_path(&kept.hash)).unwrap();
+        assert!(matches!(
+            store.get(&kept.hash, None).await,
+            Err(FilesError::NotFound)
+        ));
+    }
+
     #[tokio::test]
     async fn blobs_written_before_the_failure_stay_readable() {
         let root = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(root.path()).await.unwrap();
+        let store = LocalStore::open(root.path(), CacheLimits::default())
+            .await
+            .unwrap();
         let kept = store
             .put(body(b"written before the failure"), 100)
             .await
@@ -455,7 +561,9 @@ mod tests {
     #[tokio::test]
     async fn an_upload_whose_temp_file_was_swept_fails_without_stopping_writes() {
         let root = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(root.path()).await.unwrap();
+        let store = LocalStore::open(root.path(), CacheLimits::default())
+            .await
+            .unwrap();
         let tmp = store.tmp_dir().to_owned();
         // A body that, half-way, lets a sweep remove every temporary file.
         let chunks = futures::stream::iter([b"first half ".as_slice(), b"second half"])

@@ -106,15 +106,12 @@ impl S3Store {
             None => Path::default(),
         };
         let max_cached_blob = cache.max_blob_size.min(u64::from(u32::MAX));
-        let cache = Cache::builder()
-            .max_capacity(cache.total_size)
-            .weigher(|_hash: &BlobHash, entry: &Cached| match entry {
-                // Cannot truncate: only blobs up to `max_cached_blob`, which
-                // fits a u32, are cached whole.
-                Cached::Whole(bytes) => u32::try_from(bytes.len()).unwrap_or(u32::MAX),
-                Cached::Large { .. } => LARGE_ENTRY_WEIGHT,
-            })
-            .build();
+        let cache = crate::bytes_cache(cache.total_size, |entry: &Cached| match entry {
+            // Cannot truncate: only blobs up to `max_cached_blob`, which
+            // fits a u32, are cached whole.
+            Cached::Whole(bytes) => u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+            Cached::Large { .. } => LARGE_ENTRY_WEIGHT,
+        });
         let store = S3Store {
             client,
             prefix,
@@ -233,17 +230,7 @@ impl S3Store {
             .await
             .map_err(unshare)?;
         match entry {
-            Cached::Whole(bytes) => {
-                let total_size = bytes.len() as u64;
-                let range = check_range(range, total_size)?;
-                // In bounds: `check_range` keeps it within `bytes.len()`.
-                let slice = bytes.slice(range.start as usize..range.end as usize);
-                Ok(BlobBody {
-                    total_size,
-                    range,
-                    stream: futures::stream::once(async move { Ok(slice) }).boxed(),
-                })
-            }
+            Cached::Whole(bytes) => crate::whole_body(bytes, range),
             Cached::Large { size } => {
                 let range = check_range(range, size)?;
                 let options = GetOptions::new().with_range(Some(range.clone()));

@@ -16,6 +16,7 @@ pub mod layers;
 pub mod metrics;
 pub mod pages;
 pub mod partial;
+pub mod read_cache;
 pub mod routes;
 pub mod session;
 pub mod state;
@@ -42,6 +43,10 @@ pub fn app(state: AppState) -> Router {
     table
         .into_router()
         .fallback(routes::system::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::documents::note_changes,
+        ))
         .layer(axum::middleware::from_fn(layers::same_origin))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(

@@ -104,6 +104,8 @@ pub struct Inner {
     pub surge: crate::surge::Surge,
     /// Uploads sent in pieces, not finished yet.
     pub partials: crate::partial::Partials,
+    /// Who may download which document, as last decided.
+    pub read_cache: crate::read_cache::ReadCache,
 }
 
 impl Deref for AppState {
@@ -145,6 +147,7 @@ impl AppState {
             metrics: crate::metrics::handle(),
             surge,
             partials,
+            read_cache: crate::read_cache::ReadCache::default(),
         })))
     }
 

@@ -29,11 +29,13 @@ use ardoise_core::{ClassId, EstablishmentId, GroupId, PersonId, Role};
 use ardoise_store::{DocumentInsert, DocumentView, FolderView, ItemKind, ShareView};
 use askama::Template;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 use utoipa::{OpenApi, ToSchema};
 
 /// This module's routes.
@@ -1142,7 +1144,18 @@ async fn download(
     headers: HeaderMap,
     Path((id, hash)): Path<(i64, String)>,
 ) -> Result<Response, ApiError> {
-    let (doc, _) = load_document(&state, &signed.session.actor, id, Access::Read, false).await?;
+    let session = signed.session.id;
+    let doc = match state.read_cache.get(session, id) {
+        Some(doc) => doc,
+        None => {
+            let generation = state.read_cache.generation();
+            let (doc, _) =
+                load_document(&state, &signed.session.actor, id, Access::Read, false).await?;
+            let doc = Arc::new(doc);
+            state.read_cache.keep(session, generation, Arc::clone(&doc));
+            doc
+        }
+    };
     if doc.blob_hash != hash {
         return Err(ApiError::NotFound);
     }
@@ -1158,6 +1171,20 @@ async fn download(
         blob_response::CACHE_PRIVATE_IMMUTABLE,
     )
     .await
+}
+
+/// Middleware: after any request that may change documents, folders or
+/// shares (every method but `GET` and `HEAD` on their URLs), the download
+/// decisions kept in memory are forgotten.
+pub async fn note_changes(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD)
+        && (path.starts_with("/documents/") || path.starts_with("/api/v1/documents/"));
+    let resp = next.run(req).await;
+    if writes {
+        state.read_cache.changed();
+    }
+    resp
 }
 
 /// A trashed item as shown.

@@ -324,6 +324,70 @@ async fn a_group_share_reaches_its_pupils_and_their_parents_only() {
 }
 
 #[tokio::test]
+async fn a_pupil_who_just_downloaded_loses_it_at_once_when_the_share_ends_or_the_file_moves() {
+    let app = spawn_app().await;
+    let s = &app.seeded;
+    let (teacher, _) = app.sign_in(&s.teacher_a).await;
+    let home = root(&app, &teacher, "person", s.teacher_a.id.0).await;
+    let folder = new_folder(&app, &teacher, home, "Fiches").await;
+    let doc = upload_ok(&app, &teacher, folder, "fiche.pdf", PDF).await;
+    let doc_id = doc["id"].as_i64().unwrap();
+    let content = doc["content_url"].as_str().unwrap().to_string();
+    let share = |targets: Value| {
+        let (teacher, url) = (
+            teacher.clone(),
+            app.url(&format!("/api/v1/documents/folders/{folder}/shares")),
+        );
+        async move { send_json(&teacher, reqwest::Method::PUT, url, targets).await }
+    };
+    let (status, _) = share(json!([{ "target": format!("class:{}", s.class_a.0) }])).await;
+    assert_eq!(status, 200);
+    let (pupil, _) = app.sign_in(&s.pupil_a).await;
+    let status = |c: &reqwest::Client| {
+        let (c, url) = (c.clone(), app.url(&content));
+        async move { c.get(url).send().await.unwrap().status().as_u16() }
+    };
+    // Opened twice (the second answer comes from what was decided first).
+    assert_eq!(status(&pupil).await, 200);
+    assert_eq!(status(&pupil).await, 200);
+
+    // The share ends: the very next request is refused.
+    let (code, _) = share(json!([])).await;
+    assert_eq!(code, 200);
+    assert_eq!(status(&pupil).await, 404, "share revoked");
+
+    // Shared again, opened, then moved to the teacher's own space.
+    share(json!([{ "target": format!("class:{}", s.class_a.0) }])).await;
+    assert_eq!(status(&pupil).await, 200);
+    let (code, body) = send_json(
+        &teacher,
+        reqwest::Method::PUT,
+        app.url(&format!("/api/v1/documents/files/{doc_id}")),
+        json!({ "folder_id": home }),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(status(&pupil).await, 404, "moved out of the shared folder");
+
+    // Back, opened, then put in the trash.
+    send_json(
+        &teacher,
+        reqwest::Method::PUT,
+        app.url(&format!("/api/v1/documents/files/{doc_id}")),
+        json!({ "folder_id": folder }),
+    )
+    .await;
+    assert_eq!(status(&pupil).await, 200);
+    let r = teacher
+        .delete(app.url(&format!("/api/v1/documents/files/{doc_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(status(&pupil).await, 404, "in the trash");
+}
+
+#[tokio::test]
 async fn html_and_svg_are_downloaded_never_rendered() {
     let app = spawn_app().await;
     let s = &app.seeded;
