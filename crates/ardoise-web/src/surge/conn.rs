@@ -11,6 +11,15 @@
 //! kernel's accept backlog stays invisible; the connection tasks queued
 //! behind the same cores show the overload first.)
 //!
+//! A client refused with `Retry-After` that sends the same request again
+//! (same method, URL and credentials) on the same connection before that
+//! time — a naive retry loop, the 2021 "bubble" — has it held, on a
+//! timer, until the time it was given; the request is then judged afresh,
+//! its queueing delay counted from the end of the hold. The retry costs a
+//! timer instead of a place in the run queue ahead of requests the node
+//! could serve ([`Pace`]). Another request on that connection (a proxy or
+//! a client's pool carrying someone else's) is not held.
+//!
 //! Every connection gets a header timeout (which also closes idle
 //! keep-alive connections), an idle timeout on reads and writes, and a
 //! bounded header buffer; the number of open connections is capped, past
@@ -19,11 +28,13 @@
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::header;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +57,45 @@ impl Arrival {
     pub fn queue_delay(&self) -> Duration {
         self.0.elapsed()
     }
+}
+
+/// The connection a request came on, for the refusal that tells its
+/// client when to come back: a request extension set by [`serve`].
+#[derive(Debug, Clone)]
+pub struct Pace(Arc<ConnClock>);
+
+impl Pace {
+    /// The client was told to come back in `after`: the same request sent
+    /// sooner on this connection waits until then.
+    pub fn hold_next(&self, after: Duration) {
+        let until = self
+            .0
+            .now_us()
+            .saturating_add(u64::try_from(after.as_micros()).unwrap_or(u64::MAX));
+        self.0.hold_until_us.store(until, Ordering::Release);
+    }
+}
+
+/// What makes two requests "the same request again": method, URL and the
+/// credentials they carry.
+fn fingerprint<B>(req: &hyper::Request<B>) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    req.method().hash(&mut h);
+    req.uri().hash(&mut h);
+    for name in [header::COOKIE, header::AUTHORIZATION] {
+        for v in req.headers().get_all(name) {
+            v.as_bytes().hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// Retries held until the time their client was given, since start.
+static HELD: AtomicU64 = AtomicU64::new(0);
+
+/// Requests held because their client came back before its `Retry-After`.
+pub fn held_total() -> u64 {
+    HELD.load(Ordering::Relaxed)
 }
 
 /// Limits applied to every connection.
@@ -73,6 +123,10 @@ struct ConnClock {
     data_us: AtomicU64,
     /// The connection task's waker, woken through this clock.
     task: Mutex<Option<Waker>>,
+    /// µs since `base` before which the same request again waits; 0: none.
+    hold_until_us: AtomicU64,
+    /// [`fingerprint`] of the latest request.
+    last_request: AtomicU64,
 }
 
 impl ConnClock {
@@ -84,6 +138,8 @@ impl ConnClock {
             woken_us: AtomicU64::new(1),
             data_us: AtomicU64::new(0),
             task: Mutex::new(None),
+            hold_until_us: AtomicU64::new(0),
+            last_request: AtomicU64::new(0),
         }
     }
 
@@ -108,6 +164,16 @@ impl ConnClock {
         let woken = self.woken_us.swap(0, Ordering::AcqRel);
         let ready = if woken > 0 { woken - 1 } else { self.now_us() };
         self.data_us.store(ready, Ordering::Release);
+    }
+
+    /// How long the request arriving now, of [`fingerprint`] `print`,
+    /// must wait: if it repeats the previous one, whose client was told to
+    /// come back later. The hold is used up either way.
+    fn take_hold(&self, print: u64) -> Option<Duration> {
+        let until = self.hold_until_us.swap(0, Ordering::AcqRel);
+        let repeated = self.last_request.swap(print, Ordering::AcqRel) == print;
+        let now = self.now_us();
+        (repeated && until > now).then(|| Duration::from_micros(until - now))
     }
 
     fn arrival(&self) -> Arrival {
@@ -298,10 +364,22 @@ pub async fn serve(
         let io = StampedIo::new(stream, Arc::clone(&clock), limits.idle_timeout);
         let router = app.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            let mut arrival = clock.arrival();
+            let hold = clock.take_hold(fingerprint(&req));
             let extensions = req.extensions_mut();
-            extensions.insert(clock.arrival());
             extensions.insert(ConnectInfo(addr));
-            router.clone().oneshot(req.map(Body::new))
+            extensions.insert(Pace(Arc::clone(&clock)));
+            let router = router.clone();
+            async move {
+                if let Some(wait) = hold {
+                    HELD.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                    // The wait was the client's due, not a queue.
+                    arrival = Arrival(Instant::now());
+                }
+                req.extensions_mut().insert(arrival);
+                router.oneshot(req.map(Body::new)).await
+            }
         });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
         tokio::spawn(async move {

@@ -641,6 +641,7 @@ impl Surge {
             .absolute(s.passes_from_queue);
         metrics::counter!("ardoise_surge_tickets_issued_total").absolute(s.tickets_issued);
         metrics::counter!("ardoise_surge_tokens_refused_total").absolute(s.tokens_refused);
+        metrics::counter!("ardoise_surge_retries_held_total").absolute(conn::held_total());
         metrics::gauge!("ardoise_surge_overloaded", "traffic" => "signed_in")
             .set(if s.overloaded.0 { 1.0 } else { 0.0 });
         metrics::gauge!("ardoise_surge_overloaded", "traffic" => "pre_login")

@@ -9,7 +9,7 @@
 //! layers run.
 
 use super::admission::{append_cookie, wants_json};
-use super::{BusyPage, Surge};
+use super::{conn, BusyPage, Surge};
 use crate::extract::request_lang;
 use crate::i18n::{Catalogs, Lang, Tr};
 use crate::state::AppState;
@@ -292,6 +292,9 @@ fn with_retry_after(mut resp: Response, secs: u32) -> Response {
 /// `503` with a jittered `Retry-After`: the request was not handled.
 pub(crate) fn busy(surge: &Surge, req: &Request) -> Response {
     let secs = retry_after_secs(surge.config.retry_after_secs, rand::thread_rng().gen());
+    if let Some(pace) = req.extensions().get::<conn::Pace>() {
+        pace.hold_next(Duration::from_secs(u64::from(secs)));
+    }
     let lang = request_lang(req.headers());
     let page = &surge.busy[lang_index(lang)];
     let resp = if wants_json(req.uri().path(), req.headers()) {

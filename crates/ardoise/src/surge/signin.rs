@@ -136,7 +136,7 @@ async fn resume(
     base: &str,
     token: &str,
     pass: &mut Option<String>,
-) -> anyhow::Result<u16> {
+) -> anyhow::Result<(u16, String)> {
     let mut req = client.get(format!("{base}/api/v1/me")).bearer_auth(token);
     if let Some(p) = pass.as_deref() {
         req = req.header("x-ardoise-pass", p);
@@ -149,7 +149,14 @@ async fn resume(
     {
         *pass = Some(p.to_string());
     }
-    Ok(resp.status().as_u16())
+    let status = resp.status().as_u16();
+    // The body says why a refusal happened (overloaded, or the lobby).
+    let body = if status == 200 {
+        String::new()
+    } else {
+        resp.text().await.unwrap_or_default()
+    };
+    Ok((status, body))
 }
 
 /// Runs `ardoise surge-signin`.
@@ -192,10 +199,10 @@ pub async fn run(args: SignInArgs, data_dir: &Path) -> anyhow::Result<()> {
     let mut pass = None;
     for _ in 0..500 {
         let t0 = Instant::now();
-        let status = resume(&client, &base, &token, &mut pass).await?;
+        let (status, body) = resume(&client, &base, &token, &mut pass).await?;
         alone.push(t0.elapsed());
         if status != 200 {
-            bail!("resuming a session answered {status}");
+            bail!("resuming a session answered {status}: {body}");
         }
     }
     let resume_alone_ms = median_ms(alone);
@@ -249,7 +256,7 @@ pub async fn run(args: SignInArgs, data_dir: &Path) -> anyhow::Result<()> {
             let token = &tokens[k % tokens.len()];
             let mut pass = None;
             while Instant::now() < deadline {
-                if let Ok(200) = resume(&client, &base, token, &mut pass).await {
+                if let Ok((200, _)) = resume(&client, &base, token, &mut pass).await {
                     resumed.fetch_add(1, Ordering::Relaxed);
                 }
             }

@@ -468,6 +468,77 @@ async fn a_request_that_waited_too_long_is_refused_at_once_and_told_when_to_come
     assert_eq!(health.status().as_u16(), 200);
 }
 
+#[tokio::test]
+async fn the_same_request_again_before_its_retry_after_waits_until_then_and_others_do_not() {
+    // Every request has waited too long: each is refused.
+    let app = spawn_app_with_surge(SurgeConfig {
+        codel_target: std::time::Duration::ZERO,
+        prelogin_target: std::time::Duration::ZERO,
+        codel_interval: std::time::Duration::from_micros(1),
+        ..test_surge()
+    })
+    .await;
+    // One connection, as a browser tab keeps it.
+    let c = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let held = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with("ardoise_surge_retries_held_total"))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let metrics = |c: &reqwest::Client| {
+        let url = app.url("/metrics");
+        let c = c.clone();
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let other = client();
+    let before = held(&metrics(&other).await);
+
+    let resp = c.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    resp.bytes().await.unwrap();
+    // A different request on that connection is judged at once.
+    let resp = c.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    resp.bytes().await.unwrap();
+    assert_eq!(held(&metrics(&other).await), before, "nothing held yet");
+
+    // The same request again at once (a naive retry loop): it is answered
+    // no sooner than the time the client was given.
+    let resp = c
+        .get(app.url("/login"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    resp.bytes().await.unwrap();
+    let sent = std::time::Instant::now();
+    let resp = c
+        .get(app.url("/login"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    let waited = sent.elapsed();
+    // Judged afresh after the wait: still refused on this node.
+    assert_eq!(resp.status().as_u16(), 503);
+    assert!(
+        waited >= std::time::Duration::from_millis(1900),
+        "held {waited:?}, told to come back after {retry} s or so"
+    );
+    assert_eq!(held(&metrics(&other).await), before + 1);
+}
+
 /// Surge is not attack: the sign-in check asked of a network with many
 /// failures, here on a quiet node and from the third failure.
 fn checked(only_under_load: bool) -> SurgeConfig {
