@@ -32,7 +32,9 @@ pub use limiter::{
     retry_after_secs, AdaptiveLimit, AdaptiveLimitConfig, Bulkhead, BulkheadClass, BulkheadLimits,
     Bulkheads, CodelConfig, CodelGate, Full, OwnedPermit, Permit, Verdict,
 };
-pub use queue::{split_slots, LaneSnapshot, LaneSplit, Lobby, LobbyConfig, Share, Standing};
+pub use queue::{
+    split_slots, LaneSnapshot, LaneSplit, Lobby, LobbyConfig, LobbyPlan, Share, Standing,
+};
 pub use token::{
     AdmissionPass, ClientId, Lane, QueueTicket, Signer, SigningKey, TokenError, TokenLifetimes,
 };

@@ -174,6 +174,20 @@ impl Default for LobbyConfig {
     }
 }
 
+/// What a waiter is told (see [`Lobby::plan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LobbyPlan {
+    /// When their page comes back by itself, in whole seconds.
+    pub refresh: Duration,
+    /// The wait shown, in whole seconds; `None`: not known yet.
+    pub estimate: Option<Duration>,
+}
+
+/// A duration in whole seconds, rounded up.
+fn whole_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
 /// A lane's numbers, for `/metrics` and the administrator page.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LaneSnapshot {
@@ -346,17 +360,43 @@ impl Lobby {
         Duration::try_from_secs_f64(position as f64 / rate).ok()
     }
 
-    /// When the lobby page should refresh itself: half the estimated wait,
-    /// within [`LobbyConfig::refresh_min`] and [`LobbyConfig::refresh_max`],
-    /// so waiters far back cost few requests and those near the front
-    /// learn quickly that their turn has come.
-    pub fn refresh_after(&self, estimated_wait: Option<Duration>) -> Duration {
-        match estimated_wait {
-            None => self.config.refresh_unknown,
-            Some(wait) => (wait / 2).clamp(
-                self.config.refresh_min,
-                self.config.refresh_max.max(self.config.refresh_min),
-            ),
+    /// What a waiter at `position` in `lane` is told: when their page comes
+    /// back, and the wait it shows. `jitter`, in `[0, 1)`, spreads the
+    /// returns of waiters told the same thing (up to an eighth more).
+    ///
+    /// A waiter's turn is only noticed when their page comes back, so the
+    /// honest wait to show is the time of the visit that should let them
+    /// in. Near the front (the turn expected within
+    /// [`LobbyConfig::refresh_max`]) the page comes back when the turn is
+    /// expected, never sooner than [`LobbyConfig::refresh_min`], and shows
+    /// that delay; further back it comes back after `refresh_max` for a
+    /// fresher estimate and shows `position / admission rate`. With no
+    /// rate measured yet it shows no number and comes back after
+    /// [`LobbyConfig::refresh_unknown`].
+    pub fn plan(&self, lane: Lane, position: u64, now_ms: u64, jitter: f64) -> LobbyPlan {
+        let c = &self.config;
+        let min = whole_secs(c.refresh_min).max(1);
+        let max = whole_secs(c.refresh_max).max(min);
+        let spread = |secs: u64| {
+            let extra = (jitter.clamp(0.0, 1.0) * (secs / 8 + 1) as f64) as u64;
+            Duration::from_secs(secs + extra.min(secs / 8))
+        };
+        match self.estimated_wait(lane, position, now_ms) {
+            None => LobbyPlan {
+                refresh: spread(whole_secs(c.refresh_unknown).max(1)),
+                estimate: None,
+            },
+            Some(wait) if wait <= Duration::from_secs(max) => {
+                let refresh = spread(whole_secs(wait).clamp(min, max));
+                LobbyPlan {
+                    refresh,
+                    estimate: Some(refresh),
+                }
+            }
+            Some(wait) => LobbyPlan {
+                refresh: spread(max),
+                estimate: Some(Duration::from_secs(whole_secs(wait))),
+            },
         }
     }
 
@@ -877,19 +917,59 @@ mod tests {
         assert!((rate - 100.0).abs() < 1e-6, "rate {rate}");
     }
 
-    #[test]
-    fn the_lobby_refreshes_sooner_near_the_front() {
-        let l = lobby();
-        let cases = [
-            (None, 5),
-            (Some(1), 2),
-            (Some(10), 5),
-            (Some(60), 30),
-            (Some(3_600), 60),
-        ];
-        for (wait, refresh) in cases {
-            let after = l.refresh_after(wait.map(Duration::from_secs));
-            assert_eq!(after, Duration::from_secs(refresh), "wait {wait:?}");
+    /// A lobby whose general lane admits `rate` places per second.
+    fn lobby_at_rate(rate: u64) -> (Lobby, u64) {
+        let mut l = lobby();
+        let mut now = T0;
+        for _ in 0..(10 * rate) {
+            l.issue(Lane::General, now);
         }
+        for _ in 0..10 {
+            now += 1_000;
+            l.admit_lane(Lane::General, rate, now);
+        }
+        (l, now)
+    }
+
+    #[test]
+    fn near_the_front_the_page_comes_back_when_the_turn_is_due_and_says_so() {
+        let (l, now) = lobby_at_rate(10);
+        // 10 places a second: place 50 is expected in 5 s, place 3 in
+        // 0.3 s (but a page never comes back sooner than refresh_min).
+        for (position, secs) in [(50, 5), (3, 2), (600, 60)] {
+            let plan = l.plan(Lane::General, position, now, 0.0);
+            assert_eq!(plan.refresh, Duration::from_secs(secs), "{position}");
+            assert_eq!(plan.estimate, Some(plan.refresh), "{position}");
+        }
+        // Further back: come back after refresh_max, see the whole wait.
+        let plan = l.plan(Lane::General, 36_000, now, 0.0);
+        assert_eq!(plan.refresh, Duration::from_secs(60));
+        assert_eq!(plan.estimate, Some(Duration::from_secs(3_600)));
+    }
+
+    #[test]
+    fn jitter_spreads_returns_by_at_most_an_eighth() {
+        let (l, now) = lobby_at_rate(10);
+        let soon = l.plan(Lane::General, 400, now, 0.0);
+        let late = l.plan(Lane::General, 400, now, 0.999);
+        assert_eq!(soon.refresh, Duration::from_secs(40));
+        assert_eq!(late.refresh, Duration::from_secs(45));
+        assert_eq!(
+            late.estimate,
+            Some(late.refresh),
+            "the wait shown is the visit's"
+        );
+        // Short delays are not stretched.
+        let short = l.plan(Lane::General, 20, now, 0.999);
+        assert_eq!(short.refresh, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn with_no_rate_measured_no_number_is_shown() {
+        let mut l = lobby();
+        l.issue(Lane::General, T0);
+        let plan = l.plan(Lane::General, 1, T0, 0.5);
+        assert_eq!(plan.estimate, None);
+        assert_eq!(plan.refresh, Duration::from_secs(5));
     }
 }

@@ -32,7 +32,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use rand::RngCore;
+use rand::{Rng, RngCore};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -373,13 +373,12 @@ async fn admit_user(
                 return Admission::In(Some(surge.grant(t.lane, now_ms, true, true)));
             }
             Standing::Wait { position } => {
-                let estimate = lobby.estimated_wait(t.lane, position, now_ms);
-                let refresh = lobby.refresh_after(estimate);
+                let plan = lobby.plan(t.lane, position, now_ms, rand::thread_rng().gen());
                 return Admission::Wait(Waiting {
                     lane: t.lane,
                     position,
-                    estimate,
-                    refresh,
+                    estimate: plan.estimate,
+                    refresh: plan.refresh,
                     ticket: text,
                     new_ticket: false,
                 });
@@ -401,14 +400,13 @@ async fn admit_user(
         Standing::Wait { position } => position,
         Standing::Enter | Standing::OtherEpoch => 1,
     };
-    let estimate = lobby.estimated_wait(lane, position, now_ms);
-    let refresh = lobby.refresh_after(estimate);
+    let plan = lobby.plan(lane, position, now_ms, rand::thread_rng().gen());
     drop(lobby);
     Admission::Wait(Waiting {
         lane,
         position,
-        estimate,
-        refresh,
+        estimate: plan.estimate,
+        refresh: plan.refresh,
         ticket: surge.signer.sign_ticket(&t),
         new_ticket: true,
     })

@@ -29,7 +29,7 @@ pub(crate) struct Waiting {
     pub lane: Lane,
     pub position: u64,
     pub estimate: Option<Duration>,
-    /// When the page should refresh itself (before jitter).
+    /// When the page should refresh itself (jittered, whole seconds).
     pub refresh: Duration,
     /// The signed ticket (cookie value, and in JSON for cookie-less clients).
     pub ticket: String,
@@ -273,15 +273,6 @@ fn protect(h: &mut HeaderMap) {
     );
 }
 
-/// A lobby refresh delay spread over `[base, 1.25 × base]`: enough to keep
-/// waiters who arrived together apart, narrow enough that a waiter learns
-/// soon that their turn has come (refusals spread wider, see `busy`).
-fn jittered(base: Duration) -> u32 {
-    let secs = u32::try_from(base.as_secs()).unwrap_or(u32::MAX).max(1);
-    let spread = secs / 4 + 1;
-    secs.saturating_add(rand::thread_rng().gen_range(0..spread))
-}
-
 fn with_retry_after(mut resp: Response, secs: u32) -> Response {
     let h = resp.headers_mut();
     protect(h);
@@ -344,7 +335,10 @@ fn local_path(path: &str) -> &str {
 pub(crate) fn lobby(state: &AppState, req: &Request, waiting: &Waiting) -> Response {
     let surge = &state.surge;
     let lang = request_lang(req.headers());
-    let secs = jittered(waiting.refresh);
+    // Whole seconds, already spread (`Lobby::plan`).
+    let secs = u32::try_from(waiting.refresh.as_secs())
+        .unwrap_or(u32::MAX)
+        .max(1);
     let resp = if wants_json(req.uri().path(), req.headers()) {
         let body = serde_json::json!({
             "error": "queued",
