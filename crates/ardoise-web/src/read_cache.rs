@@ -5,7 +5,8 @@
 //! answer here, with no database trip.
 //!
 //! A decision is kept per session (whose actor — roles, classes, groups —
-//! is fixed for its life) and document, with the generation of the
+//! is fixed for its life), named by its token's hash (a row id may be
+//! given again to the next session once this one is deleted), and document, with the generation of the
 //! documents it was computed under. Any change to documents, folders or
 //! shares on this node starts a new generation, which invalidates every
 //! decision at once: a revoked share, a trashed or moved file is never
@@ -23,7 +24,7 @@ const CAPACITY: u64 = 200_000;
 /// The cache. One per node, in the application state.
 pub struct ReadCache {
     generation: AtomicU64,
-    entries: Cache<(i64, i64), (u64, Arc<DocumentView>)>,
+    entries: Cache<(u128, i64), (u64, Arc<DocumentView>)>,
 }
 
 impl Default for ReadCache {
@@ -53,15 +54,23 @@ impl ReadCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// The key of a session: the first half of its token's SHA-256 (hex),
+    /// unique to it; `None` (nothing kept) if it is not that.
+    pub fn session_key(token_hash: &str) -> Option<u128> {
+        token_hash
+            .get(..32)
+            .and_then(|h| u128::from_str_radix(h, 16).ok())
+    }
+
     /// The document `session` may read, if decided in this generation.
-    pub fn get(&self, session: i64, document: i64) -> Option<Arc<DocumentView>> {
+    pub fn get(&self, session: u128, document: i64) -> Option<Arc<DocumentView>> {
         let (generation, doc) = self.entries.get(&(session, document))?;
         (generation == self.generation()).then_some(doc)
     }
 
     /// Keeps the decision that `session` may read `doc`, loaded in
     /// `generation`; one loaded before a change is dropped as stale.
-    pub fn keep(&self, session: i64, generation: u64, doc: Arc<DocumentView>) {
+    pub fn keep(&self, session: u128, generation: u64, doc: Arc<DocumentView>) {
         if generation == self.generation() {
             self.entries.insert((session, doc.id), (generation, doc));
         }
@@ -97,6 +106,17 @@ mod tests {
         assert_eq!(cache.get(1, 10).unwrap().id, 10);
         assert!(cache.get(2, 10).is_none(), "another session asks again");
         assert!(cache.get(1, 11).is_none());
+    }
+
+    #[test]
+    fn a_session_is_named_by_its_token_hash() {
+        let hash = "0123456789abcdef0123456789abcdef".repeat(2);
+        assert_eq!(
+            ReadCache::session_key(&hash),
+            Some(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)
+        );
+        assert_eq!(ReadCache::session_key("not hex"), None);
+        assert_eq!(ReadCache::session_key(""), None);
     }
 
     #[test]

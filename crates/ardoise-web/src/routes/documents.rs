@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::extract::{FormIn, JsonIn, Signed};
 use crate::i18n::Tr;
 use crate::pages::{render, Nav};
+use crate::read_cache::ReadCache;
 use crate::routes::work::size_label;
 use crate::state::AppState;
 use crate::upload::{read_form, Uploaded};
@@ -1144,15 +1145,18 @@ async fn download(
     headers: HeaderMap,
     Path((id, hash)): Path<(i64, String)>,
 ) -> Result<Response, ApiError> {
-    let session = signed.session.id;
-    let doc = match state.read_cache.get(session, id) {
+    let session = ReadCache::session_key(&signed.session.token_hash);
+    let cached = session.and_then(|k| state.read_cache.get(k, id));
+    let doc = match cached {
         Some(doc) => doc,
         None => {
             let generation = state.read_cache.generation();
             let (doc, _) =
                 load_document(&state, &signed.session.actor, id, Access::Read, false).await?;
             let doc = Arc::new(doc);
-            state.read_cache.keep(session, generation, Arc::clone(&doc));
+            if let Some(k) = session {
+                state.read_cache.keep(k, generation, Arc::clone(&doc));
+            }
             doc
         }
     };

@@ -350,6 +350,17 @@ async fn a_pupil_who_just_downloaded_loses_it_at_once_when_the_share_ends_or_the
     // Opened twice (the second answer comes from what was decided first).
     assert_eq!(status(&pupil).await, 200);
     assert_eq!(status(&pupil).await, 200);
+    // Signed out; a pupil of another class signs in next (on SQLite their
+    // session may get the same row id): what was decided is not theirs.
+    let r = pupil
+        .delete(app.url("/api/v1/session"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let (other, _) = app.sign_in(&s.pupil_b).await;
+    assert_eq!(status(&other).await, 404, "another class's pupil");
+    let (pupil, _) = app.sign_in(&s.pupil_a).await;
 
     // The share ends: the very next request is refused.
     let (code, _) = share(json!([])).await;
