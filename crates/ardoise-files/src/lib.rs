@@ -188,6 +188,16 @@ pub(crate) fn whole_body(bytes: Bytes, range: Option<Range<u64>>) -> Result<Blob
     })
 }
 
+/// A cache shares one load's error between all the callers that waited for
+/// it: each gets its own copy (the kind of an I/O error kept).
+pub(crate) fn unshare(error: Arc<FilesError>) -> FilesError {
+    match &*error {
+        FilesError::NotFound => FilesError::NotFound,
+        FilesError::Io(e) => FilesError::Io(io::Error::new(e.kind(), e.to_string())),
+        other => FilesError::Backend(other.to_string()),
+    }
+}
+
 /// A cache of whole blobs weighing `total_size` bytes at most.
 pub(crate) fn bytes_cache<V: Clone + Send + Sync + 'static>(
     total_size: u64,

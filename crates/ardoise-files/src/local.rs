@@ -255,10 +255,7 @@ impl LocalStore {
                 .hot
                 .try_get_with_by_ref(hash, read_whole(file, total_size))
                 .await
-                .map_err(|e| match &*e {
-                    FilesError::NotFound => FilesError::NotFound,
-                    other => FilesError::Io(io::Error::other(other.to_string())),
-                })?;
+                .map_err(crate::unshare)?;
             return whole_body(bytes, range);
         }
         let range = check_range(range, total_size)?;

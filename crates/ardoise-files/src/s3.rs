@@ -7,7 +7,6 @@
 
 use std::io;
 use std::ops::Range;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -228,7 +227,7 @@ impl S3Store {
             .cache
             .try_get_with_by_ref(hash, self.load(hash))
             .await
-            .map_err(unshare)?;
+            .map_err(crate::unshare)?;
         match entry {
             Cached::Whole(bytes) => crate::whole_body(bytes, range),
             Cached::Large { size } => {
@@ -394,15 +393,6 @@ fn with_causes(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// The cache shares one load's error between all the callers that waited
-/// for it.
-fn unshare(error: Arc<FilesError>) -> FilesError {
-    match &*error {
-        FilesError::NotFound => FilesError::NotFound,
-        other => FilesError::Backend(other.to_string()),
-    }
 }
 
 fn older_than(modified: SystemTime, now: SystemTime, grace: Duration) -> bool {

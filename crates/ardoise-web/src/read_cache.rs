@@ -6,8 +6,8 @@
 //!
 //! A decision is kept per session (whose actor — roles, classes, groups —
 //! is fixed for its life), named by its token's hash (a row id may be
-//! given again to the next session once this one is deleted), and document, with the generation of the
-//! documents it was computed under. Any change to documents, folders or
+//! given again to the next session once this one is deleted), and per
+//! document, with the generation of the documents it was computed under. Any change to documents, folders or
 //! shares on this node starts a new generation, which invalidates every
 //! decision at once: a revoked share, a trashed or moved file is never
 //! served from here. It must only hold positive decisions; refusals are
