@@ -23,11 +23,13 @@
 //! number. The web layer wires it to requests, cookies and metrics.
 
 pub mod challenge;
+pub mod departures;
 pub mod limiter;
 pub mod queue;
 pub mod token;
 
 pub use challenge::{ChallengeError, ChallengePolicy, ChallengeSigner, FailureSketch, Requirement};
+pub use departures::Departures;
 pub use limiter::{
     retry_after_secs, AdaptiveLimit, AdaptiveLimitConfig, Bulkhead, BulkheadClass, BulkheadLimits,
     Bulkheads, CodelConfig, CodelGate, Full, OwnedPermit, Permit, Verdict,

@@ -5,7 +5,7 @@ use crate::directory::{person_from_row, PERSON_COLUMNS, PERSON_JOINS};
 use crate::model::*;
 use crate::{Store, StoreError, StoreResult};
 use ardoise_core::throttle;
-use ardoise_core::{Login, PersonId, UnixTime};
+use ardoise_core::{Login, PersonId, Roles, UnixTime};
 use sqlx::Row;
 
 impl Store {
@@ -76,7 +76,7 @@ impl Store {
     /// What sign-in needs about the account with this login.
     pub async fn find_credentials(&self, login: &Login) -> StoreResult<Option<Credentials>> {
         let row = sqlx::query(
-            "SELECT id, login, first_name, last_name, status, password_hash, activation_code_hash, activation_expires_at, \
+            "SELECT id, login, first_name, last_name, roles, status, password_hash, activation_code_hash, activation_expires_at, \
                     failures, failure_window_start, locked_until FROM people WHERE login = $1",
         )
         .bind(login.as_str())
@@ -88,6 +88,7 @@ impl Store {
                 login: r.try_get("login")?,
                 first_name: r.try_get("first_name")?,
                 last_name: r.try_get("last_name")?,
+                roles: Roles::from_bits(r.try_get("roles")?),
                 status: AccountStatus::parse(&r.try_get::<String, _>("status")?),
                 password_hash: r.try_get("password_hash")?,
                 activation_code_hash: r.try_get("activation_code_hash")?,

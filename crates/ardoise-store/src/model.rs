@@ -184,6 +184,8 @@ pub struct Credentials {
     pub login: String,
     pub first_name: String,
     pub last_name: String,
+    /// Sign-in lets teachers and staff hash first in a storm.
+    pub roles: Roles,
     pub status: AccountStatus,
     pub password_hash: Option<String>,
     pub activation_code_hash: Option<String>,

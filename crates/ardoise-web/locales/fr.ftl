@@ -121,6 +121,7 @@ error-invalid_json = Le JSON envoyé est invalide ou incomplet.
 error-bad_credentials = Identifiant ou mot de passe incorrect.
 error-too_many_attempts = Trop de tentatives. Réessayez après le { $until } (heure UTC).
 error-service_unavailable = Le service est momentanément indisponible. Réessayez dans quelques secondes.
+error-overloaded = Trop de connexions en même temps : rien n’est perdu. Réessayez dans quelques secondes.
 error-internal_error = Une erreur interne est survenue. Elle a été enregistrée.
 error-login_taken = Cet identifiant est déjà utilisé.
 error-uai_taken = Un établissement porte déjà ce code UAI.

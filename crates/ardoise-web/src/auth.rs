@@ -2,9 +2,19 @@
 //! of who gets a session, independent of HTML or JSON.
 //!
 //! Password hashes are argon2id with OWASP's parameters (m=19 MiB, t=2,
-//! p=1), computed on blocking threads behind their own semaphore so that a
+//! p=1), computed on blocking threads behind their own permits so that a
 //! storm of fresh sign-ins cannot take the cores that serve signed-in
-//! pupils. Every path that checks a secret (password, activation code)
+//! pupils. Waiters for a permit queue in two lanes, teachers and staff
+//! first (so that a class can start while pupils sign in by the
+//! thousand), each lane bounded: past it, `ApiError::Busy` at once
+//! (the surge layer turns it into its "busy" answer with `Retry-After`).
+//! Hashing never takes more than half of the node's cores: on a node of
+//! two cores or more the permits alone see to it; on a smaller one (one
+//! core, or a CPU quota below two) a permit rests after each hash as long
+//! as the hash took, since a hashing thread shares the CPU with the
+//! runtime's threads and would otherwise take most of it in a storm (seen
+//! at 10× load under a quarter of a core: 60 % of the node hashing, pages
+//! halved). Every path that checks a secret (password, activation code)
 //! goes through the per-account throttle.
 
 use crate::error::ApiError;
@@ -18,13 +28,144 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::Rng;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::oneshot;
+
+/// Who waits for a password hash: teachers and staff go first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashLane {
+    /// Teachers, staff, administrators.
+    Staff,
+    /// Everyone else, and unknown logins.
+    General,
+}
+
+#[derive(Debug)]
+struct Waiters {
+    free: usize,
+    staff: VecDeque<oneshot::Sender<HashPermit>>,
+    general: VecDeque<oneshot::Sender<HashPermit>>,
+}
+
+/// The password-hash permits and their two queues.
+#[derive(Debug)]
+struct HashQueue {
+    waiters: Mutex<Waiters>,
+    /// Most waiters per lane; more are refused at once.
+    max_waiting: usize,
+}
+
+/// The right to run one hash; handed to the next waiter when dropped
+/// (staff first). A permit sent to a waiter who left is dropped with the
+/// channel and so passes on too.
+#[derive(Debug)]
+pub struct HashPermit {
+    queue: Option<Arc<HashQueue>>,
+}
+
+impl Drop for HashPermit {
+    fn drop(&mut self) {
+        if let Some(queue) = self.queue.take() {
+            HashQueue::release(&queue);
+        }
+    }
+}
+
+impl HashQueue {
+    fn lock(&self) -> MutexGuard<'_, Waiters> {
+        // Every change under this lock is one push, pop or counter step.
+        self.waiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A permit at once if one is free and nobody of this lane (or, for
+    /// the general lane, of either) waits; else a place in the lane's
+    /// queue; `None` if that queue is full.
+    fn enter(
+        this: &Arc<Self>,
+        lane: HashLane,
+    ) -> Option<Result<HashPermit, oneshot::Receiver<HashPermit>>> {
+        let mut w = this.lock();
+        let ahead = match lane {
+            HashLane::Staff => w.staff.len(),
+            HashLane::General => w.staff.len() + w.general.len(),
+        };
+        if w.free > 0 && ahead == 0 {
+            w.free -= 1;
+            return Some(Ok(HashPermit {
+                queue: Some(Arc::clone(this)),
+            }));
+        }
+        let queue = match lane {
+            HashLane::Staff => &mut w.staff,
+            HashLane::General => &mut w.general,
+        };
+        if queue.len() >= this.max_waiting {
+            // Waiters who left (their request was dropped) hold no place.
+            queue.retain(|tx| !tx.is_closed());
+            if queue.len() >= this.max_waiting {
+                return None;
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        queue.push_back(tx);
+        Some(Err(rx))
+    }
+
+    /// Whether a newcomer of `lane` would be refused now.
+    fn is_full(this: &Arc<Self>, lane: HashLane) -> bool {
+        let w = this.lock();
+        if w.free > 0 {
+            return false;
+        }
+        let queue = match lane {
+            HashLane::Staff => &w.staff,
+            HashLane::General => &w.general,
+        };
+        queue.len() >= this.max_waiting && queue.iter().all(|tx| !tx.is_closed())
+    }
+
+    fn release(this: &Arc<Self>) {
+        let mut w = this.lock();
+        loop {
+            let Some(tx) = w.staff.pop_front().or_else(|| w.general.pop_front()) else {
+                w.free += 1;
+                return;
+            };
+            let permit = HashPermit {
+                queue: Some(Arc::clone(this)),
+            };
+            match tx.send(permit) {
+                Ok(()) => return,
+                // That waiter left: disarm the returned permit (dropping it
+                // armed would re-enter this lock) and try the next one.
+                Err(mut back) => back.queue = None,
+            }
+        }
+    }
+
+    async fn acquire(this: &Arc<Self>, lane: HashLane) -> Result<HashPermit, ApiError> {
+        match Self::enter(this, lane) {
+            None => Err(ApiError::Busy),
+            Some(Ok(permit)) => Ok(permit),
+            Some(Err(rx)) => rx.await.map_err(|_| ApiError::Unavailable),
+        }
+    }
+}
 
 /// Password hashing with a bulkhead.
 pub struct Passwords {
     params: Params,
-    permits: Semaphore,
+    queue: Arc<HashQueue>,
+    /// Share of the time a permit may hash, in `(0, 1]`: after a hash of
+    /// `d`, the permit rests `d × (1 / duty − 1)`.
+    duty: f64,
+    /// The hash lane of logins seen lately, so that a sign-in whose lane is
+    /// full is refused before its account is looked up (in a storm, the
+    /// same people retry every few seconds). Only ever decides a queue.
+    lanes: moka::sync::Cache<String, HashLane>,
     /// A hash to verify against when the login is unknown, so that a wrong
     /// login takes as long as a wrong password (no account enumeration).
     dummy_hash: String,
@@ -55,42 +196,90 @@ fn verify_blocking(params: Params, password: &str, phc: &str) -> bool {
 }
 
 impl Passwords {
-    /// `permits` hashes may run at once.
-    pub fn new(permits: usize) -> Result<Self, ApiError> {
+    /// `permits` hashes may run at once; at most `max_waiting` requests
+    /// wait for one in each lane (`usize::MAX`: no bound).
+    pub fn new(permits: usize, max_waiting: usize) -> Result<Self, ApiError> {
         let params = argon2_params().map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(Passwords {
             params,
-            permits: Semaphore::new(permits.max(1)),
+            queue: Arc::new(HashQueue {
+                waiters: Mutex::new(Waiters {
+                    free: permits.max(1),
+                    staff: VecDeque::new(),
+                    general: VecDeque::new(),
+                }),
+                max_waiting: max_waiting.max(1),
+            }),
+            duty: duty_for(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+                permits.max(1),
+            ),
+            lanes: lane_cache(),
             dummy_hash: hash_password_blocking("dummy password for timing")?,
         })
     }
 
+    /// Whether a sign-in of `login` would be refused now because its
+    /// lane's queue is full, as far as its lane is known without the
+    /// database (advisory: the queue decides again).
+    pub fn lane_full_for(&self, login: &str) -> bool {
+        self.lanes
+            .get(login)
+            .is_some_and(|lane| HashQueue::is_full(&self.queue, lane))
+    }
+
+    /// Notes the lane of `login` (see [`Passwords::lane_full_for`]).
+    pub fn note_lane(&self, login: &str, lane: HashLane) {
+        self.lanes.insert(login.to_string(), lane);
+    }
+
+    /// Gives `permit` back after a hash that took `took`, once its rest
+    /// is over (at once on nodes where permits need no rest).
+    fn release_after(&self, permit: HashPermit, took: std::time::Duration) {
+        if self.duty >= 1.0 {
+            return;
+        }
+        let rest = took.mul_f64(1.0 / self.duty - 1.0);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                tokio::time::sleep(rest).await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// A hash permit for `lane`: at once, after the waiters ahead, or
+    /// `ApiError::Busy` if the lane's queue is full.
+    pub async fn permit(&self, lane: HashLane) -> Result<HashPermit, ApiError> {
+        HashQueue::acquire(&self.queue, lane).await
+    }
+
     /// Hashes a password on a blocking thread.
-    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| ApiError::Unavailable)?;
-        tokio::task::spawn_blocking(move || hash_password_blocking(&password))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
+    pub async fn hash(&self, password: String, lane: HashLane) -> Result<String, ApiError> {
+        let permit = self.permit(lane).await?;
+        let started = std::time::Instant::now();
+        let hashed = tokio::task::spawn_blocking(move || hash_password_blocking(&password)).await;
+        self.release_after(permit, started.elapsed());
+        hashed.map_err(|e| ApiError::Internal(e.to_string()))?
     }
 
     /// Checks a password against a stored hash (or, with none, against a
     /// dummy hash, to take the same time) on a blocking thread.
-    pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, ApiError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| ApiError::Unavailable)?;
+    pub async fn verify(
+        &self,
+        password: String,
+        phc: Option<String>,
+        lane: HashLane,
+    ) -> Result<bool, ApiError> {
+        let permit = self.permit(lane).await?;
         let params = self.params.clone();
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
-        let ok = tokio::task::spawn_blocking(move || verify_blocking(params, &password, &phc))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let ok =
+            tokio::task::spawn_blocking(move || verify_blocking(params, &password, &phc)).await;
+        self.release_after(permit, started.elapsed());
+        let ok = ok.map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(ok && known)
     }
 }
@@ -136,6 +325,29 @@ async fn record_failure(state: &AppState, creds: &Credentials) -> Result<(), Api
     Ok(())
 }
 
+/// The lanes of up to 100,000 logins, each kept 10 minutes.
+fn lane_cache() -> moka::sync::Cache<String, HashLane> {
+    moka::sync::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(std::time::Duration::from_secs(600))
+        .build()
+}
+
+/// The share of time each of `permits` hash permits may hash on a node of
+/// `cores` cores so that hashing takes at most half of them.
+fn duty_for(cores: usize, permits: usize) -> f64 {
+    (cores as f64 * 0.5 / permits.max(1) as f64).clamp(0.05, 1.0)
+}
+
+/// The hash lane of an account's roles.
+pub fn hash_lane(roles: ardoise_core::Roles) -> HashLane {
+    if roles.is_staff_lane() {
+        HashLane::Staff
+    } else {
+        HashLane::General
+    }
+}
+
 /// Signs in with a login and password.
 pub async fn sign_in(
     state: &AppState,
@@ -150,17 +362,33 @@ pub async fn sign_in(
     let Ok(login) = Login::parse(login) else {
         return Err(ApiError::BadCredentials);
     };
+    if state.passwords.lane_full_for(login.as_str()) {
+        return Err(ApiError::Busy);
+    }
     let creds = state.store.find_credentials(&login).await?;
+    state.passwords.note_lane(
+        login.as_str(),
+        creds
+            .as_ref()
+            .map_or(HashLane::General, |c| hash_lane(c.roles)),
+    );
     let Some(creds) = creds else {
         // Same work as for a real account, then the same answer.
-        state.passwords.verify(password.to_string(), None).await?;
+        state
+            .passwords
+            .verify(password.to_string(), None, HashLane::General)
+            .await?;
         metrics::counter!("ardoise_signin_total", "outcome" => "failure").increment(1);
         return Err(ApiError::BadCredentials);
     };
     throttle_check(state, &creds).await?;
     let ok = state
         .passwords
-        .verify(password.to_string(), creds.password_hash.clone())
+        .verify(
+            password.to_string(),
+            creds.password_hash.clone(),
+            hash_lane(creds.roles),
+        )
         .await?;
     if !ok {
         record_failure(state, &creds).await?;
@@ -310,7 +538,11 @@ pub async fn change_password(
     throttle_check(state, &creds).await?;
     if !state
         .passwords
-        .verify(current.to_string(), creds.password_hash.clone())
+        .verify(
+            current.to_string(),
+            creds.password_hash.clone(),
+            hash_lane(creds.roles),
+        )
         .await?
     {
         record_failure(state, &creds).await?;
@@ -318,7 +550,10 @@ pub async fn change_password(
     }
     validate_new_password(new, &[&creds.login, &creds.first_name, &creds.last_name])
         .map_err(map_password_error)?;
-    let hash = state.passwords.hash(new.to_string()).await?;
+    let hash = state
+        .passwords
+        .hash(new.to_string(), hash_lane(creds.roles))
+        .await?;
     state.store.set_password(creds.person_id, &hash).await?;
     end_sessions_of(state, creds.person_id, Some(&session.token_hash)).await?;
     state
@@ -431,7 +666,10 @@ pub async fn activate(
         &[&creds.login, &creds.first_name, &creds.last_name],
     )
     .map_err(map_password_error)?;
-    let hash = state.passwords.hash(password.to_string()).await?;
+    let hash = state
+        .passwords
+        .hash(password.to_string(), hash_lane(creds.roles))
+        .await?;
     state.store.set_password(creds.person_id, &hash).await?;
     state
         .store
@@ -452,7 +690,135 @@ pub async fn activate(
 
 #[cfg(test)]
 mod tests {
+    // A test that cannot set up its case should stop there.
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    fn queue(permits: usize, max_waiting: usize) -> Arc<HashQueue> {
+        Arc::new(HashQueue {
+            waiters: Mutex::new(Waiters {
+                free: permits,
+                staff: VecDeque::new(),
+                general: VecDeque::new(),
+            }),
+            max_waiting,
+        })
+    }
+
+    fn waiting(q: &Arc<HashQueue>, lane: HashLane) -> oneshot::Receiver<HashPermit> {
+        match HashQueue::enter(q, lane) {
+            Some(Err(rx)) => rx,
+            other => panic!("expected to wait, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn teachers_hash_before_pupils_who_waited_longer_and_full_lanes_refuse() {
+        let q = queue(1, 2);
+        let Some(Ok(running)) = HashQueue::enter(&q, HashLane::General) else {
+            panic!("the free permit is taken at once");
+        };
+        let mut pupil1 = waiting(&q, HashLane::General);
+        let mut pupil2 = waiting(&q, HashLane::General);
+        // The pupils' lane is full; the staff lane is not.
+        assert!(HashQueue::enter(&q, HashLane::General).is_none());
+        let mut teacher = waiting(&q, HashLane::Staff);
+        drop(running);
+        let teacher_permit = teacher.try_recv().expect("the teacher goes first");
+        assert!(pupil1.try_recv().is_err() && pupil2.try_recv().is_err());
+        drop(teacher_permit);
+        let p1 = pupil1.try_recv().expect("then the pupils, in order");
+        assert!(pupil2.try_recv().is_err());
+        // A pupil who gave up holds no permit: it passes to the next.
+        drop(pupil2);
+        drop(p1);
+        let Some(Ok(p)) = HashQueue::enter(&q, HashLane::General) else {
+            panic!("the permit came back once nobody waited");
+        };
+        // One permit in all: nobody else gets one while it is held.
+        assert!(matches!(
+            HashQueue::enter(&q, HashLane::Staff),
+            Some(Err(_))
+        ));
+        drop(p);
+    }
+
+    #[test]
+    fn hashing_takes_at_most_half_of_the_node() {
+        assert_eq!(duty_for(2, 1), 1.0);
+        assert_eq!(duty_for(8, 2), 1.0);
+        assert_eq!(duty_for(1, 1), 0.5);
+        assert_eq!(duty_for(2, 2), 0.5);
+    }
+
+    #[tokio::test]
+    async fn on_a_small_node_a_permit_rests_after_its_hash() {
+        let q = queue(1, 8);
+        let passwords = Passwords {
+            params: argon2_params().expect("constant parameters"),
+            queue: Arc::clone(&q),
+            duty: duty_for(1, 1),
+            lanes: lane_cache(),
+            dummy_hash: String::new(),
+        };
+        let permit = passwords.permit(HashLane::General).await.expect("free");
+        passwords.release_after(permit, std::time::Duration::from_millis(50));
+        let mut next = waiting(&q, HashLane::Staff);
+        tokio::task::yield_now().await;
+        assert!(next.try_recv().is_err(), "still resting");
+        let permit = tokio::time::timeout(std::time::Duration::from_secs(5), next)
+            .await
+            .expect("given back after its rest")
+            .expect("sent, not dropped");
+        // Where a permit needs no rest, it is back at once.
+        let busy = Passwords {
+            duty: 1.0,
+            ..passwords
+        };
+        busy.release_after(permit, std::time::Duration::from_secs(60));
+        assert!(matches!(
+            HashQueue::enter(&q, HashLane::General),
+            Some(Ok(_))
+        ));
+    }
+
+    #[test]
+    fn a_sign_in_whose_known_lane_is_full_is_refused_before_the_database() {
+        let q = queue(1, 1);
+        let passwords = Passwords {
+            params: argon2_params().expect("constant parameters"),
+            queue: Arc::clone(&q),
+            duty: 1.0,
+            lanes: lane_cache(),
+            dummy_hash: String::new(),
+        };
+        passwords.note_lane("eleve", HashLane::General);
+        passwords.note_lane("prof", HashLane::Staff);
+        assert!(!passwords.lane_full_for("eleve"), "a permit is free");
+        let Some(Ok(_running)) = HashQueue::enter(&q, HashLane::General) else {
+            panic!("free permit");
+        };
+        let _waiting = waiting(&q, HashLane::General);
+        assert!(passwords.lane_full_for("eleve"));
+        assert!(!passwords.lane_full_for("prof"), "the staff lane has room");
+        assert!(
+            !passwords.lane_full_for("inconnu"),
+            "unknown: ask the database"
+        );
+    }
+
+    #[test]
+    fn a_permit_sent_to_a_waiter_who_left_is_not_lost() {
+        let q = queue(1, 8);
+        let Some(Ok(running)) = HashQueue::enter(&q, HashLane::General) else {
+            panic!("free permit");
+        };
+        let gone = waiting(&q, HashLane::General);
+        let mut next = waiting(&q, HashLane::General);
+        drop(running); // sent to `gone`, who never reads it
+        drop(gone); // the permit inside passes on
+        assert!(next.try_recv().is_ok());
+    }
 
     #[test]
     fn activation_codes_are_readable_and_match_loosely() {

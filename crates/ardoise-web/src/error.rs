@@ -57,6 +57,11 @@ pub enum ApiError {
     /// 503: the database (or another dependency) is unreachable.
     #[error("unavailable")]
     Unavailable,
+    /// 503: too much work of this kind waits already (the password-hash
+    /// queue of the sign-in's lane is full); the surge layer answers it as
+    /// its other refusals, with a jittered `Retry-After`.
+    #[error("overloaded")]
+    Busy,
     /// 500: a bug; logged, never shown.
     #[error("internal: {0}")]
     Internal(String),
@@ -93,7 +98,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -119,6 +124,7 @@ impl ApiError {
             ApiError::BadCredentials => "bad_credentials",
             ApiError::Throttled(_) => "too_many_attempts",
             ApiError::Unavailable => "service_unavailable",
+            ApiError::Busy => "overloaded",
             ApiError::Internal(_) => "internal_error",
         }
     }

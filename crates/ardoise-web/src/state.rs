@@ -124,7 +124,15 @@ impl AppState {
         config: WebConfig,
     ) -> Result<AppState, String> {
         let catalogs = Catalogs::load()?;
-        let passwords = Passwords::new(config.signin_permits).map_err(|e| e.to_string())?;
+        // With the surge layer on, at most as many sign-ins wait for a
+        // hash per lane as its sign-in bulkhead allows (see `surge`).
+        let max_waiting = if config.surge.enabled {
+            config.surge.hash_queue_limit(config.signin_permits)
+        } else {
+            usize::MAX
+        };
+        let passwords =
+            Passwords::new(config.signin_permits, max_waiting).map_err(|e| e.to_string())?;
         let surge = crate::surge::Surge::new(&config, clock.as_ref(), &catalogs)?;
         let partials = crate::partial::Partials::new(
             config.partial_uploads_dir.clone().unwrap_or_else(|| {

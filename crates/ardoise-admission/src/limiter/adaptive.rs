@@ -14,11 +14,19 @@
 //! whatever the mix, and grows only when demand exceeds capacity. That
 //! yes/no congestion signal is exactly what AIMD needs, and AIMD's
 //! behaviour is easy to reason about: once per interval, if the minimum
-//! delay stayed above the target (a standing queue, as in CoDel), the
-//! limit is multiplied by `backoff`; otherwise, if the limit was actually
+//! delay stayed above the target (a standing queue, as in CoDel), or if
+//! half the requests or more waited longer than the target, the limit is
+//! multiplied by `backoff`; otherwise, if the limit was actually
 //! being used, it grows by `√limit` (at least 1), which climbs quickly from
 //! a small limit and probes gently near a large one. The limit never leaves
 //! `[floor, ceiling]`, the operator's bounds.
+//!
+//! Why the median as well as the minimum: the runtime wakes the tasks of
+//! many sockets at once after each poll of the operating system, so the
+//! first of each batch waits almost nothing even on a saturated node; the
+//! minimum then stays low while most requests queue (seen on a node under
+//! a CPU quota at 10× its capacity: the limit grew to three times what it
+//! could serve). Half the requests above the target is a queue as surely.
 //!
 //! Queueing delay before a request is handled does not show every
 //! bottleneck: requests waiting for a database connection, or for the CPU
@@ -107,6 +115,9 @@ pub struct AdaptiveLimit {
     max_in_use: AtomicU64,
     slow_start: AtomicBool,
     overload_seen: AtomicBool,
+    /// Samples of the current interval, and those above the target.
+    samples: AtomicU64,
+    above_target: AtomicU64,
 }
 
 impl AdaptiveLimit {
@@ -144,6 +155,8 @@ impl AdaptiveLimit {
             max_in_use: AtomicU64::new(0),
             slow_start: AtomicBool::new(config.slow_start),
             overload_seen: AtomicBool::new(false),
+            samples: AtomicU64::new(0),
+            above_target: AtomicU64::new(0),
         }
     }
 
@@ -169,19 +182,28 @@ impl AdaptiveLimit {
     /// limit moved.
     pub fn observe(&self, queue_delay: Duration, in_use: u64, now: Duration) -> Option<u64> {
         self.max_in_use.fetch_max(in_use, Ordering::AcqRel);
-        let Tick::Closed { min, idle } =
-            self.window
-                .record(micros(queue_delay), micros(now), self.interval_us)
+        let delay = micros(queue_delay);
+        let Tick::Closed { min, idle } = self.window.record(delay, micros(now), self.interval_us)
         else {
+            self.samples.fetch_add(1, Ordering::Relaxed);
+            if delay > self.target_us {
+                self.above_target.fetch_add(1, Ordering::Relaxed);
+            }
             return None;
         };
         let used = self.max_in_use.swap(in_use, Ordering::AcqRel);
         let overload_seen = self.overload_seen.swap(false, Ordering::AcqRel);
+        // This sample opens the next interval.
+        let samples = self.samples.swap(1, Ordering::AcqRel);
+        let above = self
+            .above_target
+            .swap(u64::from(delay > self.target_us), Ordering::AcqRel);
         if idle {
             return None;
         }
+        let median_above = samples > 0 && above * 2 >= samples;
         let current = self.limit();
-        let next = if min > self.target_us || overload_seen {
+        let next = if min > self.target_us || median_above || overload_seen {
             self.slow_start.store(false, Ordering::Release);
             let shrunk = (current as f64 * self.backoff) as u64;
             shrunk.min(current.saturating_sub(1)).max(self.floor)
@@ -373,6 +395,27 @@ mod tests {
             t += 1_000;
         }
         assert!(limit.limit() < 250, "{}", limit.limit());
+    }
+
+    #[test]
+    fn most_requests_queueing_shrinks_the_limit_even_when_some_wait_nothing() {
+        // Batches woken together: the first of each waits nothing, the
+        // others 8 to 20 ms. The minimum stays at 0; the median does not.
+        let limit = AdaptiveLimit::new(config(10, 1_000, 400));
+        second(&limit, 0, 1);
+        let before = limit.limit();
+        for t in (1_000..2_010).step_by(10) {
+            let delay = if t % 40 == 0 { 0 } else { 8 + t % 13 };
+            limit.observe(ms(delay), limit.limit(), ms(t));
+        }
+        let after = limit.limit();
+        assert!(after < before, "{before} then {after}");
+        // A quarter of the requests waiting long is not a queue.
+        for t in (2_010..4_010).step_by(10) {
+            let delay = if t % 40 == 0 { 30 } else { 1 };
+            limit.observe(ms(delay), limit.limit(), ms(t));
+        }
+        assert!(limit.limit() > after, "{after} then {}", limit.limit());
     }
 
     #[test]

@@ -224,7 +224,14 @@ async fn login_submit(
                 .remove(Cookie::build(CSRF_COOKIE).path("/"));
             (jar, Redirect::to(&next)).into_response()
         }
-        Err(e) if matches!(e, ApiError::Unavailable | ApiError::Internal(_)) => e.into_response(),
+        Err(e)
+            if matches!(
+                e,
+                ApiError::Unavailable | ApiError::Busy | ApiError::Internal(_)
+            ) =>
+        {
+            e.into_response()
+        }
         Err(e) => {
             let (jar, csrf) = csrf_cookie(ctx.jar.clone(), state.config.secure_cookies);
             let page = LoginPage {
@@ -325,7 +332,14 @@ async fn activate_submit(
                 .add(session_cookie(&new, state.config.secure_cookies));
             (jar, Redirect::to("/home")).into_response()
         }
-        Err(e) if matches!(e, ApiError::Unavailable | ApiError::Internal(_)) => e.into_response(),
+        Err(e)
+            if matches!(
+                e,
+                ApiError::Unavailable | ApiError::Busy | ApiError::Internal(_)
+            ) =>
+        {
+            e.into_response()
+        }
         Err(e) => {
             let (jar, csrf) = csrf_cookie(ctx.jar.clone(), state.config.secure_cookies);
             let page = ActivatePage {

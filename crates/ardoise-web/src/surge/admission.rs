@@ -165,8 +165,14 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
         counters.without_session.fetch_add(1, Ordering::Relaxed);
         (&surge.pre_login_gate, Refusal::QueueDelayPreLogin)
     };
-    if gate.check(delay, now) == Verdict::Shed {
+    // A password sign-in is not shed for its wait: its own bulkhead and the
+    // lanes of the password-hash queue bound it, and teachers' sign-ins
+    // must get through a storm (a shed sign-in comes back seconds later).
+    let checks_secret = challenge::hashes_a_secret(req.method(), req.uri().path());
+    if !checks_secret && gate.check(delay, now) == Verdict::Shed {
         surge.count(reason);
+        // A shed request is a queue the delay samples may not show.
+        surge.users.record_overload();
         return pages::busy(surge, &req);
     }
     surge.users.observe(delay, surge.admitted.total(), now);
@@ -181,7 +187,6 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
     // Surge is not attack: failed sign-ins counted per address, and work
     // asked of an address with many, on the pre-login routes only.
     let mut shown = None;
-    let checks_secret = challenge::hashes_a_secret(req.method(), req.uri().path());
     if kind == RouteKind::PreLogin {
         match surge.challenge_step(&req, &address, now_ms) {
             Step::Pass => {}
@@ -232,8 +237,22 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
         }
     };
     let json = wants_json(req.uri().path(), req.headers());
+    let busy = (class == BulkheadClass::SignIn).then(|| pages::BusyFor::of(&req));
     let mut resp = next.run(req).await;
     drop(permit);
+    if let Some(busy) = busy {
+        // The password-hash queue of the sign-in's lane was full (teachers
+        // and staff queue apart, first): the same refusal as a full
+        // bulkhead, with its `Retry-After`.
+        let queue_full = resp
+            .extensions()
+            .get::<crate::error::ErrorMark>()
+            .is_some_and(|m| m.code == "overloaded");
+        if queue_full {
+            surge.count(Refusal::Bulkhead(BulkheadClass::SignIn));
+            return pages::busy_for(surge, &busy);
+        }
+    }
     if checks_secret {
         let failed = challenge::is_failure(resp.status());
         surge.mix.sign_in(failed, now_ms);
@@ -373,7 +392,14 @@ async fn admit_user(
                 return Admission::In(Some(surge.grant(t.lane, now_ms, true, true)));
             }
             Standing::Wait { position } => {
-                let plan = lobby.plan(t.lane, position, now_ms, rand::thread_rng().gen());
+                let (departures, over) = surge.departures_for(t.lane);
+                let plan = lobby.plan(
+                    t.lane,
+                    position.saturating_add(over),
+                    now_ms,
+                    rand::thread_rng().gen(),
+                    Some(&departures),
+                );
                 return Admission::Wait(Waiting {
                     lane: t.lane,
                     position,
@@ -400,7 +426,14 @@ async fn admit_user(
         Standing::Wait { position } => position,
         Standing::Enter | Standing::OtherEpoch => 1,
     };
-    let plan = lobby.plan(lane, position, now_ms, rand::thread_rng().gen());
+    let (departures, over) = surge.departures_for(lane);
+    let plan = lobby.plan(
+        lane,
+        position.saturating_add(over),
+        now_ms,
+        rand::thread_rng().gen(),
+        Some(&departures),
+    );
     drop(lobby);
     Admission::Wait(Waiting {
         lane,

@@ -28,8 +28,8 @@ use crate::i18n::Catalogs;
 use crate::state::WebConfig;
 use ardoise_admission::{
     AdaptiveLimit, AdaptiveLimitConfig, BulkheadClass, BulkheadLimits, Bulkheads, ChallengeSigner,
-    ClientId, CodelConfig, CodelGate, FailureSketch, Lane, Lobby, LobbyConfig, Share, Signer,
-    SigningKey, TokenLifetimes,
+    ClientId, CodelConfig, CodelGate, Departures, FailureSketch, Lane, Lobby, LobbyConfig, Share,
+    Signer, SigningKey, TokenLifetimes,
 };
 use ardoise_core::Clock;
 use dashmap::DashMap;
@@ -92,8 +92,11 @@ pub struct SurgeConfig {
     pub bulkhead_reads: Option<u64>,
     /// See `bulkhead_reads`.
     pub bulkhead_writes: Option<u64>,
-    /// See `bulkhead_reads`. Sign-in waits for a password-hash permit
-    /// inside it, so this bounds the sign-in queue.
+    /// Sign-ins (and password changes) waiting for a password-hash
+    /// permit, per lane: teachers and staff queue apart and hash first.
+    /// `None`: 4 per permit. The sign-in bulkhead around them (requests
+    /// looking up their account meanwhile) is 16 times this plus the
+    /// permits.
     pub bulkhead_sign_in: Option<u64>,
     /// See `bulkhead_reads`.
     pub bulkhead_uploads: Option<u64>,
@@ -152,9 +155,17 @@ impl Default for SurgeConfig {
 }
 
 impl SurgeConfig {
+    /// Most sign-ins waiting for a password hash, per lane: the operator's
+    /// `bulkhead_sign_in`, else 4 per permit, so that a sign-in waits at
+    /// most a few hashes' time.
+    pub fn hash_queue_limit(&self, signin_permits: usize) -> usize {
+        let permits = signin_permits.max(1) as u64;
+        usize::try_from(self.bulkhead_sign_in.unwrap_or(4 * permits).max(1)).unwrap_or(usize::MAX)
+    }
+
     /// The bulkhead limits: the operator's, else derived from the cores
-    /// (sign-in: 4 requests per password-hash permit, waiting for one, so
-    /// that a sign-in waits at most a few hashes' time).
+    /// (sign-in: room for both hash queues and the hashes running, so that
+    /// the lanes of the hash queue decide who waits).
     pub fn bulkhead_limits(&self, signin_permits: usize) -> BulkheadLimits {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get() as u64)
@@ -163,10 +174,7 @@ impl SurgeConfig {
         BulkheadLimits {
             reads: self.bulkhead_reads.unwrap_or(auto.reads).max(1),
             writes: self.bulkhead_writes.unwrap_or(auto.writes).max(1),
-            sign_in: self
-                .bulkhead_sign_in
-                .unwrap_or(4 * signin_permits.max(1) as u64)
-                .max(1),
+            sign_in: (16 * self.hash_queue_limit(signin_permits) + signin_permits.max(1)) as u64,
             uploads: self.bulkhead_uploads.unwrap_or(auto.uploads).max(1),
             pre_login: self.bulkhead_pre_login.unwrap_or(auto.pre_login).max(1),
         }
@@ -237,16 +245,34 @@ struct Counters {
 #[derive(Debug)]
 struct AdmittedEntry {
     lane: Lane,
+    first_ms: u64,
     last_ms: AtomicU64,
 }
 
 /// Clients admitted and active within the active window, by lane. Its
 /// size is bounded by the user limit (waiters are not in it).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct AdmittedTable {
     map: DashMap<ClientId, AdmittedEntry>,
     counts: [AtomicU64; 2],
     last_sweep_ms: AtomicU64,
+    /// Mean time from entry to release of those who left, smoothed
+    /// (milliseconds; 0: none left yet).
+    mean_stay_ms: AtomicU64,
+    /// When the places held free up, per lane, as of the last sweep.
+    departures: Mutex<[Departures; 2]>,
+}
+
+impl Default for AdmittedTable {
+    fn default() -> Self {
+        AdmittedTable {
+            map: DashMap::new(),
+            counts: Default::default(),
+            last_sweep_ms: AtomicU64::new(0),
+            mean_stay_ms: AtomicU64::new(0),
+            departures: Mutex::new([Departures::new(0, None); 2]),
+        }
+    }
 }
 
 fn lane_index(lane: Lane) -> usize {
@@ -265,6 +291,7 @@ impl AdmittedTable {
         if let dashmap::mapref::entry::Entry::Vacant(v) = self.map.entry(client) {
             v.insert(AdmittedEntry {
                 lane,
+                first_ms: now_ms,
                 last_ms: AtomicU64::new(now_ms),
             });
             self.counts[lane_index(lane)].fetch_add(1, Ordering::Relaxed);
@@ -284,13 +311,46 @@ impl AdmittedTable {
             return;
         }
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        let stay = match self.mean_stay_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
+        let mut departures = [Departures::new(now_ms, stay); 2];
+        let (mut left, mut stays_ms) = (0u64, 0u64);
         self.map.retain(|_, e| {
-            let keep = now_ms.saturating_sub(e.last_ms.load(Ordering::Relaxed)) <= window_ms;
-            if !keep {
+            let last = e.last_ms.load(Ordering::Relaxed);
+            let keep = now_ms.saturating_sub(last) <= window_ms;
+            if keep {
+                departures[lane_index(e.lane)].add(e.first_ms, last, window_ms);
+            } else {
                 self.counts[lane_index(e.lane)].fetch_sub(1, Ordering::Relaxed);
+                left += 1;
+                stays_ms = stays_ms
+                    .saturating_add(last.saturating_add(window_ms).saturating_sub(e.first_ms));
             }
             keep
         });
+        if let Some(sample) = stays_ms.checked_div(left) {
+            // Smoothed over sweeps: a quarter of the way to this sweep's mean.
+            let old = self.mean_stay_ms.load(Ordering::Relaxed);
+            let new = if old == 0 {
+                sample
+            } else {
+                (old * 3 + sample) / 4
+            };
+            self.mean_stay_ms.store(new.max(1), Ordering::Relaxed);
+        }
+        *self
+            .departures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = departures;
+    }
+
+    /// When the places of `lane` free up, as of the last sweep.
+    fn departures(&self, lane: Lane) -> Departures {
+        self.departures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)[lane_index(lane)]
     }
 
     fn count(&self, lane: Lane) -> u64 {
@@ -437,6 +497,14 @@ impl Surge {
                 // waiters who learn late leave places unused meanwhile, then
                 // return together.
                 refresh_max: Duration::from_secs(20),
+                // A place granted to a waiter is held for them only a few
+                // seconds: near the front, pages come back when the turn is
+                // due (refresh_min at the soonest, plus an eighth); a waiter
+                // who learns later still enters with their ticket. Held
+                // longer, granted places sat idle by the hundred while the
+                // queue stood still (seen at 10× load: 600 users admitted
+                // under a limit of 1,240, 16,000 waiting).
+                grant_ttl: Duration::from_secs(3),
                 ..LobbyConfig::default()
             },
             clock.now_ms(),
@@ -526,7 +594,12 @@ impl Surge {
         let limit = self.users.limit();
         let total_free = limit.saturating_sub(self.admitted.total());
         match lane {
-            Lane::Staff => total_free,
+            // Staff may always use their reserved share, even when the
+            // general lane holds more than its own after the limit fell.
+            Lane::Staff => total_free.max(
+                self.staff_reserved(limit)
+                    .saturating_sub(self.admitted.count(Lane::Staff)),
+            ),
             Lane::General => {
                 let general_capacity = limit.saturating_sub(self.staff_reserved(limit));
                 general_capacity
@@ -534,6 +607,26 @@ impl Surge {
                     .min(total_free)
             }
         }
+    }
+
+    /// Places of `lane` held above its capacity now (the limit came down):
+    /// they must free before any waiter of the lane gets one.
+    fn over_capacity(&self, lane: Lane) -> u64 {
+        let limit = self.users.limit();
+        match lane {
+            Lane::Staff if self.admitted.count(Lane::Staff) < self.staff_reserved(limit) => 0,
+            Lane::Staff => self.admitted.total().saturating_sub(limit),
+            Lane::General => self
+                .admitted
+                .count(Lane::General)
+                .saturating_sub(limit.saturating_sub(self.staff_reserved(limit))),
+        }
+    }
+
+    /// When the place of the waiter at `position` in `lane` should free:
+    /// the schedule of the places held now, past those held above capacity.
+    fn departures_for(&self, lane: Lane) -> (Departures, u64) {
+        (self.admitted.departures(lane), self.over_capacity(lane))
     }
 
     /// Moves the fronts of the lanes forward by the free places (staff

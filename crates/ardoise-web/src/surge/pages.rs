@@ -280,15 +280,39 @@ fn with_retry_after(mut resp: Response, secs: u32) -> Response {
     resp
 }
 
+/// What the "busy" answer needs to know of a request, taken before the
+/// request goes to its route (which consumes it).
+pub(crate) struct BusyFor {
+    pace: Option<conn::Pace>,
+    lang: Lang,
+    json: bool,
+    refresh: bool,
+}
+
+impl BusyFor {
+    pub(crate) fn of(req: &Request) -> BusyFor {
+        BusyFor {
+            pace: req.extensions().get::<conn::Pace>().cloned(),
+            lang: request_lang(req.headers()),
+            json: wants_json(req.uri().path(), req.headers()),
+            refresh: matches!(*req.method(), Method::GET | Method::HEAD),
+        }
+    }
+}
+
 /// `503` with a jittered `Retry-After`: the request was not handled.
 pub(crate) fn busy(surge: &Surge, req: &Request) -> Response {
+    busy_for(surge, &BusyFor::of(req))
+}
+
+/// [`busy`], for a request already gone to its route.
+pub(crate) fn busy_for(surge: &Surge, req: &BusyFor) -> Response {
     let secs = retry_after_secs(surge.config.retry_after_secs, rand::thread_rng().gen());
-    if let Some(pace) = req.extensions().get::<conn::Pace>() {
+    if let Some(pace) = &req.pace {
         pace.hold_next(Duration::from_secs(u64::from(secs)));
     }
-    let lang = request_lang(req.headers());
-    let page = &surge.busy[lang_index(lang)];
-    let resp = if wants_json(req.uri().path(), req.headers()) {
+    let page = &surge.busy[lang_index(req.lang)];
+    let resp = if req.json {
         let body = serde_json::json!({
             "error": "overloaded",
             "message": page.message,
@@ -296,7 +320,7 @@ pub(crate) fn busy(surge: &Surge, req: &Request) -> Response {
         });
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
     } else {
-        let html = if matches!(*req.method(), Method::GET | Method::HEAD) {
+        let html = if req.refresh {
             let (before, after) = &page.refresh;
             let mut s = String::with_capacity(before.len() + after.len() + 4);
             s.push_str(before);

@@ -447,9 +447,9 @@ async fn a_request_that_waited_too_long_is_refused_at_once_and_told_when_to_come
 
     // A form is not resent by a refresh: the page says nothing was saved.
     let resp = c
-        .post(app.url("/login"))
+        .post(app.url("/language"))
         .header("accept-language", "en")
-        .form(&[("login", "x"), ("password", "y")])
+        .form(&[("lang", "en")])
         .send()
         .await
         .unwrap();
@@ -457,6 +457,16 @@ async fn a_request_that_waited_too_long_is_refused_at_once_and_told_when_to_come
     let page = resp.text().await.unwrap();
     assert!(page.contains("Nothing was saved"), "{page}");
     assert!(!page.contains("refresh"));
+
+    // A password sign-in is not shed for its wait (its own bulkhead and
+    // hash lanes bound it): it reaches the sign-in form's checks.
+    let resp = c
+        .post(app.url("/login"))
+        .form(&[("login", "x"), ("password", "y")])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(resp.status().as_u16(), 503);
 
     let resp = c.get(app.url("/api/v1/me")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 503);
@@ -788,4 +798,68 @@ async fn by_default_the_check_is_asked_only_under_load() {
         .await
         .unwrap();
     assert!(!page.contains("data-challenge"), "{page}");
+}
+
+#[tokio::test]
+async fn teachers_sign_in_while_a_storm_of_pupils_is_refused_with_retry_after() {
+    // One hash at a time, one sign-in waiting per lane: pupils signing in
+    // in a loop keep their lane full.
+    let app = std::sync::Arc::new(
+        spawn_app_with_surge(SurgeConfig {
+            bulkhead_sign_in: Some(1),
+            ..test_surge()
+        })
+        .await,
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut storm = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (app, stop) = (std::sync::Arc::clone(&app), std::sync::Arc::clone(&stop));
+        storm.spawn(async move {
+            let (mut signed_in, mut refused) = (0, 0);
+            let body = serde_json::json!({"login": app.seeded.pupil_a.login, "password": app.seeded.pupil_a.password});
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let resp = client()
+                    .post(app.url("/api/v1/session"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                match resp.status().as_u16() {
+                    201 => signed_in += 1,
+                    503 => {
+                        assert!(resp.headers().contains_key("retry-after"));
+                        let v: Value = resp.json().await.unwrap();
+                        assert_eq!(v["error"], "overloaded", "{v}");
+                        refused += 1;
+                    }
+                    other => panic!("pupil sign-in answered {other}"),
+                }
+            }
+            (signed_in, refused)
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let teacher = &app.seeded.teacher_a;
+    for _ in 0..5 {
+        let resp = client()
+            .post(app.url("/api/v1/session"))
+            .json(&serde_json::json!({"login": teacher.login, "password": teacher.password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201, "the teacher is refused");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut signed_in, mut refused) = (0, 0);
+    while let Some(r) = storm.join_next().await {
+        let (s, f) = r.unwrap();
+        signed_in += s;
+        refused += f;
+    }
+    assert!(signed_in > 0, "pupils sign in too, one hash at a time");
+    assert!(
+        refused > 0,
+        "the pupils' lane was full: some were told to come back"
+    );
 }

@@ -1,0 +1,160 @@
+//! When the places held by admitted users free up: the lobby's clock.
+//!
+//! A waiter's turn comes when as many places have freed as there are
+//! people ahead of them. A place frees when its user has been idle for the
+//! active window, so the node knows, for every admitted user, when their
+//! place frees if they click no more: their last activity plus the window
+//! (or, for a user still in the middle of their visit, their entry plus
+//! the measured mean stay, whichever is later). [`Departures`] is that
+//! schedule, bucketed by second, taken when the node sweeps its table of
+//! admitted users, plus the mean stay for the turns beyond the places held
+//! now (each place then frees again one stay later).
+//!
+//! This is what the measured admission rate cannot see at the front of a
+//! wave: everyone admitted in the same few seconds leaves in the same few
+//! seconds, a window later, so the rate measured meanwhile is zero, then a
+//! burst. Pure: no clock, no I/O, no heap (a fixed array).
+
+use std::time::Duration;
+
+/// Seconds of departures kept; later ones count in the last bucket.
+pub const DEPARTURE_SECS: usize = 128;
+
+/// The places held in one lane now and when they free up.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Departures {
+    at_ms: u64,
+    per_sec: [u32; DEPARTURE_SECS],
+    held: u64,
+    mean_stay_ms: Option<u64>,
+}
+
+impl Departures {
+    /// An empty schedule taken at `at_ms`, with the mean stay measured so
+    /// far (entry to release), if any.
+    pub fn new(at_ms: u64, mean_stay: Option<Duration>) -> Departures {
+        Departures {
+            at_ms,
+            per_sec: [0; DEPARTURE_SECS],
+            held: 0,
+            mean_stay_ms: mean_stay.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// A place held by a user who entered at `entered_ms` and was last
+    /// active at `last_ms`, with an active window of `window_ms`.
+    pub fn add(&mut self, entered_ms: u64, last_ms: u64, window_ms: u64) {
+        let idle_at = last_ms.saturating_add(window_ms);
+        let frees_at = match self.mean_stay_ms {
+            Some(stay) => idle_at.max(entered_ms.saturating_add(stay)),
+            None => idle_at,
+        };
+        let k = usize::try_from(frees_at.saturating_sub(self.at_ms) / 1_000)
+            .unwrap_or(usize::MAX)
+            .min(DEPARTURE_SECS - 1);
+        self.per_sec[k] = self.per_sec[k].saturating_add(1);
+        self.held += 1;
+    }
+
+    /// Places held.
+    pub fn held(&self) -> u64 {
+        self.held
+    }
+
+    /// How long from `now_ms` until `places` more places have freed:
+    /// the `places`-th release of the schedule (a place frees at the sweep
+    /// after its second, hence the end of that second); beyond the places
+    /// held now, each one frees again a mean stay later. `None` with no
+    /// place held, or when that needs a stay not measured yet.
+    pub fn wait_for(&self, places: u64, now_ms: u64) -> Option<Duration> {
+        if places == 0 {
+            return Some(Duration::ZERO);
+        }
+        if self.held == 0 {
+            return None;
+        }
+        let rounds = (places - 1) / self.held;
+        let nth = (places - 1) % self.held + 1;
+        let mut seen = 0u64;
+        let mut second = DEPARTURE_SECS as u64;
+        for (k, n) in self.per_sec.iter().enumerate() {
+            seen += u64::from(*n);
+            if seen >= nth {
+                second = k as u64 + 1;
+                break;
+            }
+        }
+        let later = if rounds > 0 {
+            rounds.saturating_mul(self.mean_stay_ms?)
+        } else {
+            0
+        };
+        let at = self
+            .at_ms
+            .saturating_add(second * 1_000)
+            .saturating_add(later);
+        Some(Duration::from_millis(at.saturating_sub(now_ms)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: u64 = 1_000_000;
+
+    #[test]
+    fn the_nth_place_frees_when_its_holder_has_been_idle_for_the_window() {
+        let mut d = Departures::new(T0, None);
+        // Three users admitted together, a fourth two seconds before.
+        for _ in 0..3 {
+            d.add(T0, T0, 10_000);
+        }
+        d.add(T0 - 2_000, T0 - 2_000, 10_000);
+        assert_eq!(d.held(), 4);
+        let secs = |p| d.wait_for(p, T0).map(|w| w.as_secs());
+        assert_eq!(secs(0), Some(0));
+        // The early one goes 8 s from now (freed by the end of that second).
+        assert_eq!(secs(1), Some(9));
+        assert_eq!(secs(2), Some(11));
+        assert_eq!(secs(4), Some(11));
+        // Beyond the places held, a stay must be known.
+        assert_eq!(secs(5), None);
+        // Asked later, the same schedule gives less.
+        assert_eq!(d.wait_for(2, T0 + 5_000).map(|w| w.as_secs()), Some(6));
+    }
+
+    #[test]
+    fn users_in_mid_visit_and_later_rounds_count_the_measured_stay() {
+        let stay = Duration::from_secs(12);
+        let mut d = Departures::new(T0, Some(stay));
+        // Entered a second ago, last click then: likely to click again, so
+        // gone at entry + mean stay (11 s from now), not at 9 s.
+        d.add(T0 - 1_000, T0 - 1_000, 10_000);
+        d.add(T0 - 9_000, T0 - 5_000, 10_000);
+        assert_eq!(d.wait_for(1, T0), Some(Duration::from_secs(6)));
+        assert_eq!(d.wait_for(2, T0), Some(Duration::from_secs(12)));
+        // The third waiter takes the first place again, one stay later.
+        assert_eq!(d.wait_for(3, T0), Some(Duration::from_secs(18)));
+        assert_eq!(d.wait_for(4, T0), Some(Duration::from_secs(24)));
+    }
+
+    #[test]
+    fn an_empty_table_knows_nothing_and_far_departures_share_the_last_second() {
+        let d = Departures::new(T0, Some(Duration::from_secs(5)));
+        assert_eq!(d.wait_for(1, T0), None);
+        let mut d = Departures::new(T0, None);
+        d.add(T0, T0, 3_600_000);
+        assert_eq!(
+            d.wait_for(1, T0),
+            Some(Duration::from_secs(DEPARTURE_SECS as u64))
+        );
+        // Never panics on extreme values.
+        d.add(u64::MAX, u64::MAX, u64::MAX);
+        assert_eq!(d.wait_for(u64::MAX, 0), None, "a stay would be needed");
+        let mut d = Departures::new(u64::MAX, Some(Duration::from_secs(u64::MAX / 1_000)));
+        d.add(0, u64::MAX, u64::MAX);
+        assert!(d.wait_for(u64::MAX, 0).is_some());
+        const _: () = assert!(!std::mem::needs_drop::<Departures>());
+    }
+}
