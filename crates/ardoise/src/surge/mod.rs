@@ -34,6 +34,8 @@ use vu::{Account, User};
 pub const MAX_SECS: f64 = 600.0;
 /// Most users in one run.
 pub const MAX_USERS: usize = 200_000;
+/// Most stairs in a staircase.
+pub const MAX_STAIRS: usize = 12;
 
 /// The options of `ardoise surge`.
 #[derive(clap::Args, Debug, Clone)]
@@ -59,6 +61,15 @@ pub struct SurgeArgs {
     /// Seconds during which users arrive (at most 600).
     #[arg(long, default_value_t = 60.0)]
     pub duration: f64,
+    /// A staircase of arrival rates instead of the wave (`25,50,100,250`):
+    /// each held for `--stair-secs`, to chart goodput and latency against
+    /// offered load in one run. Replaces the wave's options and
+    /// `--duration`.
+    #[arg(long, value_delimiter = ',')]
+    pub stairs: Vec<f64>,
+    /// Seconds each stair lasts.
+    #[arg(long, default_value_t = 20.0)]
+    pub stair_secs: f64,
     /// Seconds after the last arrival for journeys to finish (at most 600).
     #[arg(long, default_value_t = 60.0)]
     pub grace: f64,
@@ -102,9 +113,14 @@ pub struct SurgeArgs {
     /// Draw goodput and p99 latency over time as SVG here.
     #[arg(long)]
     pub svg: Option<PathBuf>,
-    /// Another run's JSON report, drawn on the same chart for comparison.
+    /// Other runs' JSON reports, drawn on the same chart for comparison
+    /// (repeat the option for several).
     #[arg(long)]
-    pub compare: Option<PathBuf>,
+    pub compare: Vec<PathBuf>,
+    /// Send nothing: draw the chart (`--svg`) of this earlier run's JSON
+    /// report and the `--compare` ones.
+    #[arg(long)]
+    pub chart_only: Option<PathBuf>,
 }
 
 /// Accepts only `http://` targets on a loopback IPv4 address.
@@ -134,9 +150,26 @@ fn check(args: &SurgeArgs) -> anyhow::Result<Schedule> {
         args.tail,
         args.duration,
         args.grace,
+        args.stair_secs,
     ];
-    if finite.iter().any(|x| !x.is_finite() || *x < 0.0) {
+    if finite
+        .iter()
+        .chain(&args.stairs)
+        .any(|x| !x.is_finite() || *x < 0.0)
+    {
         bail!("rates and times must be positive numbers");
+    }
+    if !args.stairs.is_empty() {
+        if args.stairs.len() > MAX_STAIRS {
+            bail!("--stairs takes at most {MAX_STAIRS} rates");
+        }
+        if args.stair_secs < 1.0 || args.stair_secs * args.stairs.len() as f64 > MAX_SECS {
+            bail!("each stair lasts at least 1 second, and all of them at most {MAX_SECS} seconds");
+        }
+        if args.grace > MAX_SECS {
+            bail!("--grace is at most {MAX_SECS} seconds");
+        }
+        return Ok(Schedule::staircase(args.stairs.clone(), args.stair_secs));
     }
     if args.duration > MAX_SECS || args.grace > MAX_SECS {
         bail!("--duration and --grace are at most {MAX_SECS} seconds");
@@ -157,6 +190,8 @@ fn check(args: &SurgeArgs) -> anyhow::Result<Schedule> {
         hold: args.hold,
         tail: args.tail,
         duration: args.duration,
+        stairs: Vec::new(),
+        stair_secs: 0.0,
     })
 }
 
@@ -259,8 +294,26 @@ async fn prepare_sessions(
     Ok(out)
 }
 
+fn read_compared(args: &SurgeArgs) -> anyhow::Result<Vec<report::Comparison>> {
+    args.compare
+        .iter()
+        .map(|p| report::Report::read(p).with_context(|| format!("cannot read {}", p.display())))
+        .collect()
+}
+
 /// Runs `ardoise surge`.
 pub async fn run(args: SurgeArgs, data_dir: &Path) -> anyhow::Result<()> {
+    if let Some(main) = &args.chart_only {
+        let Some(svg) = &args.svg else {
+            bail!("--chart-only draws a chart: say where with --svg");
+        };
+        let main = report::Report::read(main)
+            .with_context(|| format!("cannot read {}", main.display()))?;
+        std::fs::write(svg, report::chart(main, &read_compared(&args)?))
+            .with_context(|| format!("cannot write {}", svg.display()))?;
+        eprintln!("surge: chart in {}", svg.display());
+        return Ok(());
+    }
     let schedule = check(&args)?;
     let base = loopback_base(&args.target)?;
     let accounts_path = args
@@ -283,7 +336,7 @@ pub async fn run(args: SurgeArgs, data_dir: &Path) -> anyhow::Result<()> {
         args.label
     );
 
-    let stats = Arc::new(stats::Stats::new(schedule));
+    let stats = Arc::new(stats::Stats::new(schedule.clone()));
     let net = Arc::new(Net::new(
         &base,
         Duration::from_secs(args.timeout_secs.max(1)),
@@ -351,11 +404,7 @@ pub async fn run(args: SurgeArgs, data_dir: &Path) -> anyhow::Result<()> {
         eprintln!("surge: JSON report in {}", path.display());
     }
     if let Some(path) = &args.svg {
-        let other = match &args.compare {
-            Some(p) => Some(report::Report::read(p)?),
-            None => None,
-        };
-        std::fs::write(path, report.svg(other.as_ref()))
+        std::fs::write(path, report.svg(&read_compared(&args)?))
             .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("surge: chart in {}", path.display());
     }

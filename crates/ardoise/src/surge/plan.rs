@@ -2,7 +2,9 @@
 //! schedule says, whatever the server does.
 //!
 //! A background rate, then at "9:15" a step to the peak rate, held for a
-//! while, then a tail decaying exponentially back to the background.
+//! while, then a tail decaying exponentially back to the background. Or a
+//! staircase of rates, each held for the same time, to draw goodput and
+//! latency against offered load in one run.
 //! Arrival times come from a Poisson process of that rate (by thinning),
 //! from a seed, so a run can be replayed. Pure: no clock, no I/O.
 
@@ -11,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 /// The shape of the wave.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Schedule {
     /// Arrivals per second before the step.
     pub background: f64,
@@ -25,6 +27,12 @@ pub struct Schedule {
     pub tail: f64,
     /// Arrivals stop after this many seconds.
     pub duration: f64,
+    /// A staircase instead of the wave: these rates, each held for
+    /// `stair_secs`, one after the other (the wave's fields then only name
+    /// the phases).
+    pub stairs: Vec<f64>,
+    /// How long each stair lasts, in seconds.
+    pub stair_secs: f64,
 }
 
 /// A part of the run, for the report.
@@ -61,6 +69,8 @@ impl Schedule {
     pub fn rate(&self, t: f64) -> f64 {
         if t < 0.0 || t >= self.duration {
             0.0
+        } else if let Some(i) = self.stair(t) {
+            self.stairs[i]
         } else if t < self.step_at {
             self.background
         } else if t < self.step_at + self.hold {
@@ -72,10 +82,36 @@ impl Schedule {
         }
     }
 
-    /// The phase of second `t`.
+    /// A staircase of `rates`, each held for `secs`.
+    pub fn staircase(rates: Vec<f64>, secs: f64) -> Schedule {
+        let duration = rates.len() as f64 * secs;
+        Schedule {
+            background: rates.first().copied().unwrap_or(0.0),
+            peak: rates.iter().copied().fold(0.0, f64::max),
+            step_at: 0.0,
+            hold: duration,
+            tail: 1.0,
+            duration,
+            stairs: rates,
+            stair_secs: secs,
+        }
+    }
+
+    /// Which stair second `t` is on, for a staircase (`None` for the wave
+    /// and after the last stair).
+    pub fn stair(&self, t: f64) -> Option<usize> {
+        if self.stairs.is_empty() || t < 0.0 || t >= self.duration || self.stair_secs <= 0.0 {
+            return None;
+        }
+        Some(((t / self.stair_secs) as usize).min(self.stairs.len() - 1))
+    }
+
+    /// The phase of second `t` (a staircase is all step, then the drain).
     pub fn phase(&self, t: f64) -> Phase {
         if t >= self.duration {
             Phase::Drain
+        } else if !self.stairs.is_empty() {
+            Phase::Step
         } else if t < self.step_at {
             Phase::Background
         } else if t < self.step_at + self.hold {
@@ -88,6 +124,13 @@ impl Schedule {
     /// Seconds of `phase` within the arrival period (the drain has none).
     pub fn phase_secs(&self, phase: Phase) -> f64 {
         let step_end = (self.step_at + self.hold).min(self.duration);
+        if !self.stairs.is_empty() {
+            return if phase == Phase::Step {
+                self.duration
+            } else {
+                0.0
+            };
+        }
         match phase {
             Phase::Background => self.step_at.min(self.duration),
             Phase::Step => (step_end - self.step_at).max(0.0),
@@ -98,7 +141,10 @@ impl Schedule {
 
     /// The highest rate, to thin from.
     fn max_rate(&self) -> f64 {
-        self.background.max(self.peak)
+        self.stairs
+            .iter()
+            .copied()
+            .fold(self.background.max(self.peak), f64::max)
     }
 
     /// Arrival times in seconds, at most `max` of them, from `seed`.
@@ -138,7 +184,31 @@ mod tests {
             hold: 10.0,
             tail: 5.0,
             duration: 60.0,
+            stairs: Vec::new(),
+            stair_secs: 0.0,
         }
+    }
+
+    #[test]
+    fn a_staircase_holds_each_rate_for_its_time() {
+        let s = Schedule::staircase(vec![10.0, 50.0, 200.0], 20.0);
+        assert_eq!(s.duration, 60.0);
+        assert_eq!(s.stair(0.0), Some(0));
+        assert_eq!(s.stair(19.9), Some(0));
+        assert_eq!(s.stair(20.0), Some(1));
+        assert_eq!(s.stair(59.9), Some(2));
+        assert_eq!(s.stair(60.0), None);
+        assert_eq!(s.phase(30.0), Phase::Step);
+        assert_eq!(s.phase(61.0), Phase::Drain);
+        assert_eq!(Phase::ALL.map(|p| s.phase_secs(p)), [0.0, 60.0, 0.0, 0.0]);
+        let arrivals = s.arrivals(5, usize::MAX);
+        let count =
+            |from: f64, to: f64| arrivals.iter().filter(|t| (from..to).contains(*t)).count() as f64;
+        // Expected 200, 1,000 and 4,000.
+        assert!((160.0..=240.0).contains(&count(0.0, 20.0)));
+        assert!((900.0..=1_100.0).contains(&count(20.0, 40.0)));
+        assert!((3_800.0..=4_200.0).contains(&count(40.0, 60.0)));
+        assert!(wave().stair(15.0).is_none());
     }
 
     #[test]
@@ -190,7 +260,7 @@ mod tests {
         let none = Schedule {
             background: 0.0,
             peak: 0.0,
-            ..s
+            ..s.clone()
         };
         assert!(none.arrivals(7, 10).is_empty());
     }

@@ -39,9 +39,19 @@ pub struct Report {
 #[derive(Debug, Clone)]
 pub struct Comparison {
     label: String,
-    /// (second, journeys done, p99 ms)
-    points: Vec<(f64, f64, Option<f64>)>,
+    /// (second, journeys done, p99 ms, offered arrivals/s)
+    points: Vec<(f64, f64, Option<f64>, f64)>,
+    /// Per stair: (offered arrivals/s, journeys/s, p99 ms).
+    stairs: Vec<(f64, f64, f64)>,
 }
+
+/// Line styles of the runs on one chart: this run first, then the others.
+const STYLES: [(&str, &str); 4] = [
+    ("#1a7", ""),
+    ("#c33", "6 4"),
+    ("#36c", "2 3"),
+    ("#a6c", "10 3 2 3"),
+];
 
 impl Report {
     /// Assembles the report.
@@ -77,6 +87,21 @@ impl Report {
                             s["second"].as_f64().unwrap_or(0.0),
                             s["journeys_done"].as_f64().unwrap_or(0.0),
                             s["p99_ms"].as_f64(),
+                            s["offered_rate"].as_f64().unwrap_or(0.0),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let stairs = v["summary"]["stairs"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| {
+                        (
+                            s["offered_per_sec"].as_f64().unwrap_or(0.0),
+                            s["journeys_per_sec"].as_f64().unwrap_or(0.0),
+                            s["served"]["p99"].as_f64().unwrap_or(0.0),
                         )
                     })
                     .collect()
@@ -85,7 +110,34 @@ impl Report {
         Ok(Comparison {
             label: v["label"].as_str().unwrap_or("other run").to_string(),
             points,
+            stairs,
         })
+    }
+
+    /// This run as a comparison, for the chart.
+    pub fn as_comparison(&self) -> Comparison {
+        Comparison {
+            label: self.label.clone(),
+            points: self
+                .summary
+                .timeline
+                .iter()
+                .map(|s| {
+                    (
+                        s.second as f64,
+                        s.journeys_done as f64,
+                        s.p99_ms,
+                        s.offered_rate,
+                    )
+                })
+                .collect(),
+            stairs: self
+                .summary
+                .stairs
+                .iter()
+                .map(|s| (s.offered_per_sec, s.journeys_per_sec, s.served.p99))
+                .collect(),
+        }
     }
 
     /// The terminal table.
@@ -94,12 +146,62 @@ impl Report {
         let sc = &self.schedule;
         let mut o = String::new();
         let _ = writeln!(o, "\n== ardoise surge: {} → {}", self.label, self.target);
-        let _ = writeln!(
-            o,
-            "offered: {}/s, then {}/s at {} s for {} s, tail τ = {} s, arrivals for {} s; remembered {:.0} %, naive {:.0} %, think {} ms",
-            sc.background, sc.peak, sc.step_at, sc.hold, sc.tail, sc.duration,
-            self.remembered * 100.0, self.naive * 100.0, self.think_ms
-        );
+        if sc.stairs.is_empty() {
+            let _ = writeln!(
+                o,
+                "offered: {}/s, then {}/s at {} s for {} s, tail τ = {} s, arrivals for {} s; remembered {:.0} %, naive {:.0} %, think {} ms",
+                sc.background, sc.peak, sc.step_at, sc.hold, sc.tail, sc.duration,
+                self.remembered * 100.0, self.naive * 100.0, self.think_ms
+            );
+        } else {
+            let rates: Vec<String> = sc.stairs.iter().map(|r| format!("{r}")).collect();
+            let _ = writeln!(
+                o,
+                "offered: stairs of {} arrivals/s, {} s each; remembered {:.0} %, naive {:.0} %, think {} ms",
+                rates.join(", "),
+                sc.stair_secs,
+                self.remembered * 100.0,
+                self.naive * 100.0,
+                self.think_ms
+            );
+            let _ = writeln!(
+                o,
+                "\n{:>10}{:>12}{:>10}{:>9}{:>9}{:>13}{:>13}{:>8}{:>9}{:>9}{:>19}",
+                "offered/s",
+                "journeys/s",
+                "served/s",
+                "p50 ms",
+                "p99 ms",
+                "sign-in p99",
+                "lobby p99 ms",
+                "503s",
+                "failures",
+                "gen.full",
+                "staff sign-in p99"
+            );
+            for st in &s.stairs {
+                let _ = writeln!(
+                    o,
+                    "{:>10.1}{:>12.1}{:>10.1}{:>9.1}{:>9.1}{:>13.1}{:>13.1}{:>8}{:>9}{:>9}{:>12.0} ms{}",
+                    st.offered_per_sec,
+                    st.journeys_per_sec,
+                    st.served_per_sec,
+                    st.served.p50,
+                    st.served.p99,
+                    st.sign_in.p99,
+                    st.lobby_answer_latency.p99,
+                    st.refused,
+                    st.failures,
+                    st.generator_full,
+                    st.staff_sign_in.p99,
+                    if st.staff_sign_in_failed > 0 {
+                        format!(" ({} failed)", st.staff_sign_in_failed)
+                    } else {
+                        format!(" (n = {})", st.staff_sign_in.count)
+                    }
+                );
+            }
+        }
         let _ = writeln!(
             o,
             "\n{:<11}{:>6}{:>11}{:>12}{:>10}{:>9}{:>9}{:>10}{:>13}{:>8}{:>8}",
@@ -141,6 +243,18 @@ impl Report {
         let _ = writeln!(o, "\ntime to first home page: {}", pct(&s.first_home));
         let _ = writeln!(o, "  teachers and staff:    {}", pct(&s.first_home_staff));
         let _ = writeln!(o, "fresh sign-in (POST /login): {}", pct(&s.fresh_sign_in));
+        let _ = writeln!(
+            o,
+            "whole password sign-in (form, answer, retries): {}; {} failed",
+            pct(&s.sign_in_whole),
+            s.sign_in_failed
+        );
+        let _ = writeln!(
+            o,
+            "  teachers and staff: {}; {} failed",
+            pct(&s.sign_in_whole_staff),
+            s.sign_in_failed_staff
+        );
         let _ = writeln!(o, "resume (first page, remembered): {}", pct(&s.resume));
         if s.resume.p50 > 0.0 && s.fresh_sign_in.count > 0 {
             let _ = writeln!(
@@ -204,120 +318,237 @@ impl Report {
         o
     }
 
-    /// The chart: per second, arrivals offered and journeys completed (left
-    /// axis) and p99 of served requests (right axis); `other` dashed.
-    pub fn svg(&self, other: Option<&Comparison>) -> String {
-        let (w, h, left, right, top, bottom) = (900.0, 420.0, 60.0, 60.0, 40.0, 50.0);
-        let tl = &self.summary.timeline;
-        let mut xmax = tl.len() as f64;
-        let mut ymax: f64 = tl
-            .iter()
-            .map(|s| s.offered_rate.max(s.journeys_done as f64))
-            .fold(1.0, f64::max);
-        let mut lmax: f64 = tl.iter().filter_map(|s| s.p99_ms).fold(1.0, f64::max);
-        if let Some(c) = other {
-            xmax = xmax.max(c.points.len() as f64);
-            ymax = c.points.iter().map(|p| p.1).fold(ymax, f64::max);
-            lmax = c.points.iter().filter_map(|p| p.2).fold(lmax, f64::max);
-        }
-        let x = |t: f64| left + (w - left - right) * t / xmax.max(1.0);
-        let y = |v: f64| h - bottom - (h - top - bottom) * v / (ymax * 1.05);
-        let yl = |v: f64| h - bottom - (h - top - bottom) * v / (lmax * 1.05);
-        let path = |pts: &mut dyn Iterator<Item = (f64, f64)>| {
-            let mut d = String::new();
-            for (i, (px, py)) in pts.enumerate() {
-                let _ = write!(d, "{}{px:.1},{py:.1} ", if i == 0 { "M" } else { "L" });
-            }
-            d
-        };
-        let mut o = String::new();
+    /// The chart. For a staircase: goodput (completed journeys/s) and p99
+    /// of served requests against offered arrivals/s, one line per run.
+    /// Otherwise, per second: arrivals offered and journeys completed (left
+    /// axis) and p99 of served requests (right axis). This run solid, the
+    /// `others` dashed.
+    pub fn svg(&self, others: &[Comparison]) -> String {
+        chart(self.as_comparison(), others)
+    }
+}
+
+/// The chart of `main` (solid) and `others` (see [`Report::svg`]).
+pub fn chart(main: Comparison, others: &[Comparison]) -> String {
+    let stairs = !main.stairs.is_empty();
+    let runs: Vec<Comparison> = std::iter::once(main)
+        .chain(others.iter().cloned())
+        .take(STYLES.len())
+        .collect();
+    if stairs {
+        stairs_svg(&runs)
+    } else {
+        timeline_svg(&runs)
+    }
+}
+
+fn timeline_svg(runs: &[Comparison]) -> String {
+    let (w, h, left, right, top, bottom) = (900.0, 420.0, 60.0, 60.0, 40.0, 50.0);
+    let tl = &runs[0].points;
+    let xmax = runs
+        .iter()
+        .map(|c| c.points.len() as f64)
+        .fold(1.0, f64::max);
+    let ymax = runs
+        .iter()
+        .flat_map(|c| c.points.iter().map(|p| p.1.max(p.3)))
+        .fold(1.0, f64::max);
+    let lmax = runs
+        .iter()
+        .flat_map(|c| c.points.iter().filter_map(|p| p.2))
+        .fold(1.0, f64::max);
+    let x = |t: f64| left + (w - left - right) * t / xmax;
+    let y = |v: f64| h - bottom - (h - top - bottom) * v / (ymax * 1.05);
+    let yl = |v: f64| h - bottom - (h - top - bottom) * v / (lmax * 1.05);
+    let mut o = svg_open(w, h);
+    let _ = write!(
+        o,
+        r#"<text x="{left}" y="20" font-size="14">{}</text>"#,
+        escape(&format!("ardoise surge: {}", legend(runs)))
+    );
+    let _ = write!(
+        o,
+        r##"<line x1="{left}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/><line x1="{left}" y1="{top}" x2="{left}" y2="{b}" stroke="#333"/><line x1="{r}" y1="{top}" x2="{r}" y2="{b}" stroke="#333"/>"##,
+        b = h - bottom,
+        r = w - right
+    );
+    for i in 0..=4 {
+        let f = i as f64 / 4.0;
         let _ = write!(
             o,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>"#
+            r##"<text x="{}" y="{:.1}" text-anchor="end" fill="#2a6">{:.0}</text><text x="{}" y="{:.1}" fill="#c33">{:.0}</text>"##,
+            left - 4.0,
+            y(ymax * f) + 4.0,
+            ymax * f,
+            w - right + 4.0,
+            yl(lmax * f) + 4.0,
+            lmax * f
         );
         let _ = write!(
             o,
-            r#"<text x="{left}" y="20" font-size="14">{}</text>"#,
-            escape(&format!(
-                "ardoise surge: {} (solid){}",
-                self.label,
-                other
-                    .map(|c| format!(" vs {} (dashed)", c.label))
-                    .unwrap_or_default()
-            ))
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{:.0} s</text>"#,
+            x(xmax * f),
+            h - bottom + 16.0,
+            xmax * f
         );
+    }
+    let offered = path(tl.iter().map(|p| (x(p.0), y(p.3))));
+    let _ = write!(
+        o,
+        r##"<path d="{offered}" fill="none" stroke="#999" stroke-width="1.5"/>"##
+    );
+    for (c, (_, dash)) in runs.iter().zip(STYLES) {
+        let done = path(c.points.iter().map(|p| (x(p.0), y(p.1))));
+        let p99 = path(c.points.iter().filter_map(|p| p.2.map(|v| (x(p.0), yl(v)))));
         let _ = write!(
             o,
-            r##"<line x1="{left}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/><line x1="{left}" y1="{top}" x2="{left}" y2="{b}" stroke="#333"/><line x1="{r}" y1="{top}" x2="{r}" y2="{b}" stroke="#333"/>"##,
-            b = h - bottom,
-            r = w - right
+            r##"<path d="{done}" fill="none" stroke="#2a6" stroke-width="2" stroke-dasharray="{dash}"/><path d="{p99}" fill="none" stroke="#c33" stroke-width="1.5" stroke-dasharray="{dash}"/>"##
         );
-        for i in 0..=4 {
-            let f = i as f64 / 4.0;
+    }
+    let _ = write!(
+        o,
+        r##"<text x="{left}" y="{}" fill="#999">offered arrivals/s</text><text x="{}" y="{}" fill="#2a6">completed journeys/s (left)</text><text x="{}" y="{}" fill="#c33">p99 of served requests, ms (right)</text></svg>"##,
+        h - 12.0,
+        left + 160.0,
+        h - 12.0,
+        left + 380.0,
+        h - 12.0
+    );
+    o
+}
+
+fn stairs_svg(runs: &[Comparison]) -> String {
+    let (w, h, left, right, top) = (900.0, 640.0, 70.0, 30.0, 50.0);
+    let panel = 230.0;
+    let gap = 70.0;
+    let points = || runs.iter().flat_map(|c| c.stairs.iter());
+    let xmax = points().map(|p| p.0).fold(1.0, f64::max) * 1.05;
+    let ymax = points().map(|p| p.1).fold(1.0, f64::max) * 1.1;
+    // p99 on a log scale, 1 ms to the largest seen (at least 1 s).
+    let lmax = points().map(|p| p.2).fold(1_000.0, f64::max).log10();
+    let x = |v: f64| left + (w - left - right) * v / xmax;
+    let y = |v: f64| top + panel - panel * v / ymax;
+    let l_top = top + panel + gap;
+    let yl = |v: f64| l_top + panel - panel * v.max(1.0).log10() / lmax;
+    let mut o = svg_open(w, h);
+    let _ = write!(
+        o,
+        r#"<text x="{left}" y="22" font-size="14">{}</text>"#,
+        escape(&format!(
+            "ardoise surge against offered load: {}",
+            legend(runs)
+        ))
+    );
+    for (t, label) in [
+        (top, "goodput: completed journeys/s"),
+        (l_top, "p99 of served requests, ms (log)"),
+    ] {
+        let b = t + panel;
+        let r = w - right;
+        let _ = write!(
+            o,
+            r##"<line x1="{left}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/><line x1="{left}" y1="{t}" x2="{left}" y2="{b}" stroke="#333"/><text x="{left}" y="{}" fill="#333">{label}</text>"##,
+            t - 6.0
+        );
+        for i in 0..=5 {
+            let f = i as f64 / 5.0;
             let _ = write!(
                 o,
-                r##"<text x="{}" y="{:.1}" text-anchor="end" fill="#2a6">{:.0}</text><text x="{}" y="{:.1}" fill="#c33">{:.0}</text>"##,
-                left - 4.0,
-                y(ymax * f) + 4.0,
-                ymax * f,
-                w - right + 4.0,
-                yl(lmax * f) + 4.0,
-                lmax * f
-            );
-            let _ = write!(
-                o,
-                r#"<text x="{:.1}" y="{}" text-anchor="middle">{:.0} s</text>"#,
+                r#"<text x="{:.1}" y="{}" text-anchor="middle">{:.0}</text>"#,
                 x(xmax * f),
-                h - bottom + 16.0,
+                b + 16.0,
                 xmax * f
             );
         }
-        let offered = path(&mut tl.iter().map(|s| (x(s.second as f64), y(s.offered_rate))));
-        let done = path(
-            &mut tl
-                .iter()
-                .map(|s| (x(s.second as f64), y(s.journeys_done as f64))),
-        );
-        let p99 = path(
-            &mut tl
-                .iter()
-                .filter_map(|s| s.p99_ms.map(|v| (x(s.second as f64), yl(v)))),
-        );
+    }
+    for i in 0..=4 {
+        let v = ymax * i as f64 / 4.0;
         let _ = write!(
             o,
-            r##"<path d="{offered}" fill="none" stroke="#999" stroke-width="1.5"/>"##
+            r#"<text x="{}" y="{:.1}" text-anchor="end">{v:.0}</text>"#,
+            left - 4.0,
+            y(v) + 4.0
         );
+    }
+    let mut decade: f64 = 1.0;
+    while decade.log10() <= lmax + 1e-9 {
         let _ = write!(
             o,
-            r##"<path d="{done}" fill="none" stroke="#2a6" stroke-width="2"/>"##
+            r#"<text x="{}" y="{:.1}" text-anchor="end">{decade}</text>"#,
+            left - 4.0,
+            yl(decade) + 4.0
         );
+        decade *= 10.0;
+    }
+    // The 500 ms line of the issue's target.
+    let _ = write!(
+        o,
+        r##"<line x1="{left}" y1="{v:.1}" x2="{}" y2="{v:.1}" stroke="#bbb" stroke-dasharray="3 3"/><text x="{}" y="{:.1}" text-anchor="end" fill="#999">500 ms</text>"##,
+        w - right,
+        w - right,
+        yl(500.0) - 3.0,
+        v = yl(500.0)
+    );
+    for (c, (color, dash)) in runs.iter().zip(STYLES) {
+        let good = path(c.stairs.iter().map(|p| (x(p.0), y(p.1))));
+        let p99 = path(c.stairs.iter().map(|p| (x(p.0), yl(p.2))));
         let _ = write!(
             o,
-            r##"<path d="{p99}" fill="none" stroke="#c33" stroke-width="1.5"/>"##
+            r##"<path d="{good}" fill="none" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}"/><path d="{p99}" fill="none" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}"/>"##
         );
-        if let Some(c) = other {
-            let done = path(&mut c.points.iter().map(|p| (x(p.0), y(p.1))));
-            let p99 = path(&mut c.points.iter().filter_map(|p| p.2.map(|v| (x(p.0), yl(v)))));
+        for p in &c.stairs {
             let _ = write!(
                 o,
-                r##"<path d="{done}" fill="none" stroke="#2a6" stroke-width="2" stroke-dasharray="6 4"/>"##
-            );
-            let _ = write!(
-                o,
-                r##"<path d="{p99}" fill="none" stroke="#c33" stroke-width="1.5" stroke-dasharray="6 4"/>"##
+                r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/><circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"##,
+                x(p.0),
+                y(p.1),
+                x(p.0),
+                yl(p.2)
             );
         }
+    }
+    for (i, (c, (color, dash))) in runs.iter().zip(STYLES).enumerate() {
+        let ly = h - 40.0 + 16.0 * (i / 2) as f64;
+        let lx = left + 400.0 * (i % 2) as f64;
         let _ = write!(
             o,
-            r##"<text x="{left}" y="{}" fill="#999">offered arrivals/s</text><text x="{}" y="{}" fill="#2a6">completed journeys/s (left)</text><text x="{}" y="{}" fill="#c33">p99 of served requests, ms (right)</text></svg>"##,
-            h - 12.0,
-            left + 160.0,
-            h - 12.0,
-            left + 380.0,
-            h - 12.0
+            r##"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}"/><text x="{}" y="{}">{}</text>"##,
+            lx + 30.0,
+            lx + 36.0,
+            ly + 4.0,
+            escape(&c.label)
         );
-        o
     }
+    let _ = write!(
+        o,
+        r#"<text x="{}" y="{}" text-anchor="end">offered arrivals/s</text></svg>"#,
+        w - right,
+        l_top + panel + 32.0
+    );
+    o
+}
+
+fn svg_open(w: f64, h: f64) -> String {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>"#
+    )
+}
+
+fn legend(runs: &[Comparison]) -> String {
+    let styles = ["solid", "dashed", "dotted", "dash-dot"];
+    runs.iter()
+        .zip(styles)
+        .map(|(c, s)| format!("{} ({s})", c.label))
+        .collect::<Vec<_>>()
+        .join(" vs ")
+}
+
+fn path(pts: impl Iterator<Item = (f64, f64)>) -> String {
+    let mut d = String::new();
+    for (i, (px, py)) in pts.enumerate() {
+        let _ = write!(d, "{}{px:.1},{py:.1} ", if i == 0 { "M" } else { "L" });
+    }
+    d
 }
 
 fn escape(s: &str) -> String {

@@ -101,6 +101,43 @@ struct SecondData {
     latency: Histogram<u64>,
 }
 
+/// Per stair of a staircase: what was sent or completed during it.
+#[derive(Debug)]
+struct StairData {
+    arrivals: u64,
+    journeys_done: u64,
+    served: u64,
+    latency: Histogram<u64>,
+    sign_in: Histogram<u64>,
+    lobby: u64,
+    lobby_latency: Histogram<u64>,
+    refused: u64,
+    /// Timeouts, connection errors, broken answers and 5xx other than 503.
+    failures: u64,
+    generator_full: u64,
+    staff_sign_in: Histogram<u64>,
+    staff_sign_in_failed: u64,
+}
+
+impl StairData {
+    fn new() -> Self {
+        Self {
+            arrivals: 0,
+            journeys_done: 0,
+            served: 0,
+            latency: histogram(),
+            sign_in: histogram(),
+            lobby: 0,
+            lobby_latency: histogram(),
+            refused: 0,
+            failures: 0,
+            generator_full: 0,
+            staff_sign_in: histogram(),
+            staff_sign_in_failed: 0,
+        }
+    }
+}
+
 /// A queued user's wait.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct QueueRecord {
@@ -121,12 +158,17 @@ pub struct QueueRecord {
 #[derive(Debug)]
 struct Inner {
     phases: BTreeMap<Phase, PhaseData>,
+    stairs: Vec<StairData>,
     seconds: Vec<SecondData>,
     errors: BTreeMap<ErrorKind, u64>,
     failed: BTreeMap<ErrorKind, u64>,
     first_home: Histogram<u64>,
     first_home_staff: Histogram<u64>,
     fresh_sign_in: Histogram<u64>,
+    sign_in_whole: Histogram<u64>,
+    sign_in_whole_staff: Histogram<u64>,
+    sign_in_failed: u64,
+    sign_in_failed_staff: u64,
     resume: Histogram<u64>,
     queue: Vec<QueueRecord>,
     abandoned: u64,
@@ -149,6 +191,7 @@ pub struct Stats {
 impl Stats {
     /// Counting starts now.
     pub fn new(schedule: Schedule) -> Stats {
+        let stairs = schedule.stairs.iter().map(|_| StairData::new()).collect();
         Stats {
             started: Instant::now(),
             schedule,
@@ -157,12 +200,17 @@ impl Stats {
                     .into_iter()
                     .map(|p| (p, PhaseData::new()))
                     .collect(),
+                stairs,
                 seconds: Vec::new(),
                 errors: BTreeMap::new(),
                 failed: BTreeMap::new(),
                 first_home: histogram(),
                 first_home_staff: histogram(),
                 fresh_sign_in: histogram(),
+                sign_in_whole: histogram(),
+                sign_in_whole_staff: histogram(),
+                sign_in_failed: 0,
+                sign_in_failed_staff: 0,
                 resume: histogram(),
                 queue: Vec::new(),
                 abandoned: 0,
@@ -214,6 +262,12 @@ impl Stats {
         (self.schedule.phase(t), t as usize)
     }
 
+    /// The stair of a staircase that `at` falls on, if any.
+    fn stair<'a>(&self, inner: &'a mut Inner, at: Instant) -> Option<&'a mut StairData> {
+        let i = self.schedule.stair(self.secs(at))?;
+        inner.stairs.get_mut(i)
+    }
+
     fn phase(inner: &mut Inner, phase: Phase) -> &mut PhaseData {
         inner.phases.entry(phase).or_insert_with(PhaseData::new)
     }
@@ -234,6 +288,9 @@ impl Stats {
         let mut inner = self.lock();
         Self::phase(&mut inner, phase).arrivals += 1;
         Self::with_second(&mut inner, second, |s| s.arrivals += 1);
+        if let Some(st) = self.stair(&mut inner, at) {
+            st.arrivals += 1;
+        }
     }
 
     /// An answer served, sent at `sent`; `sign_in` for a password form.
@@ -254,6 +311,17 @@ impl Stats {
             s.served += 1;
             record(&mut s.latency, latency);
         });
+        if let Some(st) = self.stair(&mut inner, sent) {
+            st.served += 1;
+            record(
+                if sign_in {
+                    &mut st.sign_in
+                } else {
+                    &mut st.latency
+                },
+                latency,
+            );
+        }
     }
 
     /// A `503`.
@@ -264,6 +332,9 @@ impl Stats {
         p.refused_count += 1;
         record(&mut p.refused, latency);
         Self::with_second(&mut inner, second, |s| s.refused += 1);
+        if let Some(st) = self.stair(&mut inner, sent) {
+            st.refused += 1;
+        }
     }
 
     /// A lobby page.
@@ -274,14 +345,28 @@ impl Stats {
         p.lobby_count += 1;
         record(&mut p.lobby_answer, latency);
         Self::with_second(&mut inner, second, |s| s.lobby += 1);
+        if let Some(st) = self.stair(&mut inner, sent) {
+            st.lobby += 1;
+            record(&mut st.lobby_latency, latency);
+        }
     }
 
     /// A failed attempt.
     pub fn error(&self, kind: ErrorKind) {
-        let second = self.secs(Instant::now()) as usize;
+        let now = Instant::now();
+        let second = self.secs(now) as usize;
         let mut inner = self.lock();
         *inner.errors.entry(kind).or_default() += 1;
         Self::with_second(&mut inner, second, |s| s.errors += 1);
+        if let Some(st) = self.stair(&mut inner, now) {
+            match kind {
+                ErrorKind::GeneratorFull => st.generator_full += 1,
+                ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Io | ErrorKind::Server5xx => {
+                    st.failures += 1
+                }
+                _ => {}
+            }
+        }
     }
 
     /// A journey that arrived at `arrived` ended.
@@ -294,6 +379,9 @@ impl Stats {
             Ok(()) => {
                 p.journeys_done += 1;
                 Self::with_second(&mut inner, now_second, |s| s.journeys_done += 1);
+                if let Some(st) = self.stair(&mut inner, Instant::now()) {
+                    st.journeys_done += 1;
+                }
             }
             Err(kind) => {
                 p.journeys_failed += 1;
@@ -317,6 +405,36 @@ impl Stats {
     /// A fresh password sign-in (`POST /login`) served.
     pub fn fresh_sign_in(&self, d: Duration) {
         record(&mut self.lock().fresh_sign_in, d);
+    }
+
+    /// A whole password sign-in that started at `started` (the form, then
+    /// its answer, retries and waits included): `Some(time)` once signed
+    /// in, `None` if it failed.
+    pub fn sign_in_whole(&self, started: Instant, took: Option<Duration>, staff: bool) {
+        let mut inner = self.lock();
+        match took {
+            Some(d) => {
+                record(&mut inner.sign_in_whole, d);
+                if staff {
+                    record(&mut inner.sign_in_whole_staff, d);
+                }
+            }
+            None => {
+                inner.sign_in_failed += 1;
+                if staff {
+                    inner.sign_in_failed_staff += 1;
+                }
+            }
+        }
+        if !staff {
+            return;
+        }
+        if let Some(st) = self.stair(&mut inner, started) {
+            match took {
+                Some(d) => record(&mut st.staff_sign_in, d),
+                None => st.staff_sign_in_failed += 1,
+            }
+        }
     }
 
     /// A remembered device's first page served.
@@ -391,16 +509,44 @@ impl Stats {
                 p99_ms: (s.served > 0).then(|| ms(s.latency.value_at_quantile(0.99))),
             })
             .collect();
+        let stairs = inner
+            .stairs
+            .iter()
+            .zip(&self.schedule.stairs)
+            .map(|(d, rate)| {
+                let secs = self.schedule.stair_secs.max(1e-9);
+                StairSummary {
+                    rate: *rate,
+                    offered_per_sec: d.arrivals as f64 / secs,
+                    journeys_per_sec: d.journeys_done as f64 / secs,
+                    served_per_sec: d.served as f64 / secs,
+                    served: Percentiles::of(&d.latency),
+                    sign_in: Percentiles::of(&d.sign_in),
+                    lobby_answers: d.lobby,
+                    lobby_answer_latency: Percentiles::of(&d.lobby_latency),
+                    refused: d.refused,
+                    failures: d.failures,
+                    generator_full: d.generator_full,
+                    staff_sign_in: Percentiles::of(&d.staff_sign_in),
+                    staff_sign_in_failed: d.staff_sign_in_failed,
+                }
+            })
+            .collect();
         let attempts = self.attempts.load(Ordering::Relaxed);
         let logical = self.logical.load(Ordering::Relaxed);
         Summary {
             phases,
+            stairs,
             timeline,
             errors: inner.errors.iter().map(|(k, v)| (*k, *v)).collect(),
             failed_journeys: inner.failed.iter().map(|(k, v)| (*k, *v)).collect(),
             first_home: Percentiles::of(&inner.first_home),
             first_home_staff: Percentiles::of(&inner.first_home_staff),
             fresh_sign_in: Percentiles::of(&inner.fresh_sign_in),
+            sign_in_whole: Percentiles::of(&inner.sign_in_whole),
+            sign_in_whole_staff: Percentiles::of(&inner.sign_in_whole_staff),
+            sign_in_failed: inner.sign_in_failed,
+            sign_in_failed_staff: inner.sign_in_failed_staff,
             resume: Percentiles::of(&inner.resume),
             lobby: LobbySummary::of(&inner.queue, inner.abandoned),
             attempts,
@@ -480,6 +626,40 @@ pub struct PhaseSummary {
     pub lobby_answers: u64,
     /// Their latency.
     pub lobby_answer_latency: Percentiles,
+}
+
+/// One stair of a staircase: what was sent (latencies) or completed
+/// (journeys) while it lasted.
+#[derive(Debug, Clone, Serialize)]
+pub struct StairSummary {
+    /// The schedule's arrival rate.
+    pub rate: f64,
+    /// Arrivals per second that came.
+    pub offered_per_sec: f64,
+    /// Goodput: journeys completed per second during the stair (whenever
+    /// their users arrived).
+    pub journeys_per_sec: f64,
+    /// Requests served per second (lobby and refusals excluded).
+    pub served_per_sec: f64,
+    /// Latency of the served requests sent during the stair, password
+    /// sign-ins apart.
+    pub served: Percentiles,
+    /// Latency of the password sign-ins served (`POST /login`).
+    pub sign_in: Percentiles,
+    /// Lobby pages.
+    pub lobby_answers: u64,
+    /// Their latency.
+    pub lobby_answer_latency: Percentiles,
+    /// `503` answers.
+    pub refused: u64,
+    /// Timeouts, connection errors, broken answers, 5xx other than 503.
+    pub failures: u64,
+    /// Requests the generator could not send (too many open).
+    pub generator_full: u64,
+    /// Teachers' and staff's whole password sign-ins begun in the stair.
+    pub staff_sign_in: Percentiles,
+    /// Those that failed.
+    pub staff_sign_in_failed: u64,
 }
 
 /// One second of the run.
@@ -578,6 +758,8 @@ impl LobbySummary {
 pub struct Summary {
     /// Per phase.
     pub phases: Vec<PhaseSummary>,
+    /// Per stair, for a staircase.
+    pub stairs: Vec<StairSummary>,
     /// Per second.
     pub timeline: Vec<SecondSummary>,
     /// Failed attempts, by kind (a refusal is not a failure until the
@@ -591,6 +773,14 @@ pub struct Summary {
     pub first_home_staff: Percentiles,
     /// `POST /login` with a password, served.
     pub fresh_sign_in: Percentiles,
+    /// Whole password sign-ins (form, answer, retries and waits).
+    pub sign_in_whole: Percentiles,
+    /// The same, teachers and staff.
+    pub sign_in_whole_staff: Percentiles,
+    /// Password sign-ins that failed, everyone.
+    pub sign_in_failed: u64,
+    /// The same, teachers and staff.
+    pub sign_in_failed_staff: u64,
     /// First page of a remembered device, served.
     pub resume: Percentiles,
     /// The lobby.

@@ -117,6 +117,39 @@ async fn think(user: &User) {
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
 }
 
+/// Signs in with the password: the form, then its answer.
+async fn sign_in(net: &Net, jar: &mut Jar, user: &User) -> Result<(), ErrorKind> {
+    let page = match net.fetch(jar, user.behaviour, "/login", None, true).await {
+        Answer::Served {
+            status: 200, body, ..
+        } => body,
+        Answer::Failed(kind) => return Err(kind),
+        _ => return Err(ErrorKind::Unexpected),
+    };
+    let csrf = csrf_field(&page).ok_or(ErrorKind::Unexpected)?.to_string();
+    let form = [
+        ("login", user.account.login.as_str()),
+        ("password", user.account.password.as_str()),
+        ("csrf", csrf.as_str()),
+        ("remember", "1"),
+    ];
+    match net
+        .fetch(jar, user.behaviour, "/login", Some(&form), false)
+        .await
+    {
+        Answer::Served {
+            status: 303,
+            latency,
+            ..
+        } => {
+            net.stats.fresh_sign_in(latency);
+            Ok(())
+        }
+        Answer::Failed(kind) => Err(kind),
+        _ => Err(ErrorKind::Unexpected),
+    }
+}
+
 /// The whole journey of one user who arrived at `arrived`.
 pub async fn journey(net: &Net, user: User, arrived: Instant) -> Result<(), ErrorKind> {
     let mut jar = Jar::default();
@@ -124,35 +157,14 @@ pub async fn journey(net: &Net, user: User, arrived: Instant) -> Result<(), Erro
     if let Some(token) = &user.session {
         jar.set("ardoise_session", token);
     } else {
-        let page = match net
-            .fetch(&mut jar, user.behaviour, "/login", None, true)
-            .await
-        {
-            Answer::Served {
-                status: 200, body, ..
-            } => body,
-            Answer::Failed(kind) => return Err(kind),
-            _ => return Err(ErrorKind::Unexpected),
-        };
-        let csrf = csrf_field(&page).ok_or(ErrorKind::Unexpected)?.to_string();
-        let form = [
-            ("login", user.account.login.as_str()),
-            ("password", user.account.password.as_str()),
-            ("csrf", csrf.as_str()),
-            ("remember", "1"),
-        ];
-        match net
-            .fetch(&mut jar, user.behaviour, "/login", Some(&form), false)
-            .await
-        {
-            Answer::Served {
-                status: 303,
-                latency,
-                ..
-            } => net.stats.fresh_sign_in(latency),
-            Answer::Failed(kind) => return Err(kind),
-            _ => return Err(ErrorKind::Unexpected),
-        }
+        let started = Instant::now();
+        let signed_in = sign_in(net, &mut jar, &user).await;
+        net.stats.sign_in_whole(
+            started,
+            signed_in.is_ok().then(|| started.elapsed()),
+            user.account.staff,
+        );
+        signed_in?;
     }
     let (status, _, latency) = visit(net, &mut jar, &user, "/home").await?;
     if status != 200 {
