@@ -26,6 +26,7 @@ use ardoise_core::{Login, PersonId};
 use ardoise_store::{AccountStatus, Credentials, SessionInsertForm};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use dashmap::DashMap;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
@@ -162,10 +163,13 @@ pub struct Passwords {
     /// Share of the time a permit may hash, in `(0, 1]`: after a hash of
     /// `d`, the permit rests `d × (1 / duty − 1)`.
     duty: f64,
-    /// The hash lane of logins seen lately, so that a sign-in whose lane is
-    /// full is refused before its account is looked up (in a storm, the
-    /// same people retry every few seconds). Only ever decides a queue.
-    lanes: moka::sync::Cache<String, HashLane>,
+    /// The hash lane of logins seen during the current storm (while the
+    /// general lane is full; forgotten as soon as it is not), so that a
+    /// sign-in whose lane is full is refused before its account is looked
+    /// up: in a storm the same people retry every few seconds. Only ever
+    /// decides a queue. (A cache with expiry touched on every sign-in cost
+    /// a third of the sign-in rate in `scripts/signin-bench.sh`.)
+    lanes: DashMap<String, HashLane>,
     /// A hash to verify against when the login is unknown, so that a wrong
     /// login takes as long as a wrong password (no account enumeration).
     dummy_hash: String,
@@ -214,7 +218,7 @@ impl Passwords {
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
                 permits.max(1),
             ),
-            lanes: lane_cache(),
+            lanes: DashMap::new(),
             dummy_hash: hash_password_blocking("dummy password for timing")?,
         })
     }
@@ -223,14 +227,34 @@ impl Passwords {
     /// lane's queue is full, as far as its lane is known without the
     /// database (advisory: the queue decides again).
     pub fn lane_full_for(&self, login: &str) -> bool {
+        if !self.in_a_storm() {
+            return false;
+        }
         self.lanes
             .get(login)
-            .is_some_and(|lane| HashQueue::is_full(&self.queue, lane))
+            .is_some_and(|lane| HashQueue::is_full(&self.queue, *lane))
     }
 
-    /// Notes the lane of `login` (see [`Passwords::lane_full_for`]).
+    /// Notes the lane of `login` during a storm (see
+    /// [`Passwords::lane_full_for`]).
     pub fn note_lane(&self, login: &str, lane: HashLane) {
+        if !self.in_a_storm() {
+            return;
+        }
+        if self.lanes.len() >= MAX_LANES_KEPT {
+            self.lanes.clear();
+        }
         self.lanes.insert(login.to_string(), lane);
+    }
+
+    /// Whether the general lane is full now; when it is not, the lanes
+    /// noted are forgotten (a role may change between storms).
+    fn in_a_storm(&self) -> bool {
+        let storm = HashQueue::is_full(&self.queue, HashLane::General);
+        if !storm && !self.lanes.is_empty() {
+            self.lanes.clear();
+        }
+        storm
     }
 
     /// Gives `permit` back after a hash that took `took`, once its rest
@@ -325,13 +349,8 @@ async fn record_failure(state: &AppState, creds: &Credentials) -> Result<(), Api
     Ok(())
 }
 
-/// The lanes of up to 100,000 logins, each kept 10 minutes.
-fn lane_cache() -> moka::sync::Cache<String, HashLane> {
-    moka::sync::Cache::builder()
-        .max_capacity(100_000)
-        .time_to_live(std::time::Duration::from_secs(600))
-        .build()
-}
+/// Most logins whose lane is kept during a storm.
+const MAX_LANES_KEPT: usize = 100_000;
 
 /// The share of time each of `permits` hash permits may hash on a node of
 /// `cores` cores so that hashing takes at most half of them.
@@ -758,7 +777,7 @@ mod tests {
             params: argon2_params().expect("constant parameters"),
             queue: Arc::clone(&q),
             duty: duty_for(1, 1),
-            lanes: lane_cache(),
+            lanes: DashMap::new(),
             dummy_hash: String::new(),
         };
         let permit = passwords.permit(HashLane::General).await.expect("free");
@@ -789,22 +808,29 @@ mod tests {
             params: argon2_params().expect("constant parameters"),
             queue: Arc::clone(&q),
             duty: 1.0,
-            lanes: lane_cache(),
+            lanes: DashMap::new(),
             dummy_hash: String::new(),
         };
+        // No storm: nothing is noted, nothing refused early.
         passwords.note_lane("eleve", HashLane::General);
-        passwords.note_lane("prof", HashLane::Staff);
         assert!(!passwords.lane_full_for("eleve"), "a permit is free");
-        let Some(Ok(_running)) = HashQueue::enter(&q, HashLane::General) else {
+        let Some(Ok(running)) = HashQueue::enter(&q, HashLane::General) else {
             panic!("free permit");
         };
-        let _waiting = waiting(&q, HashLane::General);
+        let waiter = waiting(&q, HashLane::General);
+        passwords.note_lane("eleve", HashLane::General);
+        passwords.note_lane("prof", HashLane::Staff);
         assert!(passwords.lane_full_for("eleve"));
         assert!(!passwords.lane_full_for("prof"), "the staff lane has room");
         assert!(
             !passwords.lane_full_for("inconnu"),
             "unknown: ask the database"
         );
+        // The storm over, the lanes noted are forgotten.
+        drop(running);
+        drop(waiter);
+        assert!(!passwords.lane_full_for("eleve"));
+        assert!(passwords.lanes.is_empty());
     }
 
     #[test]

@@ -425,7 +425,7 @@ fn stairs_svg(runs: &[Comparison]) -> String {
     let xmax = points().map(|p| p.0).fold(1.0, f64::max) * 1.05;
     let ymax = points().map(|p| p.1).fold(1.0, f64::max) * 1.1;
     // p99 on a log scale, 1 ms to the largest seen (at least 1 s).
-    let lmax = points().map(|p| p.2).fold(1_000.0, f64::max).log10();
+    let lmax = points().map(|p| p.2).fold(1_000.0, f64::max).log10().ceil();
     let x = |v: f64| left + (w - left - right) * v / xmax;
     let y = |v: f64| top + panel - panel * v / ymax;
     let l_top = top + panel + gap;
@@ -433,11 +433,7 @@ fn stairs_svg(runs: &[Comparison]) -> String {
     let mut o = svg_open(w, h);
     let _ = write!(
         o,
-        r#"<text x="{left}" y="22" font-size="14">{}</text>"#,
-        escape(&format!(
-            "ardoise surge against offered load: {}",
-            legend(runs)
-        ))
+        r#"<text x="{left}" y="22" font-size="14">ardoise surge: goodput and p99 against offered load</text>"#
     );
     for (t, label) in [
         (top, "goodput: completed journeys/s"),
@@ -491,7 +487,9 @@ fn stairs_svg(runs: &[Comparison]) -> String {
     );
     for (c, (color, dash)) in runs.iter().zip(STYLES) {
         let good = path(c.stairs.iter().map(|p| (x(p.0), y(p.1))));
-        let p99 = path(c.stairs.iter().map(|p| (x(p.0), yl(p.2))));
+        // A stair where nothing was served has no latency to draw.
+        let served = || c.stairs.iter().filter(|p| p.2 > 0.0);
+        let p99 = path(served().map(|p| (x(p.0), yl(p.2))));
         let _ = write!(
             o,
             r##"<path d="{good}" fill="none" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}"/><path d="{p99}" fill="none" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}"/>"##
@@ -499,9 +497,15 @@ fn stairs_svg(runs: &[Comparison]) -> String {
         for p in &c.stairs {
             let _ = write!(
                 o,
-                r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/><circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"##,
+                r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"##,
                 x(p.0),
-                y(p.1),
+                y(p.1)
+            );
+        }
+        for p in served() {
+            let _ = write!(
+                o,
+                r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"##,
                 x(p.0),
                 yl(p.2)
             );
@@ -588,4 +592,39 @@ pub async fn server_figures(base: &str) -> Vec<(String, f64)> {
             Some((name.to_string(), value.parse().ok()?))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(label: &str, stairs: Vec<(f64, f64, f64)>) -> Comparison {
+        Comparison {
+            label: label.to_string(),
+            points: Vec::new(),
+            stairs,
+        }
+    }
+
+    #[test]
+    fn the_staircase_chart_draws_every_run_and_no_latency_where_nothing_was_served() {
+        let on = run("surge on", vec![(50.0, 48.0, 40.0), (500.0, 90.0, 300.0)]);
+        let off = run("surge <off>", vec![(50.0, 49.0, 35.0), (500.0, 0.0, 0.0)]);
+        let svg = chart(on, &[off]);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert!(svg.contains("surge on") && svg.contains("surge &lt;off&gt;"));
+        assert!(svg.contains("against offered load"));
+        // Goodput: 4 points; p99: 3 (the collapsed stair served nothing).
+        assert_eq!(svg.matches("<circle").count(), 7);
+        // A timeline chart when the runs have no stairs.
+        let timeline = chart(
+            Comparison {
+                label: "wave".into(),
+                points: vec![(0.0, 1.0, Some(5.0), 10.0), (1.0, 2.0, None, 10.0)],
+                stairs: Vec::new(),
+            },
+            &[],
+        );
+        assert!(timeline.contains("completed journeys/s (left)"));
+    }
 }
