@@ -6,7 +6,7 @@
 #   CAPACITY=40 scripts/surge-overload.sh     # skip the calibration
 #
 # The node is made small on purpose: the server runs on core 0 under a CPU
-# quota (NODE_CPU percent of that core, default 15, through a cgroup), so
+# quota (NODE_CPU percent of that core, default 25, through a cgroup), so
 # that the generator, alone on core 1, can offer it ten times what it can
 # serve (at full speed, one core of Ardoise serves more than one core of
 # generator can offer). Without a writable cgroup the quota is skipped and
@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 
 DIR="${BENCH_DIR:-/tmp/ardoise-surge-overload}"
 ADDR=127.0.0.1:8091
-NODE_CPU="${NODE_CPU:-15}"
+NODE_CPU="${NODE_CPU:-25}"
 MULTS="${MULTS:-0.5 1 2 5 10}"
 STAIR_SECS="${STAIR_SECS:-20}"
 GRACE="${GRACE:-40}"
