@@ -55,8 +55,9 @@ pub struct SurgeSettings {
     pub bulkhead_reads: u64,
     /// Signed-in writes in flight at once; 0 derives it from the cores.
     pub bulkhead_writes: u64,
-    /// Sign-ins in flight (waiting for or computing a password hash); 0: 4
-    /// per password-hash permit.
+    /// Sign-ins waiting for a password hash, per lane (teachers and staff
+    /// queue apart and hash first); past it a sign-in is refused with
+    /// Retry-After. 0: 4 per password-hash permit.
     pub bulkhead_sign_in: u64,
     /// Uploads in flight at once; 0 derives it from the cores.
     pub bulkhead_uploads: u64,
@@ -151,6 +152,7 @@ retry_after_secs = 2
 # Requests in flight per kind of work; 0 derives it from the cores.
 bulkhead_reads = 0
 bulkhead_writes = 0
+# Sign-ins waiting for a password hash, per lane (teachers and staff first).
 bulkhead_sign_in = 0
 bulkhead_uploads = 0
 bulkhead_pre_login = 0
