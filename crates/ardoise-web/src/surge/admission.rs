@@ -23,6 +23,7 @@ use super::challenge::{self, Step};
 use super::pages::{self, Waiting};
 use super::{conn, Refusal, Surge};
 use crate::auth;
+use crate::error::{ApiError, ErrorMark};
 use crate::extract::request_token;
 use crate::session::{LiveSession, Lookup};
 use crate::state::AppState;
@@ -32,7 +33,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use rand::{Rng, RngCore};
+use rand::RngCore;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -246,8 +247,8 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
         // bulkhead, with its `Retry-After`.
         let queue_full = resp
             .extensions()
-            .get::<crate::error::ErrorMark>()
-            .is_some_and(|m| m.code == "overloaded");
+            .get::<ErrorMark>()
+            .is_some_and(|m| m.code == ApiError::Busy.code());
         if queue_full {
             surge.count(Refusal::Bulkhead(BulkheadClass::SignIn));
             return pages::busy_for(surge, &busy);
@@ -392,14 +393,7 @@ async fn admit_user(
                 return Admission::In(Some(surge.grant(t.lane, now_ms, true, true)));
             }
             Standing::Wait { position } => {
-                let (departures, over) = surge.departures_for(t.lane);
-                let plan = lobby.plan(
-                    t.lane,
-                    position.saturating_add(over),
-                    now_ms,
-                    rand::thread_rng().gen(),
-                    Some(&departures),
-                );
+                let plan = surge.plan(&lobby, t.lane, position, now_ms);
                 return Admission::Wait(Waiting {
                     lane: t.lane,
                     position,
@@ -426,14 +420,7 @@ async fn admit_user(
         Standing::Wait { position } => position,
         Standing::Enter | Standing::OtherEpoch => 1,
     };
-    let (departures, over) = surge.departures_for(lane);
-    let plan = lobby.plan(
-        lane,
-        position.saturating_add(over),
-        now_ms,
-        rand::thread_rng().gen(),
-        Some(&departures),
-    );
+    let plan = surge.plan(&lobby, lane, position, now_ms);
     drop(lobby);
     Admission::Wait(Waiting {
         lane,

@@ -28,12 +28,12 @@ use crate::i18n::Catalogs;
 use crate::state::WebConfig;
 use ardoise_admission::{
     AdaptiveLimit, AdaptiveLimitConfig, BulkheadClass, BulkheadLimits, Bulkheads, ChallengeSigner,
-    ClientId, CodelConfig, CodelGate, Departures, FailureSketch, Lane, Lobby, LobbyConfig, Share,
-    Signer, SigningKey, TokenLifetimes,
+    ClientId, CodelConfig, CodelGate, Departures, FailureSketch, Lane, Lobby, LobbyConfig,
+    LobbyPlan, Share, Signer, SigningKey, TokenLifetimes,
 };
 use ardoise_core::Clock;
 use dashmap::DashMap;
-use rand::RngCore;
+use rand::{Rng, RngCore};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -623,10 +623,17 @@ impl Surge {
         }
     }
 
-    /// When the place of the waiter at `position` in `lane` should free:
-    /// the schedule of the places held now, past those held above capacity.
-    fn departures_for(&self, lane: Lane) -> (Departures, u64) {
-        (self.admitted.departures(lane), self.over_capacity(lane))
+    /// What the waiter at `position` in `lane` is told: their turn comes
+    /// when the places held above capacity, then `position` more, have
+    /// freed (the schedule of the places held now), returns jittered.
+    fn plan(&self, lobby: &Lobby, lane: Lane, position: u64, now_ms: u64) -> LobbyPlan {
+        lobby.plan(
+            lane,
+            position.saturating_add(self.over_capacity(lane)),
+            now_ms,
+            rand::thread_rng().gen(),
+            Some(&self.admitted.departures(lane)),
+        )
     }
 
     /// Moves the fronts of the lanes forward by the free places (staff
