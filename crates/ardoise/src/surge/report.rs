@@ -5,7 +5,7 @@
 use super::plan::Schedule;
 use super::stats::{Percentiles, Stats, Summary};
 use super::SurgeArgs;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The whole report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// The run's name.
     pub label: String,
@@ -77,41 +77,8 @@ impl Report {
 
     /// Reads another run's JSON report, for the chart.
     pub fn read(path: &Path) -> anyhow::Result<Comparison> {
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
-        let points = v["summary"]["timeline"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|s| {
-                        (
-                            s["second"].as_f64().unwrap_or(0.0),
-                            s["journeys_done"].as_f64().unwrap_or(0.0),
-                            s["p99_ms"].as_f64(),
-                            s["offered_rate"].as_f64().unwrap_or(0.0),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let stairs = v["summary"]["stairs"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|s| {
-                        (
-                            s["offered_per_sec"].as_f64().unwrap_or(0.0),
-                            s["journeys_per_sec"].as_f64().unwrap_or(0.0),
-                            s["served"]["p99"].as_f64().unwrap_or(0.0),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Comparison {
-            label: v["label"].as_str().unwrap_or("other run").to_string(),
-            points,
-            stairs,
-        })
+        let report: Report = serde_json::from_slice(&std::fs::read(path)?)?;
+        Ok(report.as_comparison())
     }
 
     /// This run as a comparison, for the chart.
@@ -596,6 +563,8 @@ pub async fn server_figures(base: &str) -> Vec<(String, f64)> {
 
 #[cfg(test)]
 mod tests {
+    // A test that cannot set up its case should stop there.
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn run(label: &str, stairs: Vec<(f64, f64, f64)>) -> Comparison {
@@ -626,5 +595,44 @@ mod tests {
             &[],
         );
         assert!(timeline.contains("completed journeys/s (left)"));
+    }
+
+    #[test]
+    fn a_report_reads_back_as_the_run_it_was_and_older_reports_still_read() {
+        let schedule = Schedule::staircase(vec![10.0, 20.0], 1.0);
+        let stats = Stats::new(schedule.clone());
+        let report = Report {
+            label: "surge on".into(),
+            target: "http://127.0.0.1:8080".into(),
+            schedule,
+            remembered: 0.9,
+            naive: 0.0,
+            think_ms: 1_000,
+            seed: 915,
+            summary: stats.summary(),
+            server: vec![("ardoise_surge_user_limit".into(), 500.0)],
+        };
+        let path = std::env::temp_dir().join(format!("ardoise-report-{}.json", std::process::id()));
+        std::fs::write(&path, serde_json::to_vec(&report).unwrap()).unwrap();
+        let back = Report::read(&path).unwrap();
+        let this = report.as_comparison();
+        assert_eq!(back.label, this.label);
+        assert_eq!(back.stairs, this.stairs);
+        assert_eq!(back.stairs.len(), 2);
+        // A report of the wave, written before stairs and whole sign-ins.
+        let mut v = serde_json::to_value(&report).unwrap();
+        for key in [
+            "stairs",
+            "sign_in_whole",
+            "sign_in_whole_staff",
+            "sign_in_failed",
+        ] {
+            v["summary"].as_object_mut().unwrap().remove(key);
+        }
+        v["schedule"].as_object_mut().unwrap().remove("stairs");
+        std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+        let old = Report::read(&path);
+        let _ = std::fs::remove_file(&path);
+        assert!(old.unwrap().stairs.is_empty());
     }
 }

@@ -6,14 +6,14 @@
 
 use super::plan::{Phase, Schedule};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Why a logical request or a journey failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The connection could not be made.
@@ -565,7 +565,7 @@ fn ms(us: u64) -> f64 {
 }
 
 /// Latency percentiles in milliseconds.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Percentiles {
     /// How many values.
     pub count: u64,
@@ -598,7 +598,7 @@ impl Percentiles {
 }
 
 /// One phase's figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhaseSummary {
     /// Which.
     pub phase: Phase,
@@ -630,7 +630,7 @@ pub struct PhaseSummary {
 
 /// One stair of a staircase: what was sent (latencies) or completed
 /// (journeys) while it lasted.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StairSummary {
     /// The schedule's arrival rate.
     pub rate: f64,
@@ -663,7 +663,7 @@ pub struct StairSummary {
 }
 
 /// One second of the run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SecondSummary {
     /// Seconds since the start.
     pub second: u64,
@@ -686,7 +686,7 @@ pub struct SecondSummary {
 }
 
 /// How the lobby treated the users who waited in it.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LobbySummary {
     /// Users who waited and got in.
     pub admitted: u64,
@@ -754,7 +754,9 @@ impl LobbySummary {
 }
 
 /// Everything the report shows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+// Reports written before a field existed still read back.
+#[serde(default)]
 pub struct Summary {
     /// Per phase.
     pub phases: Vec<PhaseSummary>,
