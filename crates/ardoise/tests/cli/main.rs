@@ -369,6 +369,28 @@ fn document_bytes(who: usize, n: usize) -> Vec<u8> {
     v
 }
 
+/// Downloads `url` as a browser would: a refusal under load (503, the
+/// surge layer's busy page, when the machine running the tests is busy)
+/// is tried again after its `Retry-After`.
+async fn download(c: &reqwest::Client, url: &str) -> Vec<u8> {
+    for _ in 0..10 {
+        let r = c.get(url).send().await.unwrap();
+        if r.status().as_u16() == 503 {
+            let secs: u64 = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            tokio::time::sleep(std::time::Duration::from_secs(secs.min(5))).await;
+            continue;
+        }
+        assert_eq!(r.status().as_u16(), 200, "{url}");
+        return r.bytes().await.unwrap().to_vec();
+    }
+    panic!("{url} refused ten times");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_during_uploads_keeps_every_acknowledged_document_whole() {
     use ardoise_core::Clock;
@@ -491,15 +513,9 @@ async fn a_server_killed_during_uploads_keeps_every_acknowledged_document_whole(
                 .unwrap()
                 .parse()
                 .unwrap();
-            let bytes = c
-                .get(format!("{base}{}", d["content_url"].as_str().unwrap()))
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            assert_eq!(bytes.as_ref(), document_bytes(who, n).as_slice(), "{d}");
+            let url = format!("{base}{}", d["content_url"].as_str().unwrap());
+            let bytes = download(&c, &url).await;
+            assert_eq!(bytes, document_bytes(who, n), "{d}");
         }
         eprintln!(
             "after restart, uploader {who}: {} documents, all whole",
