@@ -103,6 +103,9 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
     if let Some(r) = retry_after {
         out.headers_mut().insert(header::RETRY_AFTER, r);
     }
+    // Kept for the layers outside (the surge layer answers `overloaded`
+    // and `queued` itself).
+    out.extensions_mut().insert(mark);
     out
 }
 
