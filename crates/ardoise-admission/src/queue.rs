@@ -361,6 +361,22 @@ impl Lobby {
         Duration::try_from_secs_f64(position as f64 / rate).ok()
     }
 
+    /// The wait until the `position`-th place of `lane` frees: from
+    /// `departures` (see [`crate::Departures`]) when given and known, else
+    /// `position / admission rate` ([`Lobby::estimated_wait`]). What
+    /// [`Lobby::plan`] tells waiters, and what metrics show.
+    pub fn wait_at(
+        &self,
+        lane: Lane,
+        position: u64,
+        now_ms: u64,
+        departures: Option<&Departures>,
+    ) -> Option<Duration> {
+        departures
+            .and_then(|d| d.wait_for(position, now_ms))
+            .or_else(|| self.estimated_wait(lane, position, now_ms))
+    }
+
     /// What a waiter at `position` in `lane` is told: when their page comes
     /// back, and the wait it shows. `jitter`, in `[0, 1)`, spreads the
     /// returns of waiters told the same thing (up to an eighth more).
@@ -394,10 +410,7 @@ impl Lobby {
             let extra = (jitter.clamp(0.0, 1.0) * (secs / 8 + 1) as f64) as u64;
             Duration::from_secs(secs + extra.min(secs / 8))
         };
-        let wait = departures
-            .and_then(|d| d.wait_for(position, now_ms))
-            .or_else(|| self.estimated_wait(lane, position, now_ms));
-        match wait {
+        match self.wait_at(lane, position, now_ms, departures) {
             None => LobbyPlan {
                 refresh: spread(whole_secs(c.refresh_unknown).max(1)),
                 estimate: None,

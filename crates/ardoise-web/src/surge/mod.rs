@@ -455,7 +455,8 @@ pub struct LaneFigures {
     pub queued: u64,
     /// Admissions per second while the lane had waiters, once measured.
     pub admission_rate: Option<f64>,
-    /// The wait at the back of the lane, once the rate is known.
+    /// The wait at the back of the lane, as a newcomer would be told it
+    /// (from the places held and when they free, else the measured rate).
     pub estimated_wait: Option<Duration>,
 }
 
@@ -664,7 +665,14 @@ impl Surge {
                     admitted: self.admitted.count(lane),
                     queued: snap.backlog,
                     admission_rate: snap.admission_rate,
-                    estimated_wait: lobby.estimated_wait(lane, snap.backlog, now_ms),
+                    // The wait at the back of the line, as a newcomer
+                    // would be told it.
+                    estimated_wait: lobby.wait_at(
+                        lane,
+                        snap.backlog.saturating_add(self.over_capacity(lane)),
+                        now_ms,
+                        Some(&self.admitted.departures(lane)),
+                    ),
                 }
             })
         };
