@@ -122,6 +122,7 @@ error-bad_credentials = Wrong login or password.
 error-too_many_attempts = Too many attempts. Try again after { $until } (UTC).
 error-service_unavailable = The service is temporarily unavailable. Try again in a few seconds.
 error-overloaded = Too many sign-ins at once: nothing was lost. Try again in a few seconds.
+error-queued = Many people are connecting right now: you have a place in the waiting line, and will sign in when your turn comes.
 error-internal_error = An internal error occurred. It has been logged.
 error-login_taken = This login is already taken.
 error-uai_taken = An establishment already has this UAI code.

@@ -122,6 +122,7 @@ error-bad_credentials = Identifiant ou mot de passe incorrect.
 error-too_many_attempts = Trop de tentatives. Réessayez après le { $until } (heure UTC).
 error-service_unavailable = Le service est momentanément indisponible. Réessayez dans quelques secondes.
 error-overloaded = Trop de connexions en même temps : rien n’est perdu. Réessayez dans quelques secondes.
+error-queued = Beaucoup de monde se connecte en ce moment : vous avez une place dans la file d’attente et vous vous connecterez quand votre tour viendra.
 error-internal_error = Une erreur interne est survenue. Elle a été enregistrée.
 error-login_taken = Cet identifiant est déjà utilisé.
 error-uai_taken = Un établissement porte déjà ce code UAI.

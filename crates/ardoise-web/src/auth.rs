@@ -313,6 +313,10 @@ impl Passwords {
 pub struct ClientInfo {
     /// The browser's User-Agent, shortened.
     pub user_agent: String,
+    /// Others wait in line and this client's turn has not come: a pupil's
+    /// or parent's password is not checked now ([`ApiError::Queued`]);
+    /// teachers and staff go on.
+    pub in_line: bool,
 }
 
 /// A new session and its secret token (to put in a cookie or return once).
@@ -385,12 +389,13 @@ pub async fn sign_in(
         return Err(ApiError::Busy);
     }
     let creds = state.store.find_credentials(&login).await?;
-    state.passwords.note_lane(
-        login.as_str(),
-        creds
-            .as_ref()
-            .map_or(HashLane::General, |c| hash_lane(c.roles)),
-    );
+    let lane = creds
+        .as_ref()
+        .map_or(HashLane::General, |c| hash_lane(c.roles));
+    state.passwords.note_lane(login.as_str(), lane);
+    if client.in_line && lane == HashLane::General {
+        return Err(ApiError::Queued);
+    }
     let Some(creds) = creds else {
         // Same work as for a real account, then the same answer.
         state

@@ -62,6 +62,11 @@ pub enum ApiError {
     /// its other refusals, with a jittered `Retry-After`.
     #[error("overloaded")]
     Busy,
+    /// 503: others wait in line and this pupil's or parent's sign-in was
+    /// not checked; the surge layer answers it with the lobby (a place in
+    /// line), and the form comes back when their turn comes.
+    #[error("queued")]
+    Queued,
     /// 500: a bug; logged, never shown.
     #[error("internal: {0}")]
     Internal(String),
@@ -98,7 +103,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Busy | ApiError::Queued => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -125,6 +132,7 @@ impl ApiError {
             ApiError::Throttled(_) => "too_many_attempts",
             ApiError::Unavailable => "service_unavailable",
             ApiError::Busy => "overloaded",
+            ApiError::Queued => "queued",
             ApiError::Internal(_) => "internal_error",
         }
     }

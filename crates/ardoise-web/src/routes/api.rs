@@ -201,10 +201,12 @@ fn me_out(s: &crate::session::LiveSession) -> MeOut {
 
 /// Sign in.
 #[utoipa::path(post, path = "/api/v1/session", request_body = SessionIn,
-    responses((status = 201, body = SessionOut), (status = 401, body = ErrorOut), (status = 429, body = ErrorOut)))]
+    responses((status = 201, body = SessionOut), (status = 401, body = ErrorOut), (status = 429, body = ErrorOut),
+        (status = 503, description = "Refused under load (`overloaded`, with `Retry-After`), or others wait in line (`queued`, with the place and ticket)")))]
 async fn create_session(
     State(state): State<AppState>,
     ctx: Ctx,
+    in_line: Option<axum::Extension<crate::surge::InLine>>,
     headers: HeaderMap,
     JsonIn(body): JsonIn<SessionIn>,
 ) -> Result<Response, ApiError> {
@@ -213,7 +215,10 @@ async fn create_session(
         &body.login,
         &body.password,
         body.remember,
-        &super::signin::client_info(&headers),
+        &auth::ClientInfo {
+            in_line: in_line.is_some(),
+            ..super::signin::client_info(&headers)
+        },
     )
     .await?;
     let out = SessionOut {

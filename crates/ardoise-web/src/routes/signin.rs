@@ -9,6 +9,7 @@ use crate::pages::{render, Nav};
 use crate::session::REMEMBER_SECS;
 use crate::state::AppState;
 use crate::surge::challenge::ChallengeShown;
+use crate::surge::InLine;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
@@ -133,6 +134,7 @@ pub fn client_info(headers: &HeaderMap) -> ClientInfo {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string(),
+        in_line: false,
     }
 }
 
@@ -198,6 +200,7 @@ async fn login_submit(
     State(state): State<AppState>,
     ctx: Ctx,
     shown: Option<Extension<ChallengeShown>>,
+    in_line: Option<Extension<InLine>>,
     headers: HeaderMap,
     FormIn(form): FormIn<LoginForm>,
 ) -> Response {
@@ -209,7 +212,10 @@ async fn login_submit(
                 &form.login,
                 &form.password,
                 form.remember.is_some(),
-                &client_info(&headers),
+                &ClientInfo {
+                    in_line: in_line.is_some(),
+                    ..client_info(&headers)
+                },
             )
             .await
         }
@@ -227,7 +233,7 @@ async fn login_submit(
         Err(e)
             if matches!(
                 e,
-                ApiError::Unavailable | ApiError::Busy | ApiError::Internal(_)
+                ApiError::Unavailable | ApiError::Busy | ApiError::Queued | ApiError::Internal(_)
             ) =>
         {
             e.into_response()

@@ -27,7 +27,9 @@ use crate::error::{ApiError, ErrorMark};
 use crate::extract::request_token;
 use crate::session::{LiveSession, Lookup};
 use crate::state::AppState;
-use ardoise_admission::{AdmissionPass, BulkheadClass, ClientId, Lane, Standing, Verdict};
+use ardoise_admission::{
+    AdmissionPass, BulkheadClass, ClientId, Lane, QueueTicket, Standing, Verdict,
+};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
@@ -74,6 +76,12 @@ fn route_kind(path: &str) -> RouteKind {
         _ => RouteKind::App,
     }
 }
+
+/// Put on a password sign-in's request while others wait in line and the
+/// client holds no admission pass: a pupil's or parent's password is then
+/// not checked ([`ApiError::Queued`], answered with the lobby).
+#[derive(Debug, Clone, Copy)]
+pub struct InLine;
 
 /// Bodies above this size count as uploads.
 const UPLOAD_BYTES: u64 = 1024 * 1024;
@@ -200,6 +208,36 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
     }
 
     let mut grant = None;
+    // While others wait in line, a newcomer's sign-in form is the lobby
+    // (unless asked for the teachers' and staff's line) and a pupil's or
+    // parent's password is not checked before their turn.
+    let signs_in = checks_secret && matches!(req.uri().path(), "/login" | "/api/v1/session");
+    let sign_in_form = *req.method() == Method::GET
+        && req.uri().path() == "/login"
+        && !asks_staff_line(req.uri().query());
+    let mut in_line = None;
+    if session.is_none() && (signs_in || sign_in_form) {
+        match sign_in_standing(&state, req.headers()) {
+            SignInStanding::Go(g) => grant = g,
+            SignInStanding::InLine if signs_in => {
+                in_line = Some((
+                    req.headers().clone(),
+                    req.uri().path().to_string(),
+                    pages::BusyFor::of(&req),
+                ));
+                req.extensions_mut().insert(InLine);
+            }
+            SignInStanding::InLine => {
+                match admit_user(&state, &Method::GET, req.headers(), None, None).await {
+                    Admission::In(g) => grant = g,
+                    Admission::Wait(waiting) => {
+                        surge.count(Refusal::Queued);
+                        return pages::lobby(&state, &req, &waiting);
+                    }
+                }
+            }
+        }
+    }
     if kind == RouteKind::App {
         match admit_user(
             &state,
@@ -241,6 +279,28 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
     let busy = (class == BulkheadClass::SignIn).then(|| pages::BusyFor::of(&req));
     let mut resp = next.run(req).await;
     drop(permit);
+    if let Some((headers, path, busy)) = in_line {
+        let queued = resp
+            .extensions()
+            .get::<ErrorMark>()
+            .is_some_and(|m| m.code == ApiError::Queued.code());
+        if queued {
+            return match admit_user(&state, &Method::GET, &headers, None, None).await {
+                Admission::Wait(waiting) => {
+                    surge.count(Refusal::Queued);
+                    pages::lobby_for(&state, &headers, &path, &waiting)
+                }
+                // The line moved on meanwhile: in, and to try again at once.
+                Admission::In(g) => {
+                    let mut resp = pages::busy_for(surge, &busy);
+                    if let Some(g) = g {
+                        append_cookie(resp.headers_mut(), surge.pass_cookie(&g.token));
+                    }
+                    resp
+                }
+            };
+        }
+    }
     if let Some(busy) = busy {
         // The password-hash queue of the sign-in's lane was full (teachers
         // and staff queue apart, first): the same refusal as a full
@@ -314,6 +374,99 @@ fn lane_of(session: &LiveSession) -> Lane {
     }
 }
 
+/// A valid admission pass presented: the user is in (touched in the
+/// admitted table), with a renewed pass if it is due. `None`: no valid pass.
+fn valid_pass(
+    surge: &Surge,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    now_ms: u64,
+) -> Option<Option<Grant>> {
+    let text = presented(headers, jar, PASS_HEADER, PASS_COOKIE)?;
+    match surge.signer.verify_pass(&text, now_ms) {
+        Ok(pass) => {
+            surge.admitted.touch(pass.client, pass.lane, now_ms);
+            let renewed = surge
+                .signer
+                .is_due_for_renewal(&pass, now_ms)
+                .then(|| surge.signer.renew(&pass, now_ms).ok())
+                .flatten();
+            Some(renewed.map(|p| Grant {
+                token: surge.signer.sign_pass(&p),
+                clear_ticket: false,
+            }))
+        }
+        Err(_) => {
+            surge
+                .counters
+                .tokens_refused
+                .fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+/// A valid queue ticket presented, with its text.
+fn valid_ticket(
+    surge: &Surge,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    now_ms: u64,
+) -> Option<(QueueTicket, String)> {
+    let text = presented(headers, jar, TICKET_HEADER, TICKET_COOKIE)?;
+    match surge.signer.verify_ticket(&text, now_ms) {
+        Ok(t) => Some((t, text)),
+        Err(_) => {
+            surge
+                .counters
+                .tokens_refused
+                .fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+/// Where a newcomer signing in with a password (or asking for the form)
+/// stands while others wait in line: pupils and parents do not have their
+/// password checked before their turn (the hash is the costliest thing
+/// the node does, and a sign-in refused in a storm comes back again and
+/// again), teachers and staff go on (their lane is found from the login).
+enum SignInStanding {
+    /// Nobody waits, or this client's turn has come (with the pass to set).
+    Go(Option<Grant>),
+    /// Others wait: take one's place in the general line first.
+    InLine,
+}
+
+fn sign_in_standing(state: &AppState, headers: &HeaderMap) -> SignInStanding {
+    let surge = &state.surge;
+    let now_ms = state.clock.now_ms();
+    let jar = CookieJar::from_headers(headers);
+    if let Some(renewed) = valid_pass(surge, headers, &jar, now_ms) {
+        return SignInStanding::Go(renewed);
+    }
+    let mut lobby = surge.lobby();
+    surge.admit_waiting(&mut lobby, now_ms);
+    if let Some((t, _)) = valid_ticket(surge, headers, &jar, now_ms) {
+        match lobby.standing(&t) {
+            Standing::Enter => return SignInStanding::Go(Some(surge.enter(lobby, &t, now_ms))),
+            Standing::Wait { .. } => return SignInStanding::InLine,
+            Standing::OtherEpoch => {}
+        }
+    }
+    if lobby.backlog(Lane::General) > 0 {
+        SignInStanding::InLine
+    } else {
+        SignInStanding::Go(None)
+    }
+}
+
+/// Whether `GET /login` asks for the teachers' and staff's line (the
+/// lobby's link for them): the form is then shown at once.
+fn asks_staff_line(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|p| p == "lane=staff"))
+}
+
 async fn admit_user(
     state: &AppState,
     method: &Method,
@@ -324,27 +477,8 @@ async fn admit_user(
     let surge = &state.surge;
     let now_ms = state.clock.now_ms();
     let jar = CookieJar::from_headers(headers);
-    if let Some(text) = presented(headers, &jar, PASS_HEADER, PASS_COOKIE) {
-        match surge.signer.verify_pass(&text, now_ms) {
-            Ok(pass) => {
-                surge.admitted.touch(pass.client, pass.lane, now_ms);
-                let renewed = surge
-                    .signer
-                    .is_due_for_renewal(&pass, now_ms)
-                    .then(|| surge.signer.renew(&pass, now_ms).ok())
-                    .flatten();
-                return Admission::In(renewed.map(|p| Grant {
-                    token: surge.signer.sign_pass(&p),
-                    clear_ticket: false,
-                }));
-            }
-            Err(_) => {
-                surge
-                    .counters
-                    .tokens_refused
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-        }
+    if let Some(renewed) = valid_pass(surge, headers, &jar, now_ms) {
+        return Admission::In(renewed);
     }
     surge
         .admitted
@@ -366,19 +500,7 @@ async fn admit_user(
         return Admission::In(Some(surge.grant(lane, now_ms, false, false)));
     }
 
-    let ticket = presented(headers, &jar, TICKET_HEADER, TICKET_COOKIE).and_then(|text| {
-        surge
-            .signer
-            .verify_ticket(&text, now_ms)
-            .map_err(|_| {
-                surge
-                    .counters
-                    .tokens_refused
-                    .fetch_add(1, Ordering::Relaxed);
-            })
-            .ok()
-            .map(|t| (t, text))
-    });
+    let ticket = valid_ticket(surge, headers, &jar, now_ms);
     // A general ticket does not hold a teacher back once signed in.
     let ticket =
         ticket.filter(|(t, _)| !(session_lane == Some(Lane::Staff) && t.lane == Lane::General));
@@ -387,11 +509,7 @@ async fn admit_user(
     surge.admit_waiting(&mut lobby, now_ms);
     if let Some((t, text)) = ticket {
         match lobby.standing(&t) {
-            Standing::Enter => {
-                lobby.record_entry(t.lane, now_ms);
-                drop(lobby);
-                return Admission::In(Some(surge.grant(t.lane, now_ms, true, true)));
-            }
+            Standing::Enter => return Admission::In(Some(surge.enter(lobby, &t, now_ms))),
             Standing::Wait { position } => {
                 let plan = surge.plan(&lobby, t.lane, position, now_ms);
                 return Admission::Wait(Waiting {
@@ -433,6 +551,19 @@ async fn admit_user(
 }
 
 impl Surge {
+    /// The pass of the holder of `ticket`, whose turn has come: their entry
+    /// is recorded (for the lobby's measured rate) and the lobby let go.
+    fn enter(
+        &self,
+        mut lobby: std::sync::MutexGuard<'_, ardoise_admission::Lobby>,
+        ticket: &QueueTicket,
+        now_ms: u64,
+    ) -> Grant {
+        lobby.record_entry(ticket.lane, now_ms);
+        drop(lobby);
+        self.grant(ticket.lane, now_ms, true, true)
+    }
+
     /// A new pass for a client entering `lane` now.
     fn grant(&self, lane: Lane, now_ms: u64, from_queue: bool, clear_ticket: bool) -> Grant {
         let mut id = [0u8; 16];

@@ -22,6 +22,7 @@ pub mod conn;
 pub mod mix;
 pub mod pages;
 
+pub use admission::InLine;
 pub use ardoise_admission::ChallengePolicy;
 
 use crate::i18n::Catalogs;

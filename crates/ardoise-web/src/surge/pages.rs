@@ -357,13 +357,23 @@ fn local_path(path: &str) -> &str {
 /// The lobby: a tiny page that refreshes itself, or `503` JSON with the
 /// position for API clients. Both keep (or give) the ticket.
 pub(crate) fn lobby(state: &AppState, req: &Request, waiting: &Waiting) -> Response {
+    lobby_for(state, req.headers(), req.uri().path(), waiting)
+}
+
+/// [`lobby`] for a request known by its headers and path.
+pub(crate) fn lobby_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &str,
+    waiting: &Waiting,
+) -> Response {
     let surge = &state.surge;
-    let lang = request_lang(req.headers());
+    let lang = request_lang(headers);
     // Whole seconds, already spread (`Lobby::plan`).
     let secs = u32::try_from(waiting.refresh.as_secs())
         .unwrap_or(u32::MAX)
         .max(1);
-    let resp = if wants_json(req.uri().path(), req.headers()) {
+    let resp = if wants_json(path, headers) {
         let body = serde_json::json!({
             "error": "queued",
             "message": state.catalogs.tr(lang).get("lobby-heading"),
@@ -377,7 +387,7 @@ pub(crate) fn lobby(state: &AppState, req: &Request, waiting: &Waiting) -> Respo
     } else {
         let html = surge
             .lobby_pages
-            .render(lang, waiting, secs, local_path(req.uri().path()));
+            .render(lang, waiting, secs, local_path(path));
         let mut resp = (StatusCode::OK, Body::from(html)).into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -439,12 +449,15 @@ mod tests {
         assert!(fr.contains("content=\"37\""));
         assert!(fr.contains("environ 3 min"));
         assert!(fr.contains("dans 37 s"));
-        assert!(fr.contains("/login?next=/todo"));
+        assert!(fr.contains("/login?lane=staff&amp;next=/todo"));
         assert!(fr.len() < 5 * 1024, "{} bytes", fr.len());
         let en = pages.render(Lang::En, &waiting(None, Lane::Staff), 5, "/home");
         assert!(en.contains("cannot estimate the wait yet"));
         assert!(en.contains("reserved for teachers"));
-        assert!(!en.contains("/login?next="), "staff are already signed in");
+        assert!(
+            !en.contains("/login?lane=staff"),
+            "staff are already signed in"
+        );
         let soon = pages.render(Lang::En, &waiting(Some(20), Lane::General), 5, "/home");
         assert!(soon.contains("less than a minute"));
     }

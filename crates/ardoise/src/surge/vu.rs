@@ -44,23 +44,32 @@ fn csrf_field(html: &str) -> Option<&str> {
     Some(&html[start..end])
 }
 
-/// Opens `path`, waiting in the lobby while shown it. Returns the served
-/// answer's status, location and latency.
+/// What a visit was served.
+struct Page {
+    status: u16,
+    location: Option<String>,
+    latency: Duration,
+    /// The body, when asked for.
+    body: String,
+}
+
+/// Opens `path`, waiting in the lobby while shown it.
 async fn visit(
     net: &Net,
     jar: &mut Jar,
     user: &User,
     path: &str,
-) -> Result<(u16, Option<String>, Duration), ErrorKind> {
+    want_body: bool,
+) -> Result<Page, ErrorKind> {
     let mut queued: Option<(Instant, u64, Option<u64>)> = None;
     let mut refresh = 0;
     loop {
-        match net.fetch(jar, user.behaviour, path, None, false).await {
+        match net.fetch(jar, user.behaviour, path, None, want_body).await {
             Answer::Served {
                 status,
                 location,
                 latency,
-                ..
+                body,
             } => {
                 if let Some((since, position, estimate)) = queued {
                     net.stats
@@ -75,7 +84,12 @@ async fn visit(
                         refresh,
                     });
                 }
-                return Ok((status, location, latency));
+                return Ok(Page {
+                    status,
+                    location,
+                    latency,
+                    body,
+                });
             }
             Answer::Lobby {
                 position,
@@ -117,37 +131,62 @@ async fn think(user: &User) {
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
 }
 
-/// Signs in with the password: the form, then its answer.
-async fn sign_in(net: &Net, jar: &mut Jar, user: &User) -> Result<(), ErrorKind> {
-    let page = match net.fetch(jar, user.behaviour, "/login", None, true).await {
-        Answer::Served {
-            status: 200, body, ..
-        } => body,
-        Answer::Failed(kind) => return Err(kind),
-        _ => return Err(ErrorKind::Unexpected),
-    };
-    let csrf = csrf_field(&page).ok_or(ErrorKind::Unexpected)?.to_string();
-    let form = [
-        ("login", user.account.login.as_str()),
-        ("password", user.account.password.as_str()),
-        ("csrf", csrf.as_str()),
-        ("remember", "1"),
-    ];
-    match net
-        .fetch(jar, user.behaviour, "/login", Some(&form), false)
-        .await
-    {
-        Answer::Served {
-            status: 303,
-            latency,
-            ..
-        } => {
-            net.stats.fresh_sign_in(latency);
-            Ok(())
-        }
-        Answer::Failed(kind) => Err(kind),
-        _ => Err(ErrorKind::Unexpected),
+/// The sign-in form. While others wait in line, pupils and parents wait
+/// in the lobby for it; teachers and staff follow the lobby's link to
+/// their own line, as the page tells them to.
+async fn sign_in_form(net: &Net, jar: &mut Jar, user: &User) -> Result<String, ErrorKind> {
+    if !user.account.staff {
+        let page = visit(net, jar, user, "/login", true).await?;
+        return match page.status {
+            200 => Ok(page.body),
+            _ => Err(ErrorKind::Unexpected),
+        };
     }
+    let mut path = "/login";
+    for _ in 0..2 {
+        match net.fetch(jar, user.behaviour, path, None, true).await {
+            Answer::Served {
+                status: 200, body, ..
+            } => return Ok(body),
+            Answer::Lobby { .. } => path = "/login?lane=staff",
+            Answer::Failed(kind) => return Err(kind),
+            Answer::Served { .. } => return Err(ErrorKind::Unexpected),
+        }
+    }
+    Err(ErrorKind::Unexpected)
+}
+
+/// Signs in with the password: the form, then its answer. A pupil whose
+/// answer is the lobby (others came first) waits for their turn and fills
+/// the form again.
+async fn sign_in(net: &Net, jar: &mut Jar, user: &User) -> Result<(), ErrorKind> {
+    for _ in 0..3 {
+        let page = sign_in_form(net, jar, user).await?;
+        let csrf = csrf_field(&page).ok_or(ErrorKind::Unexpected)?.to_string();
+        let form = [
+            ("login", user.account.login.as_str()),
+            ("password", user.account.password.as_str()),
+            ("csrf", csrf.as_str()),
+            ("remember", "1"),
+        ];
+        match net
+            .fetch(jar, user.behaviour, "/login", Some(&form), false)
+            .await
+        {
+            Answer::Served {
+                status: 303,
+                latency,
+                ..
+            } => {
+                net.stats.fresh_sign_in(latency);
+                return Ok(());
+            }
+            Answer::Lobby { .. } => continue,
+            Answer::Failed(kind) => return Err(kind),
+            Answer::Served { .. } => return Err(ErrorKind::Unexpected),
+        }
+    }
+    Err(ErrorKind::Unexpected)
 }
 
 /// The whole journey of one user who arrived at `arrived`.
@@ -166,26 +205,26 @@ pub async fn journey(net: &Net, user: User, arrived: Instant) -> Result<(), Erro
         );
         signed_in?;
     }
-    let (status, _, latency) = visit(net, &mut jar, &user, "/home").await?;
-    if status != 200 {
+    let home = visit(net, &mut jar, &user, "/home", false).await?;
+    if home.status != 200 {
         return Err(ErrorKind::Unexpected);
     }
     net.stats.first_home(arrived.elapsed(), user.account.staff);
     if remembered {
-        net.stats.resume(latency);
+        net.stats.resume(home.latency);
     }
     think(&user).await;
-    let (mut status, mut location, _) = visit(net, &mut jar, &user, "/todo").await?;
+    let mut page = visit(net, &mut jar, &user, "/todo", false).await?;
     // A parent's "À faire" leads to their child's; a teacher's to home.
     for _ in 0..2 {
-        match (status, location.take()) {
+        match (page.status, page.location.take()) {
             (303, Some(next)) if next.starts_with('/') => {
-                (status, location, _) = visit(net, &mut jar, &user, &next).await?;
+                page = visit(net, &mut jar, &user, &next, false).await?;
             }
             _ => break,
         }
     }
-    if status == 200 {
+    if page.status == 200 {
         Ok(())
     } else {
         Err(ErrorKind::Unexpected)

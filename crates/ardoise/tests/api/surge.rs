@@ -128,11 +128,16 @@ async fn when_a_place_frees_the_first_in_line_gets_it() {
 async fn an_admitted_user_keeps_being_served_while_newcomers_queue() {
     let app = spawn_app_with_surge(capacity(1, 0)).await;
     let s = &app.seeded;
+    // Everyone signs in before the line forms (while others wait, pupils
+    // and parents sign in on their turn).
     let teacher = browser(&app, &s.teacher_a).await;
-    assert_eq!(visit(&app, &teacher, "/home").await, Seen::Page(200));
+    let mut others = Vec::new();
     for p in [&s.pupil_a, &s.pupil_b, &s.parent_a] {
-        let c = browser(&app, p).await;
-        assert!(matches!(visit(&app, &c, "/todo").await, Seen::Lobby(_)));
+        others.push(browser(&app, p).await);
+    }
+    assert_eq!(visit(&app, &teacher, "/home").await, Seen::Page(200));
+    for c in &others {
+        assert!(matches!(visit(&app, c, "/todo").await, Seen::Lobby(_)));
     }
     for path in ["/home", "/todo", "/account", "/api/v1/me"] {
         let seen = visit(&app, &teacher, path).await;
@@ -862,4 +867,109 @@ async fn teachers_sign_in_while_a_storm_of_pupils_is_refused_with_retry_after() 
         refused > 0,
         "the pupils' lane was full: some were told to come back"
     );
+}
+
+/// Posts the sign-in form of `page` as `p` (with `password`) from `c`.
+async fn post_sign_in(
+    app: &TestApp,
+    c: &reqwest::Client,
+    page: &str,
+    p: &Person,
+    password: &str,
+) -> reqwest::Response {
+    let csrf = csrf_in(page).expect("a sign-in form");
+    c.post(app.url("/login"))
+        .form(&[
+            ("login", p.login.as_str()),
+            ("password", password),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn while_others_wait_pupils_sign_in_on_their_turn_and_teachers_at_once() {
+    let app = spawn_app_with_surge(capacity(1, 0)).await;
+    let s = &app.seeded;
+    let admitted = browser(&app, &s.pupil_a).await;
+    assert_eq!(visit(&app, &admitted, "/home").await, Seen::Page(200));
+    let first_in_line = client();
+    assert_eq!(visit(&app, &first_in_line, "/home").await, Seen::Lobby(1));
+
+    // A pupil opening the sign-in page while others wait meets the lobby,
+    // which shows teachers the way to their own line.
+    let pupil = client();
+    let resp = pupil.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(resp.headers()["x-ardoise-queue-position"], "2");
+    let lobby = resp.text().await.unwrap();
+    assert!(lobby.contains("/login?lane=staff"), "{lobby}");
+    // Following that link anyway, the pupil gets the form, but their
+    // password is not checked before their turn: even a wrong one gets
+    // their place in line back, not an error.
+    let form = pupil
+        .get(app.url("/login?lane=staff"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = post_sign_in(&app, &pupil, &form, &s.pupil_b, "not the password").await;
+    assert_eq!(resp.headers()["x-ardoise-queue-position"], "2");
+    assert!(set_cookie(&resp, "ardoise_session").is_none());
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("id=\"position\">2<"), "{page}");
+    // An API client too: 503, its place, a ticket.
+    let api = client();
+    let resp = api
+        .post(app.url("/api/v1/session"))
+        .json(&serde_json::json!({"login": s.parent_a.login, "password": s.parent_a.password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "queued", "{body}");
+    assert_eq!(body["position"], 3);
+
+    // Teachers sign in at once, by the API or by the lobby's link.
+    let resp = client()
+        .post(app.url("/api/v1/session"))
+        .json(&serde_json::json!({"login": s.teacher_a.login, "password": s.teacher_a.password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let teacher = client();
+    let form = teacher
+        .get(app.url("/login?lane=staff"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = post_sign_in(&app, &teacher, &form, &s.teacher_b, &s.teacher_b.password).await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert!(set_cookie(&resp, "ardoise_session").is_some());
+
+    // The places free one after the other: the first in line, then the
+    // pupil, whose sign-in page is now the form, and whose password is
+    // checked.
+    app.clock.advance(121);
+    assert_eq!(visit(&app, &first_in_line, "/home").await, Seen::Page(303));
+    assert_eq!(visit(&app, &pupil, "/login").await, Seen::Lobby(1));
+    app.clock.advance(121);
+    let resp = pupil.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.headers().get("x-ardoise-queue-position").is_none());
+    let form = resp.text().await.unwrap();
+    let resp = post_sign_in(&app, &pupil, &form, &s.pupil_b, "not the password").await;
+    assert_eq!(resp.status().as_u16(), 401, "checked now, and wrong");
+    let form = resp.text().await.unwrap();
+    let resp = post_sign_in(&app, &pupil, &form, &s.pupil_b, &s.pupil_b.password).await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(visit(&app, &pupil, "/home").await, Seen::Page(200));
 }
