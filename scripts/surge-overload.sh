@@ -4,6 +4,7 @@
 #
 #   scripts/surge-overload.sh                 # calibrate, then the 4 runs
 #   CAPACITY=40 scripts/surge-overload.sh     # skip the calibration
+#   CAPACITY=130 MULTS="1 10" RUNS=on scripts/surge-overload.sh   # one quick run
 #
 # The node is made small on purpose: the server runs on core 0 under a CPU
 # quota (NODE_CPU percent of that core, default 25, through a cgroup), so
@@ -33,8 +34,12 @@ MULTS="${MULTS:-0.5 1 2 5 10}"
 STAIR_SECS="${STAIR_SECS:-20}"
 GRACE="${GRACE:-40}"
 mkdir -p "$DIR"
-cargo build --release -q -p ardoise
-BIN="${CARGO_TARGET_DIR:-target}/release/ardoise"
+# ARDOISE_BIN: a binary already built (another commit's, to compare).
+BIN="${ARDOISE_BIN:-}"
+if [ -z "$BIN" ]; then
+  cargo build --release -q -p ardoise
+  BIN="${CARGO_TARGET_DIR:-target}/release/ardoise"
+fi
 [ -f "$DIR/demo-accounts.csv" ] || "$BIN" --data-dir "$DIR" demo >/dev/null
 
 # A CPU quota for the server: cgroup v2 (cpu.max) or v1 (cfs quota), with
@@ -69,15 +74,44 @@ start_server() { # start_server NAME ENABLED
 stop_server() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; }
 trap stop_server EXIT
 
+# Every 2 s during a run: the server's CPU (share of one core, from
+# /proc) and the surge layer's figures from /metrics, to tell where a
+# stair's goodput went (an idle node under a limit set too low, or a busy
+# one doing work around its admitted users).
+SAMPLER=""
+start_sampler() { # start_sampler NAME
+  local out="$DIR/$1.samples.tsv" hz
+  hz=$(getconf CLK_TCK)
+  (
+    printf 't\tcpu\tmetrics\n'
+    local prev_ticks="" prev_t=""
+    while kill -0 "$PID" 2>/dev/null; do
+      local now ticks m
+      now=$(date +%s.%N)
+      ticks=$(awk '{print $14 + $15}' "/proc/$PID/stat" 2>/dev/null || echo 0)
+      m=$(curl -s --max-time 1 "http://$ADDR/metrics" | grep -E '^ardoise_surge_(user_limit |admitted_users|queue_length|refusals_total|passes_total|tickets_issued_total|bulkhead_in_flight)' | tr ' ' '=' | paste -sd' ' -)
+      if [ -n "$prev_ticks" ]; then
+        printf '%s\t%s\t%s\n' "$now" \
+          "$(echo "scale=3; ($ticks - $prev_ticks) / $hz / ($now - $prev_t)" | bc)" "$m"
+      fi
+      prev_ticks=$ticks; prev_t=$now
+      sleep 2
+    done
+  ) >"$out" 2>/dev/null &
+  SAMPLER=$!
+}
+
 run() { # run NAME ENABLED RATES FLAGS...
   local name=$1 enabled=$2 rates=$3; shift 3
   start_server "$name" "$enabled"
+  start_sampler "$name"
   # Remembered sessions are signed in before the run (as "yesterday"), on
   # a node without quota pressure from the wave.
   taskset -c 1 "$BIN" --data-dir "$DIR" surge --target "http://$ADDR" --label "$name" \
     --stairs "$rates" --stair-secs "$STAIR_SECS" --grace "$GRACE" \
     --json "$DIR/$name.json" "$@" >"$DIR/$name.txt" 2>"$DIR/$name.err" || true
   stop_server
+  wait "$SAMPLER" 2>/dev/null || true
   cat "$DIR/$name.txt"
 }
 
@@ -98,10 +132,17 @@ fi
 RATES=$(python3 -c "import sys; c=float(sys.argv[1]); print(','.join(f'{c*float(m):.1f}' for m in sys.argv[2].split()))" "$CAPACITY" "$MULTS")
 echo "surge-overload: stairs of $RATES arrivals/s, $STAIR_SECS s each; node CPU ${NODE_CPU} % of one core"
 
-run "surge on" true "$RATES"
-run "surge on, naive clients" true "$RATES" --naive 1
-run "surge off" false "$RATES"
-run "surge off, naive clients" false "$RATES" --naive 1
+# RUNS picks among them (default all four): on, on-naive, off, off-naive.
+RUNS="${RUNS:-on on-naive off off-naive}"
+for r in $RUNS; do
+  case $r in
+    on) run "surge on" true "$RATES" ;;
+    on-naive) run "surge on, naive clients" true "$RATES" --naive 1 ;;
+    off) run "surge off" false "$RATES" ;;
+    off-naive) run "surge off, naive clients" false "$RATES" --naive 1 ;;
+    *) echo "surge-overload: unknown run $r (on, on-naive, off, off-naive)" >&2; exit 2 ;;
+  esac
+done
 
 "$BIN" --data-dir "$DIR" surge --chart-only "$DIR/surge on.json" --svg "$DIR/overload.svg" \
   --compare "$DIR/surge on, naive clients.json" --compare "$DIR/surge off.json" \
@@ -112,6 +153,48 @@ import json, sys, os
 d, capacity = sys.argv[1], float(sys.argv[2])
 runs = ["calibration", "surge on", "surge on, naive clients", "surge off", "surge off, naive clients"]
 reports = {n: json.load(open(os.path.join(d, n + ".json"))) for n in runs if os.path.exists(os.path.join(d, n + ".json"))}
+import re
+def server_samples(name, r):
+    """The server's CPU and surge figures per stair, from the sampler."""
+    try:
+        start = next(float(l.split()[-3]) for l in open(os.path.join(d, name + ".err")) if "schedule starts at" in l)
+        rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(d, name + ".samples.tsv"))][1:]
+    except (OSError, StopIteration, ValueError, IndexError):
+        return
+    samples = []
+    for row in rows:
+        if len(row) < 3:
+            continue
+        m = {}
+        for item in row[2].split():
+            k, _, v = item.rpartition("=")
+            try:
+                m[k] = float(v)
+            except ValueError:
+                pass
+        samples.append((float(row[0]) - start, float(row[1] or 0), m))
+    secs = r["schedule"].get("stair_secs") or 0
+    for i, st in enumerate(r["summary"]["stairs"]):
+        inside = [s for s in samples if i * secs <= s[0] < (i + 1) * secs]
+        if len(inside) < 2:
+            continue
+        mean = lambda f: sum(f(s) for s in inside) / len(inside)
+        g = lambda m, k: m.get(k, 0.0)
+        span = inside[-1][0] - inside[0][0] or 1
+        first, last = inside[0][2], inside[-1][2]
+        rate = lambda k: (g(last, k) - g(first, k)) / span
+        refusals = {re.sub(r'.*reason="([^"]+)".*', r"\1", k): rate(k) for k in last if k.startswith("ardoise_surge_refusals_total")}
+        shown = ", ".join(f"{k} {v:.0f}/s" for k, v in sorted(refusals.items(), key=lambda kv: -kv[1]) if v >= 0.5) or "none"
+        gen, staff = 'ardoise_surge_admitted_users{lane="general"}', 'ardoise_surge_admitted_users{lane="staff"}'
+        queue = 'ardoise_surge_queue_length{lane="general"}'
+        passes = rate('ardoise_surge_passes_total{how="direct"}') + rate('ardoise_surge_passes_total{how="from_queue"}')
+        cpu = 100 * mean(lambda s: s[1])
+        limit = mean(lambda s: g(s[2], "ardoise_surge_user_limit"))
+        admitted = mean(lambda s: g(s[2], gen) + g(s[2], staff))
+        queued = mean(lambda s: g(s[2], queue))
+        print(f"    stair {i + 1}: server CPU {cpu:5.1f} % of a core; user limit {limit:6.0f}, admitted {admitted:6.0f}, queued {queued:7.0f};"
+              f" passes {passes:5.1f}/s; refusals: {shown}")
+
 peak = max(s["journeys_per_sec"] for r in reports.values() for s in r["summary"]["stairs"])
 print(f"capacity (calibration): {capacity:.1f} journeys/s; peak goodput over all runs: {peak:.1f} journeys/s; ratios below are of that peak")
 for name, r in reports.items():
@@ -126,6 +209,7 @@ for name, r in reports.items():
           f" estimate within 25 %: {100*l['estimate_within_25pct_share']:.1f} % of {l['estimated']}; retry amplification {r['summary']['retry_amplification']:.3f}×")
     errs = ", ".join(f"{k} {v}" for k, v in r["summary"]["errors"]) or "none"
     print(f"  failed attempts: {errs}")
+    server_samples(name, r)
 print(f"\nload average: {open('/proc/loadavg').read().split()[:3]}")
 EOF
 echo "chart: $DIR/overload.svg"

@@ -344,6 +344,13 @@ pub async fn run(args: SurgeArgs, data_dir: &Path) -> anyhow::Result<()> {
         Arc::clone(&stats),
     )?);
     let start = stats.started();
+    // For tools that line up the server's own samples with the stairs.
+    if let Ok(epoch) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        eprintln!(
+            "surge: schedule starts at {:.3} (Unix time)",
+            epoch.as_secs_f64()
+        );
+    }
     let deadline = start + Duration::from_secs_f64(schedule.duration + args.grace);
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0x9_15);
     let progress = tokio::spawn(report::progress(Arc::clone(&stats), arrivals.len()));
