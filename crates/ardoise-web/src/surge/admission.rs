@@ -11,13 +11,19 @@
 //! 3. application routes need an admission pass. A newcomer gets one if
 //!    there is room, else a queue ticket and the lobby. Writes of a
 //!    signed-in user are never held back, and a valid pass is always
-//!    honoured (renewed while the user is active);
+//!    honoured (renewed while the user is active). While others wait in
+//!    line, a newcomer's sign-in page is the lobby too (its link for
+//!    teachers and staff shows the form), and a password sign-in without a
+//!    pass is marked [`InLine`]: the route checks teachers' and staff's
+//!    passwords at once and answers pupils and parents
+//!    [`ApiError::Queued`], which becomes their place in line;
 //! 4. a bulkhead per class of work (reads, writes, sign-in, uploads,
 //!    pre-login) bounds what is in flight.
 //!
 //! It must not touch the database, except to find the lane of a
 //! remembered device whose session is not in memory yet (after a restart),
-//! which the route would have loaded anyway.
+//! which the route would have loaded anyway (and the sign-in route looks
+//! up the account of a sign-in marked [`InLine`] for its lane).
 
 use super::challenge::{self, Step};
 use super::pages::{self, Waiting};
