@@ -4,11 +4,7 @@
 //!
 //! 1. probes (`/healthz`, `/readyz`, `/metrics`) pass untouched: a probe
 //!    refused under load makes a balancer drop a node that still works;
-//! 2. the CoDel gate of the request's traffic class (a valid session in
-//!    the memory table, or not) refuses a request that waited too long
-//!    since its bytes arrived: `503` with a jittered `Retry-After`, no
-//!    template, no database;
-//! 3. application routes need an admission pass. A newcomer gets one if
+//! 2. application routes need an admission pass. A newcomer gets one if
 //!    there is room, else a queue ticket and the lobby. Writes of a
 //!    signed-in user are never held back, and a valid pass is always
 //!    honoured (renewed while the user is active). While others wait in
@@ -17,6 +13,11 @@
 //!    pass is marked [`InLine`]: the route checks teachers' and staff's
 //!    passwords at once and answers pupils and parents
 //!    [`ApiError::Queued`], which becomes their place in line;
+//! 3. the CoDel gate of the request's traffic class (a valid session in
+//!    the memory table, or not) refuses a request to be served that waited
+//!    too long since its bytes arrived: `503` with a jittered
+//!    `Retry-After`, no template, no database (the lobby's answers, password
+//!    sign-ins and the staff's sign-in form are not shed);
 //! 4. a bulkhead per class of work (reads, writes, sign-in, uploads,
 //!    pre-login) bounds what is in flight.
 //!
@@ -180,17 +181,7 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
         counters.without_session.fetch_add(1, Ordering::Relaxed);
         (&surge.pre_login_gate, Refusal::QueueDelayPreLogin)
     };
-    // A password sign-in is not shed for its wait: its own bulkhead and the
-    // lanes of the password-hash queue bound it, and teachers' sign-ins
-    // must get through a storm (a shed sign-in comes back seconds later).
     let checks_secret = challenge::hashes_a_secret(req.method(), req.uri().path());
-    if !checks_secret && gate.check(delay, now) == Verdict::Shed {
-        surge.count(reason);
-        // A shed request is a queue the delay samples may not show.
-        surge.users.record_overload();
-        return pages::busy(surge, &req);
-    }
-    surge.users.observe(delay, surge.admitted.total(), now);
 
     let now_ms = state.clock.now_ms();
     let address = challenge::address_key(&req);
@@ -261,6 +252,23 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
             }
         }
     }
+
+    // The delay gate sheds what would be served: a lobby answer above
+    // costs no more than the refusal would, and keeps the waiter's place
+    // in view. A password sign-in is not shed for its wait either (its own
+    // bulkhead and the lanes of the password-hash queue bound it), nor is
+    // the teachers' and staff's sign-in form: their sign-ins must get
+    // through a storm, and a shed one comes back seconds later.
+    let staff_form = *req.method() == Method::GET
+        && req.uri().path() == "/login"
+        && asks_staff_line(req.uri().query());
+    if !(checks_secret || staff_form) && gate.check(delay, now) == Verdict::Shed {
+        surge.count(reason);
+        // A shed request is a queue the delay samples may not show.
+        surge.users.record_overload();
+        return pages::busy(surge, &req);
+    }
+    surge.users.observe(delay, surge.admitted.total(), now);
 
     let class = bulkhead_class(
         req.method(),

@@ -95,7 +95,7 @@ pub struct SurgeConfig {
     pub bulkhead_writes: Option<u64>,
     /// Sign-ins (and password changes) waiting for a password-hash
     /// permit, per lane: teachers and staff queue apart and hash first.
-    /// `None`: 4 per permit. The sign-in bulkhead around them (requests
+    /// `None`: 16 per permit. The sign-in bulkhead around them (requests
     /// looking up their account meanwhile) is 16 times this plus the
     /// permits.
     pub bulkhead_sign_in: Option<u64>,
@@ -157,11 +157,13 @@ impl Default for SurgeConfig {
 
 impl SurgeConfig {
     /// Most sign-ins waiting for a password hash, per lane: the operator's
-    /// `bulkhead_sign_in`, else 4 per permit, so that a sign-in waits at
-    /// most a few hashes' time.
+    /// `bulkhead_sign_in`, else 16 per permit: while others wait in line,
+    /// pupils sign in on their turn, so the sign-ins that reach the queue
+    /// follow admissions, and waiting a few tenths of a second for a hash
+    /// costs less than a refusal sent back and tried again.
     pub fn hash_queue_limit(&self, signin_permits: usize) -> usize {
         let permits = signin_permits.max(1) as u64;
-        usize::try_from(self.bulkhead_sign_in.unwrap_or(4 * permits).max(1)).unwrap_or(usize::MAX)
+        usize::try_from(self.bulkhead_sign_in.unwrap_or(16 * permits).max(1)).unwrap_or(usize::MAX)
     }
 
     /// The bulkhead limits: the operator's, else derived from the cores

@@ -57,7 +57,7 @@ pub struct SurgeSettings {
     pub bulkhead_writes: u64,
     /// Sign-ins waiting for a password hash, per lane (teachers and staff
     /// queue apart and hash first); past it a sign-in is refused with
-    /// Retry-After. 0: 4 per password-hash permit.
+    /// Retry-After. 0: 16 per password-hash permit.
     pub bulkhead_sign_in: u64,
     /// Uploads in flight at once; 0 derives it from the cores.
     pub bulkhead_uploads: u64,

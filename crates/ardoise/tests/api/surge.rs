@@ -973,3 +973,34 @@ async fn while_others_wait_pupils_sign_in_on_their_turn_and_teachers_at_once() {
     assert_eq!(resp.status().as_u16(), 303);
     assert_eq!(visit(&app, &pupil, "/home").await, Seen::Page(200));
 }
+
+#[tokio::test]
+async fn under_a_long_queue_delay_waiters_still_see_their_place_and_teachers_their_form() {
+    // Every request has waited too long, and the node takes one user.
+    let app = spawn_app_with_surge(SurgeConfig {
+        codel_target: std::time::Duration::ZERO,
+        prelogin_target: std::time::Duration::ZERO,
+        codel_interval: std::time::Duration::from_micros(1),
+        ..capacity(1, 0)
+    })
+    .await;
+    let s = &app.seeded;
+    let admitted = browser(&app, &s.pupil_a).await;
+    // What would be served is shed, the place taken all the same.
+    let resp = admitted.get(app.url("/home")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    // A newcomer's answer is the lobby, never a refusal: it costs no more
+    // and keeps their place in view.
+    let waiting = client();
+    assert_eq!(visit(&app, &waiting, "/home").await, Seen::Lobby(1));
+    assert_eq!(visit(&app, &waiting, "/login").await, Seen::Lobby(1));
+    assert_eq!(visit(&app, &client(), "/login").await, Seen::Lobby(2));
+    // The teachers' sign-in form is served: their sign-in gets through.
+    let resp = client()
+        .get(app.url("/login?lane=staff"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(csrf_in(&resp.text().await.unwrap()).is_some());
+}
