@@ -158,6 +158,7 @@ impl HashQueue {
 
 /// Password hashing with a bulkhead.
 pub struct Passwords {
+    checkers: Checkers,
     queue: Arc<HashQueue>,
     /// Share of the time a permit may hash, in `(0, 1]`: after a hash that
     /// took `d` of CPU time, the permit rests `d × (1 / duty − 1)`.
@@ -241,11 +242,65 @@ fn verify_blocking(password: &str, phc: &str) -> bool {
     computed && bool::from(expected.as_bytes().ct_eq(&out))
 }
 
+/// A password check to run on a [`Checkers`] thread.
+type Check = Box<dyn FnOnce() + Send>;
+
+/// The threads that check passwords, as many as the hash permits: each
+/// keeps argon2's memory (19 MiB) between its checks, so what hashing
+/// holds is bounded by the permits (tokio's blocking threads, which files
+/// use too, are many and come and go).
+struct Checkers {
+    tx: std::sync::mpsc::Sender<Check>,
+}
+
+impl Checkers {
+    fn start(threads: usize) -> Result<Checkers, ApiError> {
+        let (tx, rx) = std::sync::mpsc::channel::<Check>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("ardoise-hash-{i}"))
+                .spawn(move || loop {
+                    // Held only while taking the next check.
+                    let next = rx
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .recv();
+                    let Ok(check) = next else {
+                        return; // The passwords were dropped.
+                    };
+                    // A check that panics loses its answer (its caller sees
+                    // an internal error), not the thread.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+                })
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+        }
+        Ok(Checkers { tx })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (done, answer) = oneshot::channel();
+        self.tx
+            .send(Box::new(move || {
+                let _ = done.send(f());
+            }))
+            .map_err(|_| ApiError::Internal("the password checking threads stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| ApiError::Internal("a password check failed".into()))
+    }
+}
+
 impl Passwords {
     /// `permits` hashes may run at once; at most `max_waiting` requests
     /// wait for one in each lane (`usize::MAX`: no bound).
     pub fn new(permits: usize, max_waiting: usize) -> Result<Self, ApiError> {
         Ok(Passwords {
+            checkers: Checkers::start(permits)?,
             queue: Arc::new(HashQueue {
                 waiters: Mutex::new(Waiters {
                     free: permits.max(1),
@@ -329,7 +384,7 @@ impl Passwords {
     }
 
     /// Checks a password against a stored hash (or, with none, against a
-    /// dummy hash, to take the same time) on a blocking thread.
+    /// dummy hash, to take the same time) on a hashing thread.
     pub async fn verify(
         &self,
         password: String,
@@ -339,14 +394,16 @@ impl Passwords {
         let permit = self.permit(lane).await?;
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
-        let ok =
-            tokio::task::spawn_blocking(move || on_cpu(|| verify_blocking(&password, &phc))).await;
-        let (ok, took) = match ok {
+        let checked = self
+            .checkers
+            .run(move || on_cpu(|| verify_blocking(&password, &phc)))
+            .await;
+        let (ok, took) = match checked {
             Ok(done) => done,
-            // The hashing thread panicked: the permit rests no longer.
+            // The check panicked: the permit rests no longer.
             Err(e) => {
                 drop(permit);
-                return Err(ApiError::Internal(e.to_string()));
+                return Err(e);
             }
         };
         self.release_after(permit, took);
@@ -842,6 +899,7 @@ mod tests {
     async fn on_a_small_node_a_permit_rests_after_its_hash() {
         let q = queue(1, 8);
         let passwords = Passwords {
+            checkers: Checkers::start(1).expect("a thread"),
             queue: Arc::clone(&q),
             duty: duty_for(1, 1),
             lanes: DashMap::new(),
@@ -872,6 +930,7 @@ mod tests {
     fn a_sign_in_whose_known_lane_is_full_is_refused_before_the_database() {
         let q = queue(1, 1);
         let passwords = Passwords {
+            checkers: Checkers::start(1).expect("a thread"),
             queue: Arc::clone(&q),
             duty: 1.0,
             lanes: DashMap::new(),
@@ -905,6 +964,29 @@ mod tests {
         assert!(slept < std::time::Duration::from_millis(25), "{slept:?}");
         let (_, hashed) = on_cpu(|| hash_password_blocking("a password"));
         assert!(hashed > std::time::Duration::from_millis(1), "{hashed:?}");
+    }
+
+    #[tokio::test]
+    async fn passwords_are_checked_on_the_hashing_threads() {
+        let passwords = Passwords::new(2, 4).expect("passwords");
+        let phc = hash_password_blocking("une phrase").expect("hash");
+        let check = |password: &str, phc: Option<String>| {
+            passwords.verify(password.to_string(), phc, HashLane::General)
+        };
+        assert!(check("une phrase", Some(phc.clone()))
+            .await
+            .expect("checked"));
+        assert!(!check("une autre", Some(phc.clone()))
+            .await
+            .expect("checked"));
+        // An unknown login is checked against the dummy hash, and fails.
+        assert!(!check("une phrase", None).await.expect("checked"));
+        let name = passwords
+            .checkers
+            .run(|| std::thread::current().name().map(str::to_string))
+            .await
+            .expect("ran");
+        assert!(name.is_some_and(|n| n.starts_with("ardoise-hash-")));
     }
 
     #[test]
