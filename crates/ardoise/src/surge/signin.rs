@@ -40,7 +40,7 @@ pub struct SignInArgs {
     #[arg(long, default_value_t = 15)]
     pub secs: u64,
     /// Sign-ins in flight at once (keep it within the server's sign-in
-    /// bulkhead: 4 per password-hash permit by default).
+    /// bulkhead: 16 per password-hash permit by default).
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
     /// The accounts file (default: DATA_DIR/demo-accounts.csv).
