@@ -209,29 +209,24 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
     // (unless asked for the teachers' and staff's line) and a pupil's or
     // parent's password is not checked before their turn.
     let signs_in = checks_secret && matches!(req.uri().path(), "/login" | "/api/v1/session");
-    let sign_in_form = *req.method() == Method::GET
-        && req.uri().path() == "/login"
-        && !asks_staff_line(req.uri().query());
+    let login_form = *req.method() == Method::GET && req.uri().path() == "/login";
+    let staff_form = login_form && asks_staff_line(req.uri().query());
+    let sign_in_form = login_form && !staff_form;
     let mut in_line = None;
     if session.is_none() && (signs_in || sign_in_form) {
-        match sign_in_standing(&state, req.headers()) {
+        match sign_in_standing(&state, req.headers(), sign_in_form) {
             SignInStanding::Go(g) => grant = g,
-            SignInStanding::InLine if signs_in => {
+            SignInStanding::InLine(Some(waiting)) => {
+                surge.count(Refusal::Queued);
+                return pages::lobby(&state, &req, &waiting);
+            }
+            SignInStanding::InLine(None) => {
                 in_line = Some((
                     req.headers().clone(),
                     req.uri().path().to_string(),
                     pages::BusyFor::of(&req),
                 ));
                 req.extensions_mut().insert(InLine);
-            }
-            SignInStanding::InLine => {
-                match admit_user(&state, &Method::GET, req.headers(), None, None).await {
-                    Admission::In(g) => grant = g,
-                    Admission::Wait(waiting) => {
-                        surge.count(Refusal::Queued);
-                        return pages::lobby(&state, &req, &waiting);
-                    }
-                }
             }
         }
     }
@@ -259,9 +254,6 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
     // bulkhead and the lanes of the password-hash queue bound it), nor is
     // the teachers' and staff's sign-in form: their sign-ins must get
     // through a storm, and a shed one comes back seconds later.
-    let staff_form = *req.method() == Method::GET
-        && req.uri().path() == "/login"
-        && asks_staff_line(req.uri().query());
     if !(checks_secret || staff_form) && gate.check(delay, now) == Verdict::Shed {
         surge.count(reason);
         // A shed request is a queue the delay samples may not show.
@@ -411,13 +403,17 @@ fn valid_pass(
             }))
         }
         Err(_) => {
-            surge
-                .counters
-                .tokens_refused
-                .fetch_add(1, Ordering::Relaxed);
+            token_refused(surge);
             None
         }
     }
+}
+
+fn token_refused(surge: &Surge) {
+    surge
+        .counters
+        .tokens_refused
+        .fetch_add(1, Ordering::Relaxed);
 }
 
 /// A valid queue ticket presented, with its text.
@@ -431,10 +427,7 @@ fn valid_ticket(
     match surge.signer.verify_ticket(&text, now_ms) {
         Ok(t) => Some((t, text)),
         Err(_) => {
-            surge
-                .counters
-                .tokens_refused
-                .fetch_add(1, Ordering::Relaxed);
+            token_refused(surge);
             None
         }
     }
@@ -448,28 +441,37 @@ fn valid_ticket(
 enum SignInStanding {
     /// Nobody waits, or this client's turn has come (with the pass to set).
     Go(Option<Grant>),
-    /// Others wait: take one's place in the general line first.
-    InLine,
+    /// Others wait: take one's place in the general line first. For the
+    /// form, the lobby answer (a new ticket if the client had none); for a
+    /// password sign-in, none yet (a teacher's is checked at once).
+    InLine(Option<Waiting>),
 }
 
-fn sign_in_standing(state: &AppState, headers: &HeaderMap) -> SignInStanding {
+fn sign_in_standing(state: &AppState, headers: &HeaderMap, form: bool) -> SignInStanding {
     let surge = &state.surge;
     let now_ms = state.clock.now_ms();
     let jar = CookieJar::from_headers(headers);
     if let Some(renewed) = valid_pass(surge, headers, &jar, now_ms) {
         return SignInStanding::Go(renewed);
     }
+    surge
+        .admitted
+        .sweep_if_due(now_ms, surge.config.active_window);
     let mut lobby = surge.lobby();
     surge.admit_waiting(&mut lobby, now_ms);
-    if let Some((t, _)) = valid_ticket(surge, headers, &jar, now_ms) {
+    if let Some((t, text)) = valid_ticket(surge, headers, &jar, now_ms) {
         match lobby.standing(&t) {
             Standing::Enter => return SignInStanding::Go(Some(surge.enter(lobby, &t, now_ms))),
-            Standing::Wait { .. } => return SignInStanding::InLine,
+            Standing::Wait { position } => {
+                return SignInStanding::InLine(
+                    form.then(|| surge.waiting(&lobby, &t, text, position, now_ms)),
+                )
+            }
             Standing::OtherEpoch => {}
         }
     }
     if lobby.backlog(Lane::General) > 0 {
-        SignInStanding::InLine
+        SignInStanding::InLine(form.then(|| surge.new_ticket(lobby, Lane::General, now_ms)))
     } else {
         SignInStanding::Go(None)
     }
@@ -525,15 +527,7 @@ async fn admit_user(
         match lobby.standing(&t) {
             Standing::Enter => return Admission::In(Some(surge.enter(lobby, &t, now_ms))),
             Standing::Wait { position } => {
-                let plan = surge.plan(&lobby, t.lane, position, now_ms);
-                return Admission::Wait(Waiting {
-                    lane: t.lane,
-                    position,
-                    estimate: plan.estimate,
-                    refresh: plan.refresh,
-                    ticket: text,
-                    new_ticket: false,
-                });
+                return Admission::Wait(surge.waiting(&lobby, &t, text, position, now_ms))
             }
             Standing::OtherEpoch => {}
         }
@@ -543,28 +537,54 @@ async fn admit_user(
         drop(lobby);
         return Admission::In(Some(surge.grant(lane, now_ms, false, false)));
     }
-    let t = lobby.issue(lane, now_ms);
-    surge
-        .counters
-        .tickets_issued
-        .fetch_add(1, Ordering::Relaxed);
-    let position = match lobby.standing(&t) {
-        Standing::Wait { position } => position,
-        Standing::Enter | Standing::OtherEpoch => 1,
-    };
-    let plan = surge.plan(&lobby, lane, position, now_ms);
-    drop(lobby);
-    Admission::Wait(Waiting {
-        lane,
-        position,
-        estimate: plan.estimate,
-        refresh: plan.refresh,
-        ticket: surge.signer.sign_ticket(&t),
-        new_ticket: true,
-    })
+    Admission::Wait(surge.new_ticket(lobby, lane, now_ms))
 }
 
 impl Surge {
+    /// The lobby answer for the holder of `ticket` (signed as `text`),
+    /// waiting at `position`.
+    fn waiting(
+        &self,
+        lobby: &ardoise_admission::Lobby,
+        ticket: &QueueTicket,
+        text: String,
+        position: u64,
+        now_ms: u64,
+    ) -> Waiting {
+        let plan = self.plan(lobby, ticket.lane, position, now_ms);
+        Waiting {
+            lane: ticket.lane,
+            position,
+            estimate: plan.estimate,
+            refresh: plan.refresh,
+            ticket: text,
+            new_ticket: false,
+        }
+    }
+
+    /// A new ticket at the back of `lane`, and its lobby answer (signed
+    /// once the lobby is let go).
+    fn new_ticket(
+        &self,
+        mut lobby: std::sync::MutexGuard<'_, ardoise_admission::Lobby>,
+        lane: Lane,
+        now_ms: u64,
+    ) -> Waiting {
+        let t = lobby.issue(lane, now_ms);
+        self.counters.tickets_issued.fetch_add(1, Ordering::Relaxed);
+        let position = match lobby.standing(&t) {
+            Standing::Wait { position } => position,
+            Standing::Enter | Standing::OtherEpoch => 1,
+        };
+        let waiting = self.waiting(&lobby, &t, String::new(), position, now_ms);
+        drop(lobby);
+        Waiting {
+            ticket: self.signer.sign_ticket(&t),
+            new_ticket: true,
+            ..waiting
+        }
+    }
+
     /// The pass of the holder of `ticket`, whose turn has come: their entry
     /// is recorded (for the lobby's measured rate) and the lobby let go.
     fn enter(

@@ -19,6 +19,17 @@ fn capacity(users: u64, staff_percent: u8) -> SurgeConfig {
     }
 }
 
+/// `config` with a delay target of zero: every request has waited too
+/// long.
+fn every_request_late(config: SurgeConfig) -> SurgeConfig {
+    SurgeConfig {
+        codel_target: std::time::Duration::ZERO,
+        prelogin_target: std::time::Duration::ZERO,
+        codel_interval: std::time::Duration::from_micros(1),
+        ..config
+    }
+}
+
 /// What a browser shows after `GET path`.
 #[derive(Debug, PartialEq)]
 enum Seen {
@@ -430,13 +441,7 @@ async fn with_the_surge_layer_off_nobody_waits() {
 #[tokio::test]
 async fn a_request_that_waited_too_long_is_refused_at_once_and_told_when_to_come_back() {
     // A delay target of zero: every request has waited too long.
-    let app = spawn_app_with_surge(SurgeConfig {
-        codel_target: std::time::Duration::ZERO,
-        prelogin_target: std::time::Duration::ZERO,
-        codel_interval: std::time::Duration::from_micros(1),
-        ..test_surge()
-    })
-    .await;
+    let app = spawn_app_with_surge(every_request_late(test_surge())).await;
     let c = client();
     let resp = c.get(app.url("/login")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 503);
@@ -486,13 +491,7 @@ async fn a_request_that_waited_too_long_is_refused_at_once_and_told_when_to_come
 #[tokio::test]
 async fn the_same_request_again_before_its_retry_after_waits_until_then_and_others_do_not() {
     // Every request has waited too long: each is refused.
-    let app = spawn_app_with_surge(SurgeConfig {
-        codel_target: std::time::Duration::ZERO,
-        prelogin_target: std::time::Duration::ZERO,
-        codel_interval: std::time::Duration::from_micros(1),
-        ..test_surge()
-    })
-    .await;
+    let app = spawn_app_with_surge(every_request_late(test_surge())).await;
     // One connection, as a browser tab keeps it.
     let c = reqwest::Client::builder()
         .pool_max_idle_per_host(1)
@@ -977,13 +976,7 @@ async fn while_others_wait_pupils_sign_in_on_their_turn_and_teachers_at_once() {
 #[tokio::test]
 async fn under_a_long_queue_delay_waiters_still_see_their_place_and_teachers_their_form() {
     // Every request has waited too long, and the node takes one user.
-    let app = spawn_app_with_surge(SurgeConfig {
-        codel_target: std::time::Duration::ZERO,
-        prelogin_target: std::time::Duration::ZERO,
-        codel_interval: std::time::Duration::from_micros(1),
-        ..capacity(1, 0)
-    })
-    .await;
+    let app = spawn_app_with_surge(every_request_late(capacity(1, 0))).await;
     let s = &app.seeded;
     let admitted = browser(&app, &s.pupil_a).await;
     // What would be served is shed, the place taken all the same.
