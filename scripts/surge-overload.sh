@@ -41,6 +41,9 @@ if [ -z "$BIN" ]; then
   BIN="${CARGO_TARGET_DIR:-target}/release/ardoise"
 fi
 [ -f "$DIR/demo-accounts.csv" ] || "$BIN" --data-dir "$DIR" demo >/dev/null
+# Each waiter's line (order and estimates), if this binary writes them.
+WAITERS_CSV=""
+if "$BIN" surge --help 2>/dev/null | grep -q -- --waiters-csv; then WAITERS_CSV=1; fi
 
 # A CPU quota for the server: cgroup v2 (cpu.max) or v1 (cfs quota), with
 # the shortest quota the kernel takes (1 ms) and a period to match, so that
@@ -107,9 +110,11 @@ run() { # run NAME ENABLED RATES FLAGS...
   start_sampler "$name"
   # Remembered sessions are signed in before the run (as "yesterday"), on
   # a node without quota pressure from the wave.
+  local waiters=()
+  [ -z "$WAITERS_CSV" ] || waiters=(--waiters-csv "$DIR/$name.waiters.csv")
   taskset -c 1 "$BIN" --data-dir "$DIR" surge --target "http://$ADDR" --label "$name" \
     --stairs "$rates" --stair-secs "$STAIR_SECS" --grace "$GRACE" \
-    --json "$DIR/$name.json" "$@" >"$DIR/$name.txt" 2>"$DIR/$name.err" || true
+    --json "$DIR/$name.json" "${waiters[@]}" "$@" >"$DIR/$name.txt" 2>"$DIR/$name.err" || true
   stop_server
   wait "$SAMPLER" 2>/dev/null || true
   cat "$DIR/$name.txt"

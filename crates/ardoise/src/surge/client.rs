@@ -94,6 +94,8 @@ pub enum Answer {
         estimate: Option<u64>,
         /// When the page asks to be refreshed, in seconds.
         refresh: u64,
+        /// The page, when asked for.
+        body: String,
     },
     /// Given up after the retries.
     Failed(ErrorKind),
@@ -196,6 +198,7 @@ impl Net {
                     let position = header("x-ardoise-queue-position");
                     let estimate = header("x-ardoise-estimated-wait");
                     let retry_after = header("retry-after");
+                    let held = held_in_lobby(resp.headers());
                     let location = resp
                         .headers()
                         .get("location")
@@ -213,13 +216,17 @@ impl Net {
                             continue;
                         }
                     };
-                    let latency = sent.elapsed();
+                    // A waiter's page held by the node until their turn
+                    // (`Server-Timing: lobby;dur=`) was waiting in line,
+                    // not being served: the latency is what came after.
+                    let latency = sent.elapsed().saturating_sub(held);
                     if let Some(position) = position {
                         self.stats.lobby_answer(sent, latency);
                         return Answer::Lobby {
                             position,
                             estimate,
                             refresh: retry_after.unwrap_or(5),
+                            body: if want_body { body } else { String::new() },
                         };
                     }
                     if status == 503 {
@@ -253,10 +260,38 @@ impl Net {
     }
 }
 
+/// How long the node held the request for its turn in line, from its
+/// `Server-Timing: lobby;dur=<ms>` entry.
+fn held_in_lobby(headers: &HeaderMap) -> Duration {
+    headers
+        .get_all("server-timing")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|entry| entry.trim().strip_prefix("lobby;dur="))
+        .filter_map(|ms| ms.trim().parse::<f64>().ok())
+        .find_map(|ms| Duration::try_from_secs_f64(ms / 1_000.0).ok())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn the_time_held_in_line_is_read_from_server_timing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(held_in_lobby(&h), Duration::ZERO);
+        h.append(
+            "server-timing",
+            HeaderValue::from_static("db;dur=3, lobby;dur=1250.5"),
+        );
+        assert_eq!(held_in_lobby(&h), Duration::from_micros(1_250_500));
+        let mut bad = HeaderMap::new();
+        bad.append("server-timing", HeaderValue::from_static("lobby;dur=-5"));
+        assert_eq!(held_in_lobby(&bad), Duration::ZERO);
+    }
 
     #[test]
     fn the_jar_keeps_set_cookies_and_forgets_expired_ones() {

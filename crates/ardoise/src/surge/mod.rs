@@ -113,6 +113,12 @@ pub struct SurgeArgs {
     /// Draw goodput and p99 latency over time as SVG here.
     #[arg(long)]
     pub svg: Option<PathBuf>,
+    /// Write one line per user who waited in the lobby and got in here
+    /// (CSV: lane, when they queued and got in, the first estimate and
+    /// place shown, the last refresh interval), to study order and
+    /// estimates.
+    #[arg(long)]
+    pub waiters_csv: Option<PathBuf>,
     /// Other runs' JSON reports, drawn on the same chart for comparison
     /// (repeat the option for several).
     #[arg(long)]
@@ -213,7 +219,9 @@ pub fn read_accounts(path: &Path) -> anyhow::Result<Vec<Account>> {
         out.push(Account {
             login: login.to_string(),
             password: password.to_string(),
-            staff: roles.split('+').any(|r| r == "teacher" || r == "staff"),
+            staff: roles
+                .split('+')
+                .any(|r| matches!(r, "teacher" | "staff" | "admin")),
         });
     }
     if out.is_empty() {
@@ -409,6 +417,11 @@ pub async fn run(args: SurgeArgs, data_dir: &Path) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("surge: JSON report in {}", path.display());
+    }
+    if let Some(path) = &args.waiters_csv {
+        std::fs::write(path, stats.waiters_csv())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("surge: waiters in {}", path.display());
     }
     if let Some(path) = &args.svg {
         std::fs::write(path, report.svg(&read_compared(&args)?))

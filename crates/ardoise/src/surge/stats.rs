@@ -447,6 +447,24 @@ impl Stats {
         self.lock().queue.push(r);
     }
 
+    /// Every user who waited and got in, one CSV line each, in the order
+    /// they queued.
+    pub fn waiters_csv(&self) -> String {
+        let mut queue = self.lock().queue.clone();
+        queue.sort_by(|a, b| a.queued_at.total_cmp(&b.queued_at));
+        let mut out =
+            String::from("lane,queued_at,admitted_at,estimate_secs,position,last_refresh_secs\n");
+        for r in &queue {
+            let lane = if r.staff { "staff" } else { "general" };
+            let estimate = r.estimate.map(|e| e.to_string()).unwrap_or_default();
+            out.push_str(&format!(
+                "{lane},{:.3},{:.3},{estimate},{},{}\n",
+                r.queued_at, r.admitted_at, r.position, r.refresh
+            ));
+        }
+        out
+    }
+
     /// The latest second's served count and p99, for the progress line.
     pub fn last_second(&self) -> (u64, u64, u64, f64) {
         let second = self.secs(Instant::now()) as usize;

@@ -95,6 +95,7 @@ async fn visit(
                 position,
                 estimate,
                 refresh: next,
+                ..
             } => {
                 if queued.is_none() {
                     net.stats
@@ -132,8 +133,9 @@ async fn think(user: &User) {
 }
 
 /// The sign-in form. While others wait in line, pupils and parents wait
-/// in the lobby for it; teachers and staff follow the lobby's link to
-/// their own line, as the page tells them to.
+/// in the lobby for it; teachers and staff sign in with the lobby's form
+/// for them (or follow its link to their own line), as the page tells
+/// them to.
 async fn sign_in_form(net: &Net, jar: &mut Jar, user: &User) -> Result<String, ErrorKind> {
     if !user.account.staff {
         let page = visit(net, jar, user, "/login", true).await?;
@@ -148,6 +150,7 @@ async fn sign_in_form(net: &Net, jar: &mut Jar, user: &User) -> Result<String, E
             Answer::Served {
                 status: 200, body, ..
             } => return Ok(body),
+            Answer::Lobby { body, .. } if csrf_field(&body).is_some() => return Ok(body),
             Answer::Lobby { .. } => path = "/login?lane=staff",
             Answer::Failed(kind) => return Err(kind),
             Answer::Served { .. } => return Err(ErrorKind::Unexpected),
