@@ -159,6 +159,11 @@ pub struct LobbyConfig {
     pub refresh_max: Duration,
     /// Refresh interval while the admission rate is not yet known. Default 5 s.
     pub refresh_unknown: Duration,
+    /// How long the node may hold a waiter's refresh when their turn is
+    /// expected within that time, answering as soon as it comes (see
+    /// [`LobbyPlan::near`]). Zero: never held, the turn is noticed at the
+    /// next refresh. Default zero.
+    pub hold: Duration,
 }
 
 impl Default for LobbyConfig {
@@ -171,6 +176,7 @@ impl Default for LobbyConfig {
             refresh_min: Duration::from_secs(2),
             refresh_max: Duration::from_secs(60),
             refresh_unknown: Duration::from_secs(5),
+            hold: Duration::ZERO,
         }
     }
 }
@@ -182,6 +188,9 @@ pub struct LobbyPlan {
     pub refresh: Duration,
     /// The wait shown, in whole seconds; `None`: not known yet.
     pub estimate: Option<Duration>,
+    /// The turn is expected within [`LobbyConfig::hold`]: the node may hold
+    /// this refresh until it comes.
+    pub near: bool,
 }
 
 /// A duration in whole seconds, rounded up.
@@ -269,6 +278,11 @@ impl Lobby {
             0 => Standing::Enter,
             position => Standing::Wait { position },
         }
+    }
+
+    /// The front of `lane`: every ticket up to this number may enter.
+    pub fn front(&self, lane: Lane) -> u64 {
+        self.lane(lane).admitted_through
     }
 
     /// Tickets issued in `lane` and not yet admitted.
@@ -386,14 +400,21 @@ impl Lobby {
     /// see [`crate::Departures`]) when given and known, else
     /// `position / admission rate`.
     ///
-    /// A waiter's turn is only noticed when their page comes back, so the
-    /// honest wait to show is the time of the visit that should let them
-    /// in. Near the front (the turn expected within
-    /// [`LobbyConfig::refresh_max`]) the page comes back when the turn is
-    /// expected, never sooner than [`LobbyConfig::refresh_min`], and shows
-    /// that delay; further back it comes back after `refresh_max` for a
-    /// fresher estimate and shows `position / admission rate`. With no
-    /// rate measured yet it shows no number and comes back after
+    /// With a [`LobbyConfig::hold`], the page comes back half a hold
+    /// before the turn is expected (never sooner than
+    /// [`LobbyConfig::refresh_min`], never later than
+    /// [`LobbyConfig::refresh_max`]) and the node holds it until the turn
+    /// comes: the wait shown is the expected one.
+    ///
+    /// Without, a waiter's turn is only noticed when their page comes
+    /// back, so the honest wait to show is the time of the visit that
+    /// should let them in. Near the front (the turn expected within
+    /// `refresh_max`) the page comes back when the turn is expected, never
+    /// sooner than `refresh_min`, and shows that delay; further back it
+    /// comes back after `refresh_max` for a fresher estimate and shows the
+    /// whole wait.
+    ///
+    /// With no wait known yet it shows no number and comes back after
     /// [`LobbyConfig::refresh_unknown`].
     pub fn plan(
         &self,
@@ -410,22 +431,34 @@ impl Lobby {
             let extra = (jitter.clamp(0.0, 1.0) * (secs / 8 + 1) as f64) as u64;
             Duration::from_secs(secs + extra.min(secs / 8))
         };
-        match self.wait_at(lane, position, now_ms, departures) {
-            None => LobbyPlan {
+        let Some(wait) = self.wait_at(lane, position, now_ms, departures) else {
+            return LobbyPlan {
                 refresh: spread(whole_secs(c.refresh_unknown).max(1)),
                 estimate: None,
-            },
-            Some(wait) if wait <= Duration::from_secs(max) => {
-                let refresh = spread(whole_secs(wait).clamp(min, max));
-                LobbyPlan {
-                    refresh,
-                    estimate: Some(refresh),
-                }
+                near: false,
+            };
+        };
+        if !c.hold.is_zero() {
+            let back = whole_secs(wait.saturating_sub(c.hold / 2));
+            return LobbyPlan {
+                refresh: spread(back.clamp(min, max)),
+                estimate: Some(Duration::from_secs(whole_secs(wait))),
+                near: wait <= c.hold,
+            };
+        }
+        if wait <= Duration::from_secs(max) {
+            let refresh = spread(whole_secs(wait).clamp(min, max));
+            LobbyPlan {
+                refresh,
+                estimate: Some(refresh),
+                near: false,
             }
-            Some(wait) => LobbyPlan {
+        } else {
+            LobbyPlan {
                 refresh: spread(max),
                 estimate: Some(Duration::from_secs(whole_secs(wait))),
-            },
+                near: false,
+            }
         }
     }
 
@@ -991,6 +1024,35 @@ mod tests {
         // Short delays are not stretched.
         let short = l.plan(Lane::General, 20, now, 0.999, None);
         assert_eq!(short.refresh, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn with_a_hold_the_page_comes_back_half_a_hold_early_and_shows_the_turn() {
+        let (mut l, now) = lobby_at_rate(10);
+        l.config.hold = Duration::from_secs(4);
+        l.config.refresh_min = Duration::from_secs(1);
+        // (position, refresh, estimate, near): 10 places a second.
+        for (position, refresh, estimate, near) in [
+            (3, 1, 1, true),
+            (40, 2, 4, true),
+            (50, 3, 5, false),
+            (300, 28, 30, false),
+            (6_000, 60, 600, false),
+        ] {
+            let plan = l.plan(Lane::General, position, now, 0.0, None);
+            assert_eq!(plan.refresh, Duration::from_secs(refresh), "{position}");
+            assert_eq!(
+                plan.estimate,
+                Some(Duration::from_secs(estimate)),
+                "{position}"
+            );
+            assert_eq!(plan.near, near, "{position}");
+        }
+        // Unknown waits are never held.
+        let mut fresh = lobby();
+        fresh.config.hold = Duration::from_secs(4);
+        fresh.issue(Lane::General, T0);
+        assert!(!fresh.plan(Lane::General, 1, T0, 0.0, None).near);
     }
 
     #[test]

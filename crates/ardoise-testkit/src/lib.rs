@@ -306,10 +306,13 @@ pub async fn spawn_app() -> TestApp {
 /// The surge layer as tests want it: admission as configured, but no
 /// refusal that depends on timing (a test machine busy with other tests
 /// stalls for longer than the production delay targets) and room for
-/// sign-ins in parallel. Tests of the surge layer start from this.
+/// sign-ins in parallel. Tests of the surge layer start from this. A
+/// waiter's refresh is not held for their turn (the lobby is answered at
+/// once): the tests of the hold turn it on.
 pub fn test_surge() -> ardoise_web::surge::SurgeConfig {
     use std::time::Duration;
     ardoise_web::surge::SurgeConfig {
+        lobby_hold: Duration::ZERO,
         codel_target: Duration::from_secs(600),
         prelogin_target: Duration::from_secs(600),
         codel_interval: Duration::from_secs(600),

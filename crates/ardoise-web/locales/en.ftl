@@ -304,6 +304,7 @@ admin-surge-unknown = not measured yet
 admin-surge-passes = Entries, direct + from the line:
 admin-surge-tickets = tickets issued:
 admin-surge-tokens-refused = tickets or passes refused:
+admin-surge-held = lobby pages held until their turn:
 admin-surge-refusals = Requests refused or held back, by reason
 admin-surge-bulkheads = Bulkheads (requests in flight per kind of work)
 admin-surge-in-flight = In flight

@@ -304,6 +304,7 @@ admin-surge-unknown = pas encore mesuré
 admin-surge-passes = Entrées directes + depuis la file :
 admin-surge-tickets = tickets distribués :
 admin-surge-tokens-refused = tickets ou laissez-passer refusés :
+admin-surge-held = pages d’attente retenues jusqu’au tour :
 admin-surge-refusals = Requêtes refusées ou mises en attente, par motif
 admin-surge-bulkheads = Cloisons (requêtes en cours par type de travail)
 admin-surge-in-flight = En cours

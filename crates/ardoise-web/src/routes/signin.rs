@@ -82,10 +82,19 @@ fn safe_next(next: Option<&str>) -> String {
 
 /// The pre-sign-in anti-CSRF token (double-submit cookie), created if absent.
 fn csrf_cookie(jar: CookieJar, secure: bool) -> (CookieJar, String) {
+    match pre_login_csrf(&jar, secure) {
+        (token, Some(cookie)) => (jar.add(cookie), token),
+        (token, None) => (jar, token),
+    }
+}
+
+/// The pre-sign-in anti-CSRF token the client holds, else a new one with
+/// the cookie to set (the sign-in form, and the teachers' form of the
+/// lobby, carry it).
+pub(crate) fn pre_login_csrf(jar: &CookieJar, secure: bool) -> (String, Option<Cookie<'static>>) {
     if let Some(c) = jar.get(CSRF_COOKIE) {
         if c.value().len() == 43 {
-            let v = c.value().to_string();
-            return (jar, v);
+            return (c.value().to_string(), None);
         }
     }
     let token = crate::session::new_token();
@@ -93,8 +102,9 @@ fn csrf_cookie(jar: CookieJar, secure: bool) -> (CookieJar, String) {
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(secure);
-    (jar.add(cookie), token)
+        .secure(secure)
+        .build();
+    (token, Some(cookie))
 }
 
 fn check_pre_csrf(jar: &CookieJar, field: &str) -> Result<(), ApiError> {

@@ -38,13 +38,14 @@ use ardoise_admission::{
     AdmissionPass, BulkheadClass, ClientId, Lane, QueueTicket, Standing, Verdict,
 };
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use rand::RngCore;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Cookie holding the admission pass.
 pub const PASS_COOKIE: &str = "ardoise_pass";
@@ -205,6 +206,8 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
     }
 
     let mut grant = None;
+    // How long this request was held for its turn (see `hold`).
+    let mut held_for = None;
     // While others wait in line, a newcomer's sign-in form is the lobby
     // (unless asked for the teachers' and staff's line) and a pupil's or
     // parent's password is not checked before their turn.
@@ -217,8 +220,20 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
         match sign_in_standing(&state, req.headers(), sign_in_form) {
             SignInStanding::Go(g) => grant = g,
             SignInStanding::InLine(Some(waiting)) => {
-                surge.count(Refusal::Queued);
-                return pages::lobby(&state, &req, &waiting);
+                match hold(&state, req.method(), &waiting).await {
+                    Held::In(g, held) => {
+                        grant = Some(g);
+                        held_for = Some(held);
+                    }
+                    Held::Wait(again, held) => {
+                        surge.count(Refusal::Queued);
+                        return server_timing(pages::lobby(&state, &req, &again), held);
+                    }
+                    Held::Not => {
+                        surge.count(Refusal::Queued);
+                        return pages::lobby(&state, &req, &waiting);
+                    }
+                }
             }
             SignInStanding::InLine(None) => {
                 in_line = Some((
@@ -241,10 +256,20 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
         .await
         {
             Admission::In(g) => grant = g,
-            Admission::Wait(waiting) => {
-                surge.count(Refusal::Queued);
-                return pages::lobby(&state, &req, &waiting);
-            }
+            Admission::Wait(waiting) => match hold(&state, req.method(), &waiting).await {
+                Held::In(g, held) => {
+                    grant = Some(g);
+                    held_for = Some(held);
+                }
+                Held::Wait(again, held) => {
+                    surge.count(Refusal::Queued);
+                    return server_timing(pages::lobby(&state, &req, &again), held);
+                }
+                Held::Not => {
+                    surge.count(Refusal::Queued);
+                    return pages::lobby(&state, &req, &waiting);
+                }
+            },
         }
     }
 
@@ -254,13 +279,19 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
     // bulkhead and the lanes of the password-hash queue bound it), nor is
     // the teachers' and staff's sign-in form: their sign-ins must get
     // through a storm, and a shed one comes back seconds later.
-    if !(checks_secret || staff_form) && gate.check(delay, now) == Verdict::Shed {
-        surge.count(reason);
-        // A shed request is a queue the delay samples may not show.
-        surge.users.record_overload();
-        return pages::busy(surge, &req);
+    // A waiter who was just let in after a held refresh is not shed
+    // either: their place is taken, and the wait was the hold's, not the
+    // node's.
+    if held_for.is_none() {
+        if !(checks_secret || staff_form) && gate.check(delay, now) == Verdict::Shed {
+            surge.count(reason);
+            // A shed request is a queue the delay samples may not show.
+            surge.users.record_overload();
+            let json = wants_json(req.uri().path(), req.headers());
+            return with_pass(surge, pages::busy(surge, &req), grant.as_ref(), json);
+        }
+        surge.users.observe(delay, surge.admitted.total(), now);
     }
-    surge.users.observe(delay, surge.admitted.total(), now);
 
     let class = bulkhead_class(
         req.method(),
@@ -278,7 +309,8 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
             if full.class != BulkheadClass::SignIn {
                 surge.users.record_overload();
             }
-            return pages::busy(surge, &req);
+            let json = wants_json(req.uri().path(), req.headers());
+            return with_pass(surge, pages::busy(surge, &req), grant.as_ref(), json);
         }
     };
     let json = wants_json(req.uri().path(), req.headers());
@@ -317,7 +349,7 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
             .is_some_and(|m| m.code == ApiError::Busy.code());
         if queue_full {
             surge.count(Refusal::Bulkhead(BulkheadClass::SignIn));
-            return pages::busy_for(surge, &busy);
+            return with_pass(surge, pages::busy_for(surge, &busy), grant.as_ref(), json);
         }
     }
     if checks_secret {
@@ -337,6 +369,16 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
             append_cookie(h, surge.challenge_cookie(&token));
         }
     }
+    if let Some(held) = held_for {
+        resp = server_timing(resp, held);
+    }
+    with_pass(surge, resp, grant.as_ref(), json)
+}
+
+/// `resp` with the pass of `grant`, if any (and the spent ticket's cookie
+/// removed). A request refused after its user was let in carries it too:
+/// the place is theirs, and their retry must not ask for another.
+fn with_pass(surge: &Surge, mut resp: Response, grant: Option<&Grant>, json: bool) -> Response {
     if let Some(g) = grant {
         let h = resp.headers_mut();
         append_cookie(h, surge.pass_cookie(&g.token));
@@ -351,6 +393,105 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
     }
     resp
 }
+
+/// How a waiter's refresh was held.
+enum Held {
+    /// Not held (not near the front, not a page, or too many held already):
+    /// answer with the lobby now.
+    Not,
+    /// Their turn came: in, with this pass, after waiting this long.
+    In(Grant, Duration),
+    /// The hold ended first: the lobby again, after waiting this long.
+    Wait(Waiting, Duration),
+}
+
+/// Holds the refresh of a waiter near the front (see [`super::hold`])
+/// until the front of their lane passes them or the hold ends. Only pages
+/// (`GET`, `HEAD`) are held: another method's body would wait with them.
+async fn hold(state: &AppState, method: &Method, waiting: &Waiting) -> Held {
+    let surge = &state.surge;
+    let Some(ticket) = waiting.near else {
+        return Held::Not;
+    };
+    if !matches!(*method, Method::GET | Method::HEAD) {
+        return Held::Not;
+    }
+    let Some(_permit) = surge.holds.try_hold() else {
+        return Held::Not;
+    };
+    let started = Instant::now();
+    let deadline = started + surge.config.lobby_hold;
+    loop {
+        // Registered before looking at the front: a move in between wakes it.
+        let notified = surge.holds.bucket(ticket.lane, ticket.seq).notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let now = Instant::now();
+        match look_again(state, &ticket, &waiting.ticket, now >= deadline) {
+            Some(Looked::In(grant)) => return Held::In(grant, started.elapsed()),
+            Some(Looked::Wait(again)) => return Held::Wait(again, started.elapsed()),
+            Some(Looked::Gone) => return Held::Not,
+            None => {}
+        }
+        // Places free when a sweep (five times a second) or a request finds
+        // them, not only when another request moves the front: look again
+        // at least once a second.
+        let next_look = deadline.min(now + Duration::from_secs(1));
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep_until(next_look.into()) => {}
+        }
+    }
+}
+
+/// What a held waiter found on looking at the front again.
+enum Looked {
+    /// Their turn has come.
+    In(Grant),
+    /// Still waiting, and the hold is over.
+    Wait(Waiting),
+    /// The ticket is not of this lobby.
+    Gone,
+}
+
+/// Moves the front if places freed, and says where the holder of `ticket`
+/// (signed as `text`) stands; `None`: still waiting, hold on (unless
+/// `last`, the end of the hold).
+fn look_again(state: &AppState, ticket: &QueueTicket, text: &str, last: bool) -> Option<Looked> {
+    let surge = &state.surge;
+    let now_ms = state.clock.now_ms();
+    surge
+        .admitted
+        .sweep_if_due(now_ms, surge.config.active_window);
+    let mut lobby = surge.lobby();
+    surge.admit_waiting(&mut lobby, now_ms);
+    match lobby.standing(ticket) {
+        Standing::Enter => Some(Looked::In(surge.enter(lobby, ticket, now_ms))),
+        Standing::Wait { position } if last => Some(Looked::Wait(surge.waiting(
+            &lobby,
+            ticket,
+            text.to_string(),
+            position,
+            now_ms,
+        ))),
+        Standing::Wait { .. } => None,
+        Standing::OtherEpoch => Some(Looked::Gone),
+    }
+}
+
+/// `resp` with the time it was held for, as `Server-Timing: lobby;dur=`
+/// (milliseconds): browsers show it in their developer tools, and the load
+/// generator tells the node's service time from the waiter's wait by it.
+fn server_timing(mut resp: Response, held: Duration) -> Response {
+    let value = format!("lobby;dur={:.1}", held.as_secs_f64() * 1_000.0);
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().append(SERVER_TIMING, v);
+    }
+    resp
+}
+
+/// The `Server-Timing` header (W3C Server Timing).
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
 pub(crate) fn append_cookie(headers: &mut HeaderMap, cookie: Cookie<'static>) {
     if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
@@ -559,6 +700,7 @@ impl Surge {
             refresh: plan.refresh,
             ticket: text,
             new_ticket: false,
+            near: plan.near.then_some(*ticket),
         }
     }
 
@@ -581,6 +723,8 @@ impl Surge {
         Waiting {
             ticket: self.signer.sign_ticket(&t),
             new_ticket: true,
+            // A newcomer sees the lobby at once; their next visit may be held.
+            near: None,
             ..waiting
         }
     }

@@ -19,6 +19,7 @@
 pub mod admission;
 pub mod challenge;
 pub mod conn;
+mod hold;
 pub mod mix;
 pub mod pages;
 
@@ -89,6 +90,11 @@ pub struct SurgeConfig {
     pub ticket_max_age: Duration,
     /// Base of the jittered `Retry-After` of refused requests.
     pub retry_after_secs: u32,
+    /// A waiter whose turn is expected within this time has their refresh
+    /// held until it comes (see [`hold`]); zero: never held.
+    pub lobby_hold: Duration,
+    /// Most refreshes held at once.
+    pub lobby_max_held: usize,
     /// Bulkheads: requests in flight per class; `None` derives from cores.
     pub bulkhead_reads: Option<u64>,
     /// See `bulkhead_reads`.
@@ -139,6 +145,8 @@ impl Default for SurgeConfig {
             pass_idle: Duration::from_secs(20 * 60),
             ticket_max_age: Duration::from_secs(2 * 60 * 60),
             retry_after_secs: 2,
+            lobby_hold: Duration::from_secs(5),
+            lobby_max_held: 2_000,
             bulkhead_reads: None,
             bulkhead_writes: None,
             bulkhead_sign_in: None,
@@ -262,9 +270,26 @@ struct AdmittedTable {
     /// Mean time from entry to release of those who left, smoothed
     /// (milliseconds; 0: none left yet).
     mean_stay_ms: AtomicU64,
+    /// Those who left since the mean stay was last updated, and their
+    /// stays added up (the mean moves once a second, whatever the sweeps).
+    stays: Mutex<StaySample>,
     /// When the places held free up, per lane, as of the last sweep.
     departures: Mutex<[Departures; 2]>,
 }
+
+/// Stays of the users who left since `since_ms`.
+#[derive(Debug, Default, Clone, Copy)]
+struct StaySample {
+    since_ms: u64,
+    left: u64,
+    total_ms: u64,
+}
+
+/// How often the table of admitted users is swept: places free a fifth of
+/// a second after their users went quiet at most, rather than all at once
+/// each second (then granted at once, their waiters' pages came back
+/// together and filled the reads' bulkhead).
+const SWEEP_EVERY_MS: u64 = 200;
 
 impl Default for AdmittedTable {
     fn default() -> Self {
@@ -273,6 +298,7 @@ impl Default for AdmittedTable {
             counts: Default::default(),
             last_sweep_ms: AtomicU64::new(0),
             mean_stay_ms: AtomicU64::new(0),
+            stays: Mutex::new(StaySample::default()),
             departures: Mutex::new([Departures::new(0, None); 2]),
         }
     }
@@ -301,11 +327,11 @@ impl AdmittedTable {
         }
     }
 
-    /// Forgets clients idle for longer than `window`, at most once a second
-    /// (one caller does it; the others go on).
+    /// Forgets clients idle for longer than `window`, at most every
+    /// [`SWEEP_EVERY_MS`] (one caller does it; the others go on).
     fn sweep_if_due(&self, now_ms: u64, window: Duration) {
         let last = self.last_sweep_ms.load(Ordering::Relaxed);
-        if now_ms < last.saturating_add(1_000)
+        if now_ms < last.saturating_add(SWEEP_EVERY_MS)
             || self
                 .last_sweep_ms
                 .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
@@ -333,8 +359,26 @@ impl AdmittedTable {
             }
             keep
         });
-        if let Some(sample) = stays_ms.checked_div(left) {
-            // Smoothed over sweeps: a quarter of the way to this sweep's mean.
+        let second = {
+            let mut stays = self
+                .stays
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            stays.left += left;
+            stays.total_ms = stays.total_ms.saturating_add(stays_ms);
+            if now_ms >= stays.since_ms.saturating_add(1_000) {
+                let done = *stays;
+                *stays = StaySample {
+                    since_ms: now_ms,
+                    ..StaySample::default()
+                };
+                Some(done)
+            } else {
+                None
+            }
+        };
+        if let Some(sample) = second.and_then(|s| s.total_ms.checked_div(s.left)) {
+            // Smoothed over seconds: a quarter of the way to this second's mean.
             let old = self.mean_stay_ms.load(Ordering::Relaxed);
             let new = if old == 0 {
                 sample
@@ -394,6 +438,7 @@ pub struct Surge {
     failures: Mutex<FailureSketch>,
     challenges: ChallengeSigner,
     mix: mix::TrafficMix,
+    holds: hold::Holds,
 }
 
 impl fmt::Debug for Surge {
@@ -445,6 +490,8 @@ pub struct SurgeSnapshot {
     pub mix: mix::MixFigures,
     /// Whether the sign-in check may be asked.
     pub challenge_enabled: bool,
+    /// Waiters' refreshes held now until their turn, and the most at once.
+    pub lobby_held: (u64, u64),
 }
 
 /// One lane's figures.
@@ -509,6 +556,14 @@ impl Surge {
                 // queue stood still (seen at 10× load: 600 users admitted
                 // under a limit of 1,240, 16,000 waiting).
                 grant_ttl: Duration::from_secs(3),
+                hold: config.lobby_hold,
+                // A held refresh is answered when the turn comes: the page
+                // may come back sooner, it will not come back for nothing.
+                refresh_min: if config.lobby_hold.is_zero() {
+                    LobbyConfig::default().refresh_min
+                } else {
+                    Duration::from_secs(1)
+                },
                 ..LobbyConfig::default()
             },
             clock.now_ms(),
@@ -527,6 +582,12 @@ impl Surge {
             // Users count for the whole active window after their last
             // click: the limit must be able to climb 10 % a second.
             growth: 0.1,
+            // ...but only while it binds. Places granted to waiters not
+            // back yet leave it unused, and a limit grown meanwhile let in
+            // thousands at once when they were (seen at 10×: the limit
+            // climbed from 1,600 to 2,300 with 1,100 users in, the front
+            // jumped, the reads' bulkhead overflowed for 20 s).
+            grow_above_use: 0.9,
             ..AdaptiveLimitConfig::default()
         });
         let mut salt = [0u8; 16];
@@ -538,6 +599,7 @@ impl Surge {
                 config.challenge.max_age,
             ),
             mix: mix::TrafficMix::default(),
+            holds: hold::Holds::new(config.lobby_max_held),
             config: config.clone(),
             signer: Signer::new(SigningKey::derive(&master, "admission"), lifetimes),
             lobby: Mutex::new(lobby),
@@ -641,7 +703,8 @@ impl Surge {
     }
 
     /// Moves the fronts of the lanes forward by the free places (staff
-    /// first), holding back places granted to waiters not yet back.
+    /// first), holding back places granted to waiters not yet back, and
+    /// wakes the refreshes held for the places granted.
     fn admit_waiting(&self, lobby: &mut Lobby, now_ms: u64) {
         for lane in [Lane::Staff, Lane::General] {
             if lobby.backlog(lane) == 0 {
@@ -651,7 +714,9 @@ impl Surge {
                 .free_places(lane)
                 .saturating_sub(lobby.pending_grants(now_ms));
             if free > 0 {
-                lobby.admit_lane(lane, free, now_ms);
+                let from = lobby.front(lane);
+                let granted = lobby.admit_lane(lane, free, now_ms);
+                self.holds.front_moved(lane, from, from + granted);
             }
         }
     }
@@ -716,6 +781,10 @@ impl Surge {
             ),
             mix: self.mix.figures(now_ms),
             challenge_enabled: self.config.challenge.enabled,
+            lobby_held: (
+                self.holds.held(self.config.lobby_max_held) as u64,
+                self.config.lobby_max_held as u64,
+            ),
         }
     }
 
@@ -753,6 +822,7 @@ impl Surge {
         metrics::counter!("ardoise_surge_tickets_issued_total").absolute(s.tickets_issued);
         metrics::counter!("ardoise_surge_tokens_refused_total").absolute(s.tokens_refused);
         metrics::counter!("ardoise_surge_retries_held_total").absolute(conn::held_total());
+        metrics::gauge!("ardoise_surge_lobby_held").set(s.lobby_held.0 as f64);
         metrics::gauge!("ardoise_surge_overloaded", "traffic" => "signed_in")
             .set(if s.overloaded.0 { 1.0 } else { 0.0 });
         metrics::gauge!("ardoise_surge_overloaded", "traffic" => "pre_login")

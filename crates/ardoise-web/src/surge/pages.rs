@@ -13,12 +13,13 @@ use super::{conn, BusyPage, Surge};
 use crate::extract::request_lang;
 use crate::i18n::{Catalogs, Lang, Tr};
 use crate::state::AppState;
-use ardoise_admission::{retry_after_secs, Lane};
+use ardoise_admission::{retry_after_secs, Lane, QueueTicket};
 use askama::Template;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
 use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,9 @@ pub(crate) struct Waiting {
     pub ticket: String,
     /// Whether the ticket was just issued (set its cookie).
     pub new_ticket: bool,
+    /// The ticket, when the turn is expected soon enough for the refresh to
+    /// be held until it comes.
+    pub near: Option<QueueTicket>,
 }
 
 #[derive(Template)]
@@ -46,6 +50,10 @@ struct LobbyPage<'a> {
     refresh_secs: &'a str,
     refresh_text: String,
     staff: bool,
+    /// The lobby of the sign-in page: it carries the teachers' and staff's
+    /// sign-in form.
+    signin: bool,
+    csrf: &'a str,
     next: &'a str,
     other_lang: &'a str,
     other_lang_name: &'a str,
@@ -58,10 +66,17 @@ enum Slot {
     Wait,
     Refresh,
     Next,
+    Csrf,
 }
 
 impl Slot {
-    const ALL: [Slot; 4] = [Slot::Position, Slot::Wait, Slot::Refresh, Slot::Next];
+    const ALL: [Slot; 5] = [
+        Slot::Position,
+        Slot::Wait,
+        Slot::Refresh,
+        Slot::Next,
+        Slot::Csrf,
+    ];
 
     /// The mark rendered in its place: letters only, so escaping leaves it
     /// alone.
@@ -71,6 +86,7 @@ impl Slot {
             Slot::Wait => "SURGESLOTWAIT",
             Slot::Refresh => "SURGESLOTREFRESH",
             Slot::Next => "SURGESLOTNEXT",
+            Slot::Csrf => "SURGESLOTCSRF",
         }
     }
 }
@@ -121,12 +137,14 @@ struct WaitTexts {
     minutes: (String, String),
 }
 
-/// The lobby, rendered once per language and lane when the node starts:
+/// The lobby, rendered once per language and kind when the node starts:
 /// a waiter's page is then a few copies, as cheap as a refusal.
 #[derive(Debug, Clone)]
 pub(crate) struct LobbyPages {
-    /// French general, French staff, English general, English staff.
-    pages: [Holes; 4],
+    /// Per language (French, English): the general lane's, the staff
+    /// lane's, and the sign-in page's (the general lane's, with the
+    /// teachers' and staff's sign-in form).
+    pages: [Holes; 6],
     waits: [WaitTexts; 2],
 }
 
@@ -155,7 +173,7 @@ pub(crate) fn lobby_pages(catalogs: &Arc<Catalogs>) -> Result<LobbyPages, String
             Lang::Fr => ("en", "English"),
             Lang::En => ("fr", "Français"),
         };
-        for staff in [false, true] {
+        for (staff, signin) in [(false, false), (true, false), (false, true)] {
             let html = LobbyPage {
                 t: &t,
                 position: Slot::Position.mark(),
@@ -163,6 +181,8 @@ pub(crate) fn lobby_pages(catalogs: &Arc<Catalogs>) -> Result<LobbyPages, String
                 refresh_secs: Slot::Refresh.mark(),
                 refresh_text: t.with("lobby-refresh", &[("seconds", Slot::Refresh.mark())]),
                 staff,
+                signin,
+                csrf: Slot::Csrf.mark(),
                 next: Slot::Next.mark(),
                 other_lang,
                 other_lang_name,
@@ -181,9 +201,9 @@ pub(crate) fn lobby_pages(catalogs: &Arc<Catalogs>) -> Result<LobbyPages, String
             minutes: (before.to_string(), after.to_string()),
         });
     }
-    let pages: [Holes; 4] = pages
+    let pages: [Holes; 6] = pages
         .try_into()
-        .map_err(|_| "four lobby pages expected".to_string())?;
+        .map_err(|_| "six lobby pages expected".to_string())?;
     let waits: [WaitTexts; 2] = waits
         .try_into()
         .map_err(|_| "two wait texts expected".to_string())?;
@@ -191,14 +211,28 @@ pub(crate) fn lobby_pages(catalogs: &Arc<Catalogs>) -> Result<LobbyPages, String
 }
 
 impl LobbyPages {
-    fn render(&self, lang: Lang, waiting: &Waiting, refresh_secs: u32, next: &str) -> String {
-        let staff = waiting.lane == Lane::Staff;
-        let page = &self.pages[lang_index(lang) * 2 + usize::from(staff)];
+    /// The page of `waiting`; with `csrf`, the sign-in page's lobby and
+    /// its teachers' form.
+    fn render(
+        &self,
+        lang: Lang,
+        waiting: &Waiting,
+        refresh_secs: u32,
+        next: &str,
+        csrf: Option<&str>,
+    ) -> String {
+        let kind = match (waiting.lane, csrf) {
+            (Lane::Staff, _) => 1,
+            (Lane::General, None) => 0,
+            (Lane::General, Some(_)) => 2,
+        };
+        let page = &self.pages[lang_index(lang) * 3 + kind];
         let w = &self.waits[lang_index(lang)];
         page.fill(|slot| match slot {
             Slot::Position => waiting.position.to_string(),
             Slot::Refresh => refresh_secs.to_string(),
             Slot::Next => next.to_string(),
+            Slot::Csrf => csrf.unwrap_or_default().to_string(),
             Slot::Wait => match waiting.estimate {
                 None => w.unknown.clone(),
                 Some(d) if d < Duration::from_secs(60) => w.soon.clone(),
@@ -385,14 +419,29 @@ pub(crate) fn lobby_for(
         });
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
     } else {
-        let html = surge
-            .lobby_pages
-            .render(lang, waiting, secs, local_path(path));
+        // The sign-in page's lobby carries the teachers' and staff's form
+        // (their password is checked at once): one visit less for them.
+        let csrf = (path == "/login" && waiting.lane == Lane::General).then(|| {
+            crate::routes::signin::pre_login_csrf(
+                &CookieJar::from_headers(headers),
+                state.config.secure_cookies,
+            )
+        });
+        let html = surge.lobby_pages.render(
+            lang,
+            waiting,
+            secs,
+            local_path(path),
+            csrf.as_ref().map(|(token, _)| token.as_str()),
+        );
         let mut resp = (StatusCode::OK, Body::from(html)).into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
         );
+        if let Some((_, Some(cookie))) = csrf {
+            append_cookie(resp.headers_mut(), cookie);
+        }
         resp
     };
     let mut resp = with_retry_after(resp, secs);
@@ -442,24 +491,53 @@ mod tests {
             refresh: Duration::from_secs(30),
             ticket: String::new(),
             new_ticket: false,
+            near: None,
         };
-        let fr = pages.render(Lang::Fr, &waiting(Some(150), Lane::General), 37, "/todo");
+        let fr = pages.render(
+            Lang::Fr,
+            &waiting(Some(150), Lane::General),
+            37,
+            "/todo",
+            None,
+        );
         assert!(!fr.contains("SURGESLOT"), "{fr}");
         assert!(fr.contains("id=\"position\">12345<"));
         assert!(fr.contains("content=\"37\""));
         assert!(fr.contains("environ 3 min"));
         assert!(fr.contains("dans 37 s"));
         assert!(fr.contains("/login?lane=staff&amp;next=/todo"));
+        assert!(!fr.contains("type=\"password\""), "signed in already");
         assert!(fr.len() < 5 * 1024, "{} bytes", fr.len());
-        let en = pages.render(Lang::En, &waiting(None, Lane::Staff), 5, "/home");
+        let en = pages.render(Lang::En, &waiting(None, Lane::Staff), 5, "/home", None);
         assert!(en.contains("cannot estimate the wait yet"));
         assert!(en.contains("reserved for teachers"));
         assert!(
             !en.contains("/login?lane=staff"),
             "staff are already signed in"
         );
-        let soon = pages.render(Lang::En, &waiting(Some(20), Lane::General), 5, "/home");
+        let soon = pages.render(
+            Lang::En,
+            &waiting(Some(20), Lane::General),
+            5,
+            "/home",
+            None,
+        );
         assert!(soon.contains("less than a minute"));
+        // The sign-in page's lobby: the teachers' form, with its token.
+        let signin = pages.render(
+            Lang::Fr,
+            &waiting(Some(150), Lane::General),
+            37,
+            "/login",
+            Some("tok"),
+        );
+        assert!(!signin.contains("SURGESLOT"), "{signin}");
+        assert!(signin.contains("action=\"/login\""));
+        assert!(signin.contains("name=\"csrf\" value=\"tok\""));
+        assert!(signin.contains("type=\"password\""));
+        assert!(signin.contains("Enseignants et personnels"));
+        assert!(!signin.contains("<script"));
+        assert!(signin.len() < 5 * 1024, "{} bytes", signin.len());
     }
 
     #[test]

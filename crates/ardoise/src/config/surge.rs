@@ -51,6 +51,11 @@ pub struct SurgeSettings {
     pub ticket_max_age_mins: u64,
     /// Base of the jittered Retry-After of refused requests, in seconds.
     pub retry_after_secs: u32,
+    /// A waiter whose turn is expected within this many seconds has their
+    /// refresh held until it comes (then answered at once); 0: never held.
+    pub lobby_hold_secs: u64,
+    /// Most refreshes held at once (each holds a connection).
+    pub lobby_max_held: usize,
     /// Signed-in reads in flight at once; 0 derives it from the cores.
     pub bulkhead_reads: u64,
     /// Signed-in writes in flight at once; 0 derives it from the cores.
@@ -100,6 +105,8 @@ impl Default for SurgeSettings {
             pass_idle_mins: 20,
             ticket_max_age_mins: 120,
             retry_after_secs: 2,
+            lobby_hold_secs: 5,
+            lobby_max_held: 2_000,
             bulkhead_reads: 0,
             bulkhead_writes: 0,
             bulkhead_sign_in: 0,
@@ -149,6 +156,11 @@ pass_idle_mins = 20
 ticket_max_age_mins = 120
 # Base of the jittered Retry-After of refused requests (seconds).
 retry_after_secs = 2
+# A waiter whose turn is expected within lobby_hold_secs has their page's
+# refresh held until it comes, then answered at once (0: never held); at most
+# lobby_max_held at once, each holding a connection.
+lobby_hold_secs = 5
+lobby_max_held = 2000
 # Requests in flight per kind of work; 0 derives it from the cores.
 bulkhead_reads = 0
 bulkhead_writes = 0
@@ -229,6 +241,8 @@ impl SurgeSettings {
             pass_idle: secs(self.pass_idle_mins.saturating_mul(60)),
             ticket_max_age: secs(self.ticket_max_age_mins.saturating_mul(60)),
             retry_after_secs: self.retry_after_secs,
+            lobby_hold: secs(self.lobby_hold_secs.min(60)),
+            lobby_max_held: self.lobby_max_held,
             bulkhead_reads: auto(self.bulkhead_reads),
             bulkhead_writes: auto(self.bulkhead_writes),
             bulkhead_sign_in: auto(self.bulkhead_sign_in),

@@ -135,6 +135,80 @@ async fn when_a_place_frees_the_first_in_line_gets_it() {
     assert_eq!(visit(&app, &a, "/todo").await, Seen::Page(200));
 }
 
+/// The time a response says it was held for its turn (`Server-Timing:
+/// lobby;dur=`), in milliseconds.
+fn held_ms(resp: &reqwest::Response) -> Option<f64> {
+    resp.headers()
+        .get("server-timing")?
+        .to_str()
+        .ok()?
+        .strip_prefix("lobby;dur=")?
+        .parse()
+        .ok()
+}
+
+#[tokio::test]
+async fn a_waiter_whose_turn_is_near_gets_the_page_the_moment_it_comes() {
+    let app = spawn_app_with_surge(SurgeConfig {
+        lobby_hold: std::time::Duration::from_secs(3),
+        ..capacity(1, 0)
+    })
+    .await;
+    let a = browser(&app, &app.seeded.pupil_a).await;
+    let b = browser(&app, &app.seeded.pupil_b).await;
+    assert_eq!(visit(&app, &a, "/home").await, Seen::Page(200));
+    // The first pupil's place frees when they have been quiet for the
+    // active window (10 s). Eight seconds on, the second pupil's turn is
+    // expected within three.
+    app.clock.advance(8);
+    let first = b.get(app.url("/home")).send().await.unwrap();
+    assert_eq!(first.headers()["x-ardoise-queue-position"], "1");
+    assert_eq!(held_ms(&first), None, "a newcomer sees the lobby at once");
+    let estimate: u64 = first.headers()["x-ardoise-estimated-wait"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(estimate <= 3, "estimate {estimate} s");
+
+    // Their page comes back; while it is held the first pupil's place
+    // frees, and the page is served at once, with the pass.
+    let clock = app.clock.clone();
+    let frees = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        clock.advance(4);
+    });
+    let refresh = b.get(app.url("/home")).send().await.unwrap();
+    frees.await.unwrap();
+    assert_eq!(refresh.status().as_u16(), 200);
+    assert!(refresh.headers().get("x-ardoise-queue-position").is_none());
+    assert!(set_cookie(&refresh, "ardoise_pass").is_some());
+    let held = held_ms(&refresh).expect("the refresh says it was held");
+    assert!(held > 0.0, "held {held} ms");
+    assert!(refresh.text().await.unwrap().contains("Bonjour"));
+    assert_eq!(visit(&app, &b, "/todo").await, Seen::Page(200));
+}
+
+#[tokio::test]
+async fn a_held_refresh_whose_turn_does_not_come_gets_the_lobby_again() {
+    let app = spawn_app_with_surge(SurgeConfig {
+        lobby_hold: std::time::Duration::from_secs(3),
+        ..capacity(1, 0)
+    })
+    .await;
+    let a = browser(&app, &app.seeded.pupil_a).await;
+    let b = browser(&app, &app.seeded.pupil_b).await;
+    assert_eq!(visit(&app, &a, "/home").await, Seen::Page(200));
+    app.clock.advance(8);
+    assert_eq!(visit(&app, &b, "/home").await, Seen::Lobby(1));
+    // The first pupil keeps clicking: their place never frees.
+    assert_eq!(visit(&app, &a, "/todo").await, Seen::Page(200));
+    let again = b.get(app.url("/todo")).send().await.unwrap();
+    assert!(held_ms(&again).is_some(), "the refresh was held");
+    assert_eq!(again.headers()["x-ardoise-queue-position"], "1");
+    assert!(again.headers().get("set-cookie").is_none(), "same ticket");
+}
+
 #[tokio::test]
 async fn an_admitted_user_keeps_being_served_while_newcomers_queue() {
     let app = spawn_app_with_surge(capacity(1, 0)).await;
@@ -898,24 +972,17 @@ async fn while_others_wait_pupils_sign_in_on_their_turn_and_teachers_at_once() {
     assert_eq!(visit(&app, &first_in_line, "/home").await, Seen::Lobby(1));
 
     // A pupil opening the sign-in page while others wait meets the lobby,
-    // which shows teachers the way to their own line.
+    // which carries the teachers' and staff's sign-in form.
     let pupil = client();
     let resp = pupil.get(app.url("/login")).send().await.unwrap();
     assert_eq!(resp.headers()["x-ardoise-queue-position"], "2");
     let lobby = resp.text().await.unwrap();
-    assert!(lobby.contains("/login?lane=staff"), "{lobby}");
-    // Following that link anyway, the pupil gets the form, but their
-    // password is not checked before their turn: even a wrong one gets
-    // their place in line back, not an error.
-    let form = pupil
-        .get(app.url("/login?lane=staff"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resp = post_sign_in(&app, &pupil, &form, &s.pupil_b, "not the password").await;
+    assert!(lobby.contains("Enseignants et personnels"), "{lobby}");
+    assert!(lobby.contains("type=\"password\""), "{lobby}");
+    // Using that form anyway, the pupil's password is not checked before
+    // their turn: even a wrong one gets their place in line back, not an
+    // error.
+    let resp = post_sign_in(&app, &pupil, &lobby, &s.pupil_b, "not the password").await;
     assert_eq!(resp.headers()["x-ardoise-queue-position"], "2");
     assert!(set_cookie(&resp, "ardoise_session").is_none());
     let page = resp.text().await.unwrap();
@@ -933,7 +1000,8 @@ async fn while_others_wait_pupils_sign_in_on_their_turn_and_teachers_at_once() {
     assert_eq!(body["error"], "queued", "{body}");
     assert_eq!(body["position"], 3);
 
-    // Teachers sign in at once, by the API or by the lobby's link.
+    // Teachers sign in at once: by the API, by the lobby's form, or by
+    // the form of their own line (the link of the other pages' lobby).
     let resp = client()
         .post(app.url("/api/v1/session"))
         .json(&serde_json::json!({"login": s.teacher_a.login, "password": s.teacher_a.password}))
@@ -942,7 +1010,14 @@ async fn while_others_wait_pupils_sign_in_on_their_turn_and_teachers_at_once() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 201);
     let teacher = client();
-    let form = teacher
+    let resp = teacher.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(resp.headers()["x-ardoise-queue-position"], "4");
+    let lobby = resp.text().await.unwrap();
+    let resp = post_sign_in(&app, &teacher, &lobby, &s.teacher_b, &s.teacher_b.password).await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert!(set_cookie(&resp, "ardoise_session").is_some());
+    let other = client();
+    let form = other
         .get(app.url("/login?lane=staff"))
         .send()
         .await
@@ -950,9 +1025,8 @@ async fn while_others_wait_pupils_sign_in_on_their_turn_and_teachers_at_once() {
         .text()
         .await
         .unwrap();
-    let resp = post_sign_in(&app, &teacher, &form, &s.teacher_b, &s.teacher_b.password).await;
+    let resp = post_sign_in(&app, &other, &form, &s.teacher_a, &s.teacher_a.password).await;
     assert_eq!(resp.status().as_u16(), 303);
-    assert!(set_cookie(&resp, "ardoise_session").is_some());
 
     // The places free one after the other: the first in line, then the
     // pupil, whose sign-in page is now the form, and whose password is
@@ -979,9 +1053,14 @@ async fn under_a_long_queue_delay_waiters_still_see_their_place_and_teachers_the
     let app = spawn_app_with_surge(every_request_late(capacity(1, 0))).await;
     let s = &app.seeded;
     let admitted = browser(&app, &s.pupil_a).await;
-    // What would be served is shed, the place taken all the same.
+    // What would be served is shed, the place taken all the same, and the
+    // refusal carries the pass: the retry does not ask for another place.
     let resp = admitted.get(app.url("/home")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 503);
+    assert!(set_cookie(&resp, "ardoise_pass").is_some());
+    let again = admitted.get(app.url("/todo")).send().await.unwrap();
+    assert_eq!(again.status().as_u16(), 503);
+    assert!(again.headers().get("x-ardoise-queue-position").is_none());
     // A newcomer's answer is the lobby, never a refusal: it costs no more
     // and keeps their place in view.
     let waiting = client();
