@@ -96,6 +96,10 @@ pub enum Answer {
         refresh: u64,
         /// The page, when asked for.
         body: String,
+        /// Whether the node put them in the teachers' and staff's line.
+        staff_lane: Option<bool>,
+        /// When the request that got this answer was sent.
+        sent: Instant,
     },
     /// Given up after the retries.
     Failed(ErrorKind),
@@ -199,6 +203,11 @@ impl Net {
                     let estimate = header("x-ardoise-estimated-wait");
                     let retry_after = header("retry-after");
                     let held = held_in_lobby(resp.headers());
+                    let staff_lane = resp
+                        .headers()
+                        .get("x-ardoise-queue-lane")
+                        .and_then(|v| v.to_str().ok())
+                        .map(|lane| lane == "staff");
                     let location = resp
                         .headers()
                         .get("location")
@@ -227,6 +236,8 @@ impl Net {
                             estimate,
                             refresh: retry_after.unwrap_or(5),
                             body: if want_body { body } else { String::new() },
+                            staff_lane,
+                            sent,
                         };
                     }
                     if status == 503 {

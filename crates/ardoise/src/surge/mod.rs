@@ -363,7 +363,7 @@ pub async fn run(args: SurgeArgs, data_dir: &Path) -> anyhow::Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0x9_15);
     let progress = tokio::spawn(report::progress(Arc::clone(&stats), arrivals.len()));
     let mut tasks = tokio::task::JoinSet::new();
-    for t in &arrivals {
+    for (journey, t) in (0u64..).zip(&arrivals) {
         let at = start + Duration::from_secs_f64(*t);
         tokio::time::sleep_until(at.into()).await;
         stats.arrival(at);
@@ -384,6 +384,7 @@ pub async fn run(args: SurgeArgs, data_dir: &Path) -> anyhow::Result<()> {
             },
             think: Duration::from_millis(args.think_ms),
             deadline,
+            id: journey,
         };
         let net = Arc::clone(&net);
         stats.active.fetch_add(1, Ordering::Relaxed);

@@ -143,8 +143,13 @@ impl StairData {
 pub struct QueueRecord {
     /// Whether they queued in the staff lane.
     pub staff: bool,
-    /// When they first saw the lobby, seconds since the start.
+    /// When they asked for the page that answered with the lobby (their
+    /// place in line dates from then; a page held by the node for the
+    /// turn is answered later), seconds since the start.
     pub queued_at: f64,
+    /// When they first saw the lobby and its estimate, seconds since the
+    /// start.
+    pub shown_at: f64,
     /// When they got in, seconds since the start.
     pub admitted_at: f64,
     /// The first estimate shown, seconds, if any.
@@ -153,6 +158,10 @@ pub struct QueueRecord {
     pub position: u64,
     /// The refresh interval they were given last (their detection delay).
     pub refresh: u64,
+    /// The journey (one per arriving user) and the page they waited for.
+    pub journey: u64,
+    /// See `journey`: `login`, `home` or `other`.
+    pub page: &'static str,
 }
 
 #[derive(Debug)]
@@ -452,14 +461,15 @@ impl Stats {
     pub fn waiters_csv(&self) -> String {
         let mut queue = self.lock().queue.clone();
         queue.sort_by(|a, b| a.queued_at.total_cmp(&b.queued_at));
-        let mut out =
-            String::from("lane,queued_at,admitted_at,estimate_secs,position,last_refresh_secs\n");
+        let mut out = String::from(
+            "lane,queued_at,shown_at,admitted_at,estimate_secs,position,last_refresh_secs,journey,page\n",
+        );
         for r in &queue {
             let lane = if r.staff { "staff" } else { "general" };
             let estimate = r.estimate.map(|e| e.to_string()).unwrap_or_default();
             out.push_str(&format!(
-                "{lane},{:.3},{:.3},{estimate},{},{}\n",
-                r.queued_at, r.admitted_at, r.position, r.refresh
+                "{lane},{:.3},{:.3},{:.3},{estimate},{},{},{},{}\n",
+                r.queued_at, r.shown_at, r.admitted_at, r.position, r.refresh, r.journey, r.page
             ));
         }
         out
@@ -752,7 +762,7 @@ impl LobbySummary {
         }
         let estimated: Vec<(f64, f64)> = queue
             .iter()
-            .filter_map(|r| r.estimate.map(|e| (e as f64, r.admitted_at - r.queued_at)))
+            .filter_map(|r| r.estimate.map(|e| (e as f64, r.admitted_at - r.shown_at)))
             .collect();
         let close = estimated
             .iter()
@@ -821,10 +831,13 @@ mod tests {
         QueueRecord {
             staff: false,
             queued_at,
+            shown_at: queued_at,
             admitted_at,
             estimate,
             position: 1,
             refresh: 2,
+            journey: 0,
+            page: "home",
         }
     }
 

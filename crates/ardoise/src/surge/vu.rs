@@ -34,6 +34,8 @@ pub struct User {
     pub think: Duration,
     /// Give up waiting in the lobby at this time.
     pub deadline: Instant,
+    /// This journey's number in the run.
+    pub id: u64,
 }
 
 /// The hidden anti-CSRF field of the sign-in form.
@@ -61,7 +63,9 @@ async fn visit(
     path: &str,
     want_body: bool,
 ) -> Result<Page, ErrorKind> {
-    let mut queued: Option<(Instant, u64, Option<u64>)> = None;
+    // When they asked, when they saw the lobby, the place and estimate
+    // shown, and their line.
+    let mut queued: Option<(Instant, Instant, u64, Option<u64>, bool)> = None;
     let mut refresh = 0;
     loop {
         match net.fetch(jar, user.behaviour, path, None, want_body).await {
@@ -71,17 +75,24 @@ async fn visit(
                 latency,
                 body,
             } => {
-                if let Some((since, position, estimate)) = queued {
+                if let Some((since, shown, position, estimate, staff)) = queued {
                     net.stats
                         .in_lobby
                         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     net.stats.queued(QueueRecord {
-                        staff: user.account.staff,
+                        staff,
                         queued_at: net.stats.secs(since),
+                        shown_at: net.stats.secs(shown),
                         admitted_at: net.stats.secs(Instant::now()),
                         estimate,
                         position,
                         refresh,
+                        journey: user.id,
+                        page: match path {
+                            "/login" => "login",
+                            "/home" => "home",
+                            _ => "other",
+                        },
                     });
                 }
                 return Ok(Page {
@@ -95,13 +106,18 @@ async fn visit(
                 position,
                 estimate,
                 refresh: next,
+                staff_lane,
+                sent,
                 ..
             } => {
                 if queued.is_none() {
                     net.stats
                         .in_lobby
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    queued = Some((Instant::now(), position, estimate));
+                    // The line the node says, else the one the account's
+                    // roles suggest.
+                    let staff = staff_lane.unwrap_or(user.account.staff);
+                    queued = Some((sent, Instant::now(), position, estimate, staff));
                 }
                 refresh = next;
                 let wake = Instant::now() + Duration::from_secs(next.max(1));
