@@ -27,6 +27,9 @@ pub struct Departures {
     per_sec: [u32; DEPARTURE_SECS],
     held: u64,
     mean_stay_ms: Option<u64>,
+    /// Share of the places that free which the waiters asking get, in
+    /// thousandths (see [`Departures::shared`]).
+    share_permille: u64,
 }
 
 impl Departures {
@@ -38,7 +41,32 @@ impl Departures {
             per_sec: [0; DEPARTURE_SECS],
             held: 0,
             mean_stay_ms: mean_stay.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            share_permille: 1_000,
         }
+    }
+
+    /// Both schedules in one: every place held, in either lane.
+    pub fn merged(&self, other: &Departures) -> Departures {
+        let mut out = *self;
+        for (n, m) in out.per_sec.iter_mut().zip(other.per_sec.iter()) {
+            *n = n.saturating_add(*m);
+        }
+        out.held = out.held.saturating_add(other.held);
+        out
+    }
+
+    /// The same schedule for waiters who get only `share` (in `(0, 1]`) of
+    /// the places that free, the others going to another line first
+    /// (teachers and staff, for the general line): their turn comes when
+    /// `places / share` have freed.
+    pub fn shared(mut self, share: f64) -> Departures {
+        let share = if share.is_finite() {
+            share.clamp(0.05, 1.0)
+        } else {
+            1.0
+        };
+        self.share_permille = (share * 1_000.0).round() as u64;
+        self
     }
 
     /// A place held by a user who entered at `entered_ms` and was last
@@ -70,6 +98,9 @@ impl Departures {
         if places == 0 {
             return Some(Duration::ZERO);
         }
+        let places = places
+            .saturating_mul(1_000)
+            .div_ceil(self.share_permille.max(1));
         if self.held == 0 {
             return None;
         }
@@ -137,6 +168,32 @@ mod tests {
         // The third waiter takes the first place again, one stay later.
         assert_eq!(d.wait_for(3, T0), Some(Duration::from_secs(18)));
         assert_eq!(d.wait_for(4, T0), Some(Duration::from_secs(24)));
+    }
+
+    #[test]
+    fn waiters_who_get_a_share_of_the_places_wait_for_more_of_them_to_free() {
+        let mut general = Departures::new(T0, None);
+        let mut staff = Departures::new(T0, None);
+        for s in 0..10 {
+            general.add(T0, T0 + s * 1_000, 10_000);
+        }
+        staff.add(T0, T0, 10_000);
+        let all = general.merged(&staff);
+        assert_eq!(all.held(), 11);
+        // The second place of all frees when the staff's and the first
+        // general one do (11 s from now, the end of the 10th second).
+        assert_eq!(all.wait_for(2, T0), Some(Duration::from_secs(11)));
+        // Getting half the places, the 2nd general waiter needs 4 to free.
+        let half = all.shared(0.5);
+        assert_eq!(half.wait_for(2, T0), Some(Duration::from_secs(13)));
+        assert_eq!(half.wait_for(0, T0), Some(Duration::ZERO));
+        // Nonsense shares are bounded.
+        assert!(all.shared(f64::NAN).wait_for(2, T0).is_some());
+        assert_eq!(
+            all.shared(0.0).wait_for(1, T0),
+            all.wait_for(20, T0),
+            "a share is at least a twentieth"
+        );
     }
 
     #[test]

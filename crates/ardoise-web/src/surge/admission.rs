@@ -35,7 +35,7 @@ use crate::extract::request_token;
 use crate::session::{LiveSession, Lookup};
 use crate::state::AppState;
 use ardoise_admission::{
-    AdmissionPass, BulkheadClass, ClientId, Lane, QueueTicket, Standing, Verdict,
+    AdmissionPass, BulkheadClass, ClientId, Lane, OwnedPermit, QueueTicket, Standing, Verdict,
 };
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
@@ -302,15 +302,34 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
     let permit = match surge.bulkheads.get(class).try_acquire_owned() {
         Ok(p) => p,
         Err(full) => {
-            surge.count(Refusal::Bulkhead(full.class));
             // A full bulkhead shows a bottleneck past the delay gate (the
             // database, the CPU after the first poll): admit fewer users.
             // Sign-in's own queue filling up is its normal state in a storm.
             if full.class != BulkheadClass::SignIn {
                 surge.users.record_overload();
             }
-            let json = wants_json(req.uri().path(), req.headers());
-            return with_pass(surge, pages::busy(surge, &req), grant.as_ref(), json);
+            // A waiter let in a moment ago waits a little for room rather
+            // than meet a refusal after the line: those whose turns came
+            // together arrive together.
+            let entering = grant.as_ref().is_some_and(|g| g.clear_ticket);
+            let since = Instant::now();
+            let waited = if entering {
+                wait_for_room(surge, class).await
+            } else {
+                None
+            };
+            match waited {
+                // Still the line's wait, and said so with the hold's.
+                Some(p) => {
+                    held_for = Some(held_for.unwrap_or_default() + since.elapsed());
+                    p
+                }
+                None => {
+                    surge.count(Refusal::Bulkhead(full.class));
+                    let json = wants_json(req.uri().path(), req.headers());
+                    return with_pass(surge, pages::busy(surge, &req), grant.as_ref(), json);
+                }
+            }
         }
     };
     let json = wants_json(req.uri().path(), req.headers());
@@ -442,6 +461,23 @@ async fn hold(state: &AppState, method: &Method, waiting: &Waiting) -> Held {
             () = tokio::time::sleep_until(next_look.into()) => {}
         }
     }
+}
+
+/// How long a user just let in from the line waits for room in a full
+/// bulkhead before being refused.
+const ENTRY_WAIT: Duration = Duration::from_secs(1);
+
+/// A permit of `class` within [`ENTRY_WAIT`], looked for every 20 ms;
+/// `None`: still full.
+async fn wait_for_room(surge: &Surge, class: BulkheadClass) -> Option<OwnedPermit> {
+    let until = Instant::now() + ENTRY_WAIT;
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Ok(p) = surge.bulkheads.get(class).try_acquire_owned() {
+            return Some(p);
+        }
+    }
+    None
 }
 
 /// What a held waiter found on looking at the front again.

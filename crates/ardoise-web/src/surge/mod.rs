@@ -273,16 +273,23 @@ struct AdmittedTable {
     /// Those who left since the mean stay was last updated, and their
     /// stays added up (the mean moves once a second, whatever the sweeps).
     stays: Mutex<StaySample>,
+    /// Users let in, per lane, since the node started.
+    entries: [AtomicU64; 2],
+    /// The general lane's share of the users let in, smoothed over
+    /// seconds, in thousandths (teachers and staff take places first).
+    general_share_permille: AtomicU64,
     /// When the places held free up, per lane, as of the last sweep.
     departures: Mutex<[Departures; 2]>,
 }
 
-/// Stays of the users who left since `since_ms`.
+/// Stays of the users who left since `since_ms`, and the entries per
+/// lane counted then.
 #[derive(Debug, Default, Clone, Copy)]
 struct StaySample {
     since_ms: u64,
     left: u64,
     total_ms: u64,
+    entries_at_start: [u64; 2],
 }
 
 /// How often the table of admitted users is swept: places free a fifth of
@@ -299,6 +306,8 @@ impl Default for AdmittedTable {
             last_sweep_ms: AtomicU64::new(0),
             mean_stay_ms: AtomicU64::new(0),
             stays: Mutex::new(StaySample::default()),
+            entries: Default::default(),
+            general_share_permille: AtomicU64::new(1_000),
             departures: Mutex::new([Departures::new(0, None); 2]),
         }
     }
@@ -324,6 +333,7 @@ impl AdmittedTable {
                 last_ms: AtomicU64::new(now_ms),
             });
             self.counts[lane_index(lane)].fetch_add(1, Ordering::Relaxed);
+            self.entries[lane_index(lane)].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -368,10 +378,14 @@ impl AdmittedTable {
             stays.total_ms = stays.total_ms.saturating_add(stays_ms);
             if now_ms >= stays.since_ms.saturating_add(1_000) {
                 let done = *stays;
+                let entries =
+                    Lane::ALL.map(|l| self.entries[lane_index(l)].load(Ordering::Relaxed));
                 *stays = StaySample {
                     since_ms: now_ms,
+                    entries_at_start: entries,
                     ..StaySample::default()
                 };
+                self.update_general_share(done.entries_at_start, entries);
                 Some(done)
             } else {
                 None
@@ -393,11 +407,33 @@ impl AdmittedTable {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = departures;
     }
 
-    /// When the places of `lane` free up, as of the last sweep.
+    /// One second's entries per lane (from `before` to `after`) moves the
+    /// general lane's share a quarter of the way to that second's.
+    fn update_general_share(&self, before: [u64; 2], after: [u64; 2]) {
+        let [general, staff] = [0, 1].map(|i| after[i].saturating_sub(before[i]));
+        let Some(sample) = (general * 1_000).checked_div(general + staff) else {
+            return;
+        };
+        let old = self.general_share_permille.load(Ordering::Relaxed);
+        self.general_share_permille
+            .store((old * 3 + sample) / 4, Ordering::Relaxed);
+    }
+
+    /// When the places a waiter of `lane` may get free up, as of the last
+    /// sweep: a place of either lane, once freed, goes to teachers and
+    /// staff first, so the general lane gets its measured share of them.
     fn departures(&self, lane: Lane) -> Departures {
-        self.departures
+        let [general, staff] = *self
+            .departures
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)[lane_index(lane)]
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let all = general.merged(&staff);
+        match lane {
+            Lane::Staff => all,
+            Lane::General => {
+                all.shared(self.general_share_permille.load(Ordering::Relaxed) as f64 / 1_000.0)
+            }
+        }
     }
 
     fn count(&self, lane: Lane) -> u64 {
@@ -845,5 +881,42 @@ impl Surge {
                 .set(*in_flight as f64);
             metrics::gauge!("ardoise_surge_bulkhead_limit", "class" => *class).set(*limit as f64);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(n: u8) -> ClientId {
+        ClientId::from_bytes([n; 16])
+    }
+
+    #[test]
+    fn the_general_lane_waits_for_its_share_of_the_places_of_both_lanes() {
+        let table = AdmittedTable::default();
+        let window = Duration::from_secs(10);
+        // One second: three pupils and one teacher let in.
+        for n in 0..3 {
+            table.touch(client(n), Lane::General, 500);
+        }
+        table.touch(client(9), Lane::Staff, 500);
+        table.sweep_if_due(1_000, window);
+        table.sweep_if_due(2_000, window);
+        // A quarter of the way from "all general" to three quarters.
+        let share = table.general_share_permille.load(Ordering::Relaxed);
+        assert_eq!(share, (1_000 * 3 + 750) / 4);
+        // All four places free 10 s after their users' last click; the
+        // staff lane may take any of them, the general lane its share.
+        let staff = table.departures(Lane::Staff);
+        let general = table.departures(Lane::General);
+        assert_eq!(staff.held(), 4);
+        assert_eq!(staff.wait_for(4, 2_000), Some(Duration::from_secs(9)));
+        assert_eq!(
+            general.wait_for(4, 2_000),
+            None,
+            "5 places needed (4 / 0.937), a stay not measured yet"
+        );
+        assert_eq!(general.wait_for(3, 2_000), Some(Duration::from_secs(9)));
     }
 }

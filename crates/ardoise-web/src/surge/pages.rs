@@ -450,6 +450,10 @@ pub(crate) fn lobby_for(
         "x-ardoise-queue-position",
         HeaderValue::from(waiting.position),
     );
+    h.insert(
+        "x-ardoise-queue-lane",
+        HeaderValue::from_static(waiting.lane.as_str()),
+    );
     // For scripts and the load generator: the figures the page shows.
     if let Some(wait) = waiting.estimate {
         h.insert(
