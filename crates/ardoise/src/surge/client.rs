@@ -129,6 +129,11 @@ impl Net {
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_max_idle_per_host(max_open)
+            // Idle connections are dropped before the server's keep-alive
+            // timeout (10 s by default) could close them under a request
+            // being sent, as browsers do; without it, a lobby refreshing
+            // after 10 s could meet a connection closed at that instant.
+            .pool_idle_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
             .build()?;
         Ok(Net {
