@@ -220,19 +220,20 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
         match sign_in_standing(&state, req.headers(), sign_in_form) {
             SignInStanding::Go(g) => grant = g,
             SignInStanding::InLine(Some(waiting)) => {
-                match hold(&state, req.method(), &waiting).await {
-                    Held::In(g, held) => {
+                match lobby_or_turn(
+                    &state,
+                    req.method(),
+                    req.headers(),
+                    req.uri().path(),
+                    waiting,
+                )
+                .await
+                {
+                    Ok((g, held)) => {
                         grant = Some(g);
                         held_for = Some(held);
                     }
-                    Held::Wait(again, held) => {
-                        surge.count(Refusal::Queued);
-                        return server_timing(pages::lobby(&state, &req, &again), held);
-                    }
-                    Held::Not => {
-                        surge.count(Refusal::Queued);
-                        return pages::lobby(&state, &req, &waiting);
-                    }
+                    Err(lobby) => return lobby,
                 }
             }
             SignInStanding::InLine(None) => {
@@ -256,19 +257,20 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
         .await
         {
             Admission::In(g) => grant = g,
-            Admission::Wait(waiting) => match hold(&state, req.method(), &waiting).await {
-                Held::In(g, held) => {
+            Admission::Wait(waiting) => match lobby_or_turn(
+                &state,
+                req.method(),
+                req.headers(),
+                req.uri().path(),
+                waiting,
+            )
+            .await
+            {
+                Ok((g, held)) => {
                     grant = Some(g);
                     held_for = Some(held);
                 }
-                Held::Wait(again, held) => {
-                    surge.count(Refusal::Queued);
-                    return server_timing(pages::lobby(&state, &req, &again), held);
-                }
-                Held::Not => {
-                    surge.count(Refusal::Queued);
-                    return pages::lobby(&state, &req, &waiting);
-                }
+                Err(lobby) => return lobby,
             },
         }
     }
@@ -279,6 +281,7 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
     // bulkhead and the lanes of the password-hash queue bound it), nor is
     // the teachers' and staff's sign-in form: their sign-ins must get
     // through a storm, and a shed one comes back seconds later.
+    let json = wants_json(req.uri().path(), req.headers());
     // A waiter who was just let in after a held refresh is not shed
     // either: their place is taken, and the wait was the hold's, not the
     // node's.
@@ -287,7 +290,6 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
             surge.count(reason);
             // A shed request is a queue the delay samples may not show.
             surge.users.record_overload();
-            let json = wants_json(req.uri().path(), req.headers());
             return with_pass(surge, pages::busy(surge, &req), grant.as_ref(), json);
         }
         surge.users.observe(delay, surge.admitted.total(), now);
@@ -326,13 +328,11 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
                 }
                 None => {
                     surge.count(Refusal::Bulkhead(full.class));
-                    let json = wants_json(req.uri().path(), req.headers());
                     return with_pass(surge, pages::busy(surge, &req), grant.as_ref(), json);
                 }
             }
         }
     };
-    let json = wants_json(req.uri().path(), req.headers());
     let busy = (class == BulkheadClass::SignIn).then(|| pages::BusyFor::of(&req));
     let mut resp = next.run(req).await;
     drop(permit);
@@ -411,6 +411,29 @@ fn with_pass(surge: &Surge, mut resp: Response, grant: Option<&Grant>, json: boo
         }
     }
     resp
+}
+
+/// The lobby's answer to `waiting`, unless their refresh, held, ends with
+/// their turn: then their pass, and how long the refresh was held.
+async fn lobby_or_turn(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    path: &str,
+    waiting: Waiting,
+) -> Result<(Grant, Duration), Response> {
+    let held = hold(state, method, &waiting).await;
+    if !matches!(held, Held::In(..)) {
+        state.surge.count(Refusal::Queued);
+    }
+    match held {
+        Held::In(g, held) => Ok((g, held)),
+        Held::Wait(again, held) => Err(server_timing(
+            pages::lobby_for(state, headers, path, &again),
+            held,
+        )),
+        Held::Not => Err(pages::lobby_for(state, headers, path, &waiting)),
+    }
 }
 
 /// How a waiter's refresh was held.

@@ -388,13 +388,9 @@ fn local_path(path: &str) -> &str {
     }
 }
 
-/// The lobby: a tiny page that refreshes itself, or `503` JSON with the
-/// position for API clients. Both keep (or give) the ticket.
-pub(crate) fn lobby(state: &AppState, req: &Request, waiting: &Waiting) -> Response {
-    lobby_for(state, req.headers(), req.uri().path(), waiting)
-}
-
-/// [`lobby`] for a request known by its headers and path.
+/// The lobby for a request known by its headers and path: a tiny page
+/// that refreshes itself, or `503` JSON with the position for API clients.
+/// Both keep (or give) the ticket.
 pub(crate) fn lobby_for(
     state: &AppState,
     headers: &HeaderMap,
