@@ -278,6 +278,7 @@ async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let stop = stop_signal();
     println!("Ardoise is serving on http://{addr}/ (Ctrl-C to stop)");
     let purge_clock = clock.clone();
     // Forget expired sessions once an hour.
@@ -331,31 +332,45 @@ async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
             }
         }
     });
-    ardoise_web::serve(listener, state, stop_signal()).await?;
+    ardoise_web::serve(listener, state, stop).await?;
     store.close().await;
     println!("stopped");
     Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM (how service managers stop a process).
-async fn stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The handlers are installed when this is called, not when the future is
+/// first polled: a SIGTERM sent as soon as the server says it is serving
+/// must stop it cleanly, not kill it.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => {},
+                () = wait(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        println!("stopping: finishing requests in flight");
     }
-    println!("stopping: finishing requests in flight");
 }
