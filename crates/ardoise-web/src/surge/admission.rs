@@ -216,26 +216,12 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
     let staff_form = login_form && asks_staff_line(req.uri().query());
     let sign_in_form = login_form && !staff_form;
     let mut in_line = None;
+    // Where the client waits in line, if they do.
+    let mut waiting = None;
     if session.is_none() && (signs_in || sign_in_form) {
         match sign_in_standing(&state, req.headers(), sign_in_form) {
             SignInStanding::Go(g) => grant = g,
-            SignInStanding::InLine(Some(waiting)) => {
-                match lobby_or_turn(
-                    &state,
-                    req.method(),
-                    req.headers(),
-                    req.uri().path(),
-                    waiting,
-                )
-                .await
-                {
-                    Ok((g, held)) => {
-                        grant = Some(g);
-                        held_for = Some(held);
-                    }
-                    Err(lobby) => return lobby,
-                }
-            }
+            SignInStanding::InLine(Some(w)) => waiting = Some(w),
             SignInStanding::InLine(None) => {
                 in_line = Some((
                     req.headers().clone(),
@@ -246,6 +232,8 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
             }
         }
     }
+    // The sign-in form is not an application page: one of the two, at most,
+    // has put the client in line.
     if kind == RouteKind::App {
         match admit_user(
             &state,
@@ -257,21 +245,24 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
         .await
         {
             Admission::In(g) => grant = g,
-            Admission::Wait(waiting) => match lobby_or_turn(
-                &state,
-                req.method(),
-                req.headers(),
-                req.uri().path(),
-                waiting,
-            )
-            .await
-            {
-                Ok((g, held)) => {
-                    grant = Some(g);
-                    held_for = Some(held);
-                }
-                Err(lobby) => return lobby,
-            },
+            Admission::Wait(w) => waiting = Some(w),
+        }
+    }
+    if let Some(waiting) = waiting {
+        match lobby_or_turn(
+            &state,
+            req.method(),
+            req.headers(),
+            req.uri().path(),
+            waiting,
+        )
+        .await
+        {
+            Ok((g, held)) => {
+                grant = Some(g);
+                held_for = Some(held);
+            }
+            Err(lobby) => return lobby,
         }
     }
 

@@ -29,6 +29,7 @@ const BUCKETS: usize = 256;
 pub(crate) struct Holds {
     lanes: [Box<[Notify]>; 2],
     held: Semaphore,
+    max_held: usize,
 }
 
 fn index(lane: Lane) -> usize {
@@ -42,9 +43,11 @@ impl Holds {
     /// At most `max_held` refreshes held at once.
     pub(crate) fn new(max_held: usize) -> Holds {
         let buckets = || (0..BUCKETS).map(|_| Notify::new()).collect();
+        let max_held = max_held.min(Semaphore::MAX_PERMITS);
         Holds {
             lanes: [buckets(), buckets()],
-            held: Semaphore::new(max_held.min(Semaphore::MAX_PERMITS)),
+            held: Semaphore::new(max_held),
+            max_held,
         }
     }
 
@@ -54,10 +57,8 @@ impl Holds {
     }
 
     /// Refreshes held now.
-    pub(crate) fn held(&self, max_held: usize) -> usize {
-        max_held
-            .min(Semaphore::MAX_PERMITS)
-            .saturating_sub(self.held.available_permits())
+    pub(crate) fn held(&self) -> usize {
+        self.max_held.saturating_sub(self.held.available_permits())
     }
 
     /// The bucket the holder of ticket `seq` of `lane` waits on. Register
@@ -118,7 +119,7 @@ mod tests {
         let b = holds.try_hold();
         assert!(a.is_some() && b.is_some());
         assert!(holds.try_hold().is_none(), "the third is answered at once");
-        assert_eq!(holds.held(2), 2);
+        assert_eq!(holds.held(), 2);
         drop(a);
         assert!(holds.try_hold().is_some());
     }

@@ -817,10 +817,7 @@ impl Surge {
             ),
             mix: self.mix.figures(now_ms),
             challenge_enabled: self.config.challenge.enabled,
-            lobby_held: (
-                self.holds.held(self.config.lobby_max_held) as u64,
-                self.config.lobby_max_held as u64,
-            ),
+            lobby_held: (self.holds.held() as u64, self.config.lobby_max_held as u64),
         }
     }
 

@@ -147,8 +147,10 @@ fn held_ms(resp: &reqwest::Response) -> Option<f64> {
         .ok()
 }
 
-#[tokio::test]
-async fn a_waiter_whose_turn_is_near_gets_the_page_the_moment_it_comes() {
+/// A node of one place whose refreshes are held up to 3 s: the first
+/// pupil is in, and eight seconds on (their place frees after 10 s quiet),
+/// the second pupil's turn is expected within the hold.
+async fn second_pupil_near_their_turn() -> (TestApp, reqwest::Client, reqwest::Client) {
     let app = spawn_app_with_surge(SurgeConfig {
         lobby_hold: std::time::Duration::from_secs(3),
         ..capacity(1, 0)
@@ -157,10 +159,13 @@ async fn a_waiter_whose_turn_is_near_gets_the_page_the_moment_it_comes() {
     let a = browser(&app, &app.seeded.pupil_a).await;
     let b = browser(&app, &app.seeded.pupil_b).await;
     assert_eq!(visit(&app, &a, "/home").await, Seen::Page(200));
-    // The first pupil's place frees when they have been quiet for the
-    // active window (10 s). Eight seconds on, the second pupil's turn is
-    // expected within three.
     app.clock.advance(8);
+    (app, a, b)
+}
+
+#[tokio::test]
+async fn a_waiter_whose_turn_is_near_gets_the_page_the_moment_it_comes() {
+    let (app, _a, b) = second_pupil_near_their_turn().await;
     let first = b.get(app.url("/home")).send().await.unwrap();
     assert_eq!(first.headers()["x-ardoise-queue-position"], "1");
     assert_eq!(held_ms(&first), None, "a newcomer sees the lobby at once");
@@ -191,15 +196,7 @@ async fn a_waiter_whose_turn_is_near_gets_the_page_the_moment_it_comes() {
 
 #[tokio::test]
 async fn a_held_refresh_whose_turn_does_not_come_gets_the_lobby_again() {
-    let app = spawn_app_with_surge(SurgeConfig {
-        lobby_hold: std::time::Duration::from_secs(3),
-        ..capacity(1, 0)
-    })
-    .await;
-    let a = browser(&app, &app.seeded.pupil_a).await;
-    let b = browser(&app, &app.seeded.pupil_b).await;
-    assert_eq!(visit(&app, &a, "/home").await, Seen::Page(200));
-    app.clock.advance(8);
+    let (app, a, b) = second_pupil_near_their_turn().await;
     assert_eq!(visit(&app, &b, "/home").await, Seen::Lobby(1));
     // The first pupil keeps clicking: their place never frees.
     assert_eq!(visit(&app, &a, "/todo").await, Seen::Page(200));
