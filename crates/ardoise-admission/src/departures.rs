@@ -30,6 +30,9 @@ pub struct Departures {
     /// Share of the places that free which the waiters asking get, in
     /// thousandths (see [`Departures::shared`]).
     share_permille: u64,
+    /// How long after its user went idle a place is seen free, on average
+    /// (see [`Departures::noticed_after`]).
+    lag_ms: u64,
 }
 
 impl Departures {
@@ -42,7 +45,16 @@ impl Departures {
             held: 0,
             mean_stay_ms: mean_stay.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             share_permille: 1_000,
+            lag_ms: 0,
         }
+    }
+
+    /// The same schedule for a node that notices a freed place `lag` later
+    /// on average (it sweeps its table of admitted users every so often:
+    /// half that period).
+    pub fn noticed_after(mut self, lag: Duration) -> Departures {
+        self.lag_ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX);
+        self
     }
 
     /// Both schedules in one: every place held, in either lane.
@@ -90,10 +102,11 @@ impl Departures {
     }
 
     /// How long from `now_ms` until `places` more places have freed:
-    /// the `places`-th release of the schedule (a place frees at the sweep
-    /// after its second, hence the end of that second); beyond the places
-    /// held now, each one frees again a mean stay later. `None` with no
-    /// place held, or when that needs a stay not measured yet.
+    /// the `places`-th release of the schedule, the releases of one second
+    /// spread evenly over it, plus the lag before a freed place is seen;
+    /// beyond the places held now, each one frees again a mean stay later.
+    /// `None` with no place held, or when that needs a stay not measured
+    /// yet.
     pub fn wait_for(&self, places: u64, now_ms: u64) -> Option<Duration> {
         if places == 0 {
             return Some(Duration::ZERO);
@@ -107,13 +120,19 @@ impl Departures {
         let rounds = (places - 1) / self.held;
         let nth = (places - 1) % self.held + 1;
         let mut seen = 0u64;
-        let mut second = DEPARTURE_SECS as u64;
+        // Milliseconds into the schedule; a release beyond it (the last
+        // bucket holds them all) counts at the end.
+        let mut in_ms = DEPARTURE_SECS as u64 * 1_000;
         for (k, n) in self.per_sec.iter().enumerate() {
-            seen += u64::from(*n);
-            if seen >= nth {
-                second = k as u64 + 1;
+            let n = u64::from(*n);
+            if seen + n >= nth {
+                // The j-th of n releases in a second comes (j - 1/2)/n
+                // into it.
+                let j = nth - seen;
+                in_ms = k as u64 * 1_000 + (2 * j - 1) * 500 / n;
                 break;
             }
+            seen += n;
         }
         let later = if rounds > 0 {
             rounds.saturating_mul(self.mean_stay_ms?)
@@ -122,8 +141,9 @@ impl Departures {
         };
         let at = self
             .at_ms
-            .saturating_add(second * 1_000)
-            .saturating_add(later);
+            .saturating_add(in_ms)
+            .saturating_add(later)
+            .saturating_add(self.lag_ms);
         Some(Duration::from_millis(at.saturating_sub(now_ms)))
     }
 }
@@ -143,16 +163,24 @@ mod tests {
         }
         d.add(T0 - 2_000, T0 - 2_000, 10_000);
         assert_eq!(d.held(), 4);
-        let secs = |p| d.wait_for(p, T0).map(|w| w.as_secs());
-        assert_eq!(secs(0), Some(0));
-        // The early one goes 8 s from now (freed by the end of that second).
-        assert_eq!(secs(1), Some(9));
-        assert_eq!(secs(2), Some(11));
-        assert_eq!(secs(4), Some(11));
+        let ms = |p| d.wait_for(p, T0).map(|w| w.as_millis());
+        assert_eq!(ms(0), Some(0));
+        // The early one goes 8 s from now: in the middle of that second.
+        assert_eq!(ms(1), Some(8_500));
+        // The three of the 10th second, spread over it.
+        assert_eq!(ms(2), Some(10_166));
+        assert_eq!(ms(3), Some(10_500));
+        assert_eq!(ms(4), Some(10_833));
         // Beyond the places held, a stay must be known.
-        assert_eq!(secs(5), None);
+        assert_eq!(ms(5), None);
         // Asked later, the same schedule gives less.
-        assert_eq!(d.wait_for(2, T0 + 5_000).map(|w| w.as_secs()), Some(6));
+        assert_eq!(
+            d.wait_for(2, T0 + 5_000).map(|w| w.as_millis()),
+            Some(5_166)
+        );
+        // A node that sees a freed place 100 ms later on average says so.
+        let late = d.noticed_after(Duration::from_millis(100));
+        assert_eq!(late.wait_for(1, T0), Some(Duration::from_millis(8_600)));
     }
 
     #[test]
@@ -163,11 +191,11 @@ mod tests {
         // gone at entry + mean stay (11 s from now), not at 9 s.
         d.add(T0 - 1_000, T0 - 1_000, 10_000);
         d.add(T0 - 9_000, T0 - 5_000, 10_000);
-        assert_eq!(d.wait_for(1, T0), Some(Duration::from_secs(6)));
-        assert_eq!(d.wait_for(2, T0), Some(Duration::from_secs(12)));
+        assert_eq!(d.wait_for(1, T0), Some(Duration::from_millis(5_500)));
+        assert_eq!(d.wait_for(2, T0), Some(Duration::from_millis(11_500)));
         // The third waiter takes the first place again, one stay later.
-        assert_eq!(d.wait_for(3, T0), Some(Duration::from_secs(18)));
-        assert_eq!(d.wait_for(4, T0), Some(Duration::from_secs(24)));
+        assert_eq!(d.wait_for(3, T0), Some(Duration::from_millis(17_500)));
+        assert_eq!(d.wait_for(4, T0), Some(Duration::from_millis(23_500)));
     }
 
     #[test]
@@ -181,11 +209,11 @@ mod tests {
         let all = general.merged(&staff);
         assert_eq!(all.held(), 11);
         // The second place of all frees when the staff's and the first
-        // general one do (11 s from now, the end of the 10th second).
-        assert_eq!(all.wait_for(2, T0), Some(Duration::from_secs(11)));
+        // general one do (both in the 10th second, the second of them).
+        assert_eq!(all.wait_for(2, T0), Some(Duration::from_millis(10_750)));
         // Getting half the places, the 2nd general waiter needs 4 to free.
         let half = all.shared(0.5);
-        assert_eq!(half.wait_for(2, T0), Some(Duration::from_secs(13)));
+        assert_eq!(half.wait_for(2, T0), Some(Duration::from_millis(12_500)));
         assert_eq!(half.wait_for(0, T0), Some(Duration::ZERO));
         // Nonsense shares are bounded.
         assert!(all.shared(f64::NAN).wait_for(2, T0).is_some());
@@ -204,7 +232,7 @@ mod tests {
         d.add(T0, T0, 3_600_000);
         assert_eq!(
             d.wait_for(1, T0),
-            Some(Duration::from_secs(DEPARTURE_SECS as u64))
+            Some(Duration::from_millis(DEPARTURE_SECS as u64 * 1_000 - 500))
         );
         // Never panics on extreme values.
         d.add(u64::MAX, u64::MAX, u64::MAX);

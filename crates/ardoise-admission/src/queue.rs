@@ -186,7 +186,8 @@ impl Default for LobbyConfig {
 pub struct LobbyPlan {
     /// When their page comes back by itself, in whole seconds.
     pub refresh: Duration,
-    /// The wait shown, in whole seconds; `None`: not known yet.
+    /// The wait expected (whole seconds without a hold, when the page's
+    /// return is the turn; pages show it rounded); `None`: not known yet.
     pub estimate: Option<Duration>,
     /// The turn is expected within [`LobbyConfig::hold`]: the node may hold
     /// this refresh until it comes.
@@ -354,6 +355,18 @@ impl Lobby {
             .sum()
     }
 
+    /// [`Lobby::pending_grants`] without forgetting the old grants here
+    /// (for readers that hold the lobby shared).
+    pub fn pending_grants_at(&self, now_ms: u64) -> u64 {
+        Lane::ALL
+            .into_iter()
+            .map(|lane| {
+                let mut ledger = self.lane(lane).grants;
+                ledger.pending(now_ms, &self.config)
+            })
+            .sum()
+    }
+
     /// The measured admission rate of `lane`, in places per second while it
     /// had waiters, or `None` until one full rate window has been measured.
     pub fn admission_rate(&self, lane: Lane, now_ms: u64) -> Option<f64> {
@@ -440,9 +453,14 @@ impl Lobby {
         };
         if !c.hold.is_zero() {
             let back = whole_secs(wait.saturating_sub(c.hold / 2));
+            let refresh = spread(back.clamp(min, max));
+            // A turn that comes before the page does is taken when it
+            // comes back; else the page waits for it (in whole seconds, a
+            // wait of 1.4 s told "2 s" was 40 % off).
+            let estimate = wait.max(refresh);
             return LobbyPlan {
-                refresh: spread(back.clamp(min, max)),
-                estimate: Some(Duration::from_secs(whole_secs(wait))),
+                refresh,
+                estimate: Some(estimate),
                 near: wait <= c.hold,
             };
         }
@@ -870,6 +888,10 @@ mod tests {
         assert_eq!(l.pending_grants(T0 + 2_000), 6);
         assert_eq!(l.admit(10, T0 + 2_000).general, 4);
         // The rest never come: their hold lapses after one to two TTLs.
+        // A shared look sees it as the lobby will, and changes nothing.
+        let before = l.clone();
+        assert_eq!(l.pending_grants_at(T0 + 25_000), 0);
+        assert_eq!(l, before);
         assert_eq!(l.pending_grants(T0 + 25_000), 0);
         assert_eq!(l.admit(10, T0 + 25_000).general, 10);
     }
@@ -1033,17 +1055,20 @@ mod tests {
         l.config.refresh_min = Duration::from_secs(1);
         // (position, refresh, estimate, near): 10 places a second.
         for (position, refresh, estimate, near) in [
-            (3, 1, 1, true),
-            (40, 2, 4, true),
-            (50, 3, 5, false),
-            (300, 28, 30, false),
-            (6_000, 60, 600, false),
+            // Turn before the page comes back: the page's delay.
+            (3, 1, 1_000, true),
+            // After: the turn itself (1.4 s).
+            (14, 1, 1_400, true),
+            (40, 2, 4_000, true),
+            (50, 3, 5_000, false),
+            (300, 28, 30_000, false),
+            (6_000, 60, 600_000, false),
         ] {
             let plan = l.plan(Lane::General, position, now, 0.0, None);
             assert_eq!(plan.refresh, Duration::from_secs(refresh), "{position}");
             assert_eq!(
                 plan.estimate,
-                Some(Duration::from_secs(estimate)),
+                Some(Duration::from_millis(estimate)),
                 "{position}"
             );
             assert_eq!(plan.near, near, "{position}");

@@ -354,7 +354,9 @@ impl AdmittedTable {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         };
-        let mut departures = [Departures::new(now_ms, stay); 2];
+        let mut departures = [Departures::new(now_ms, stay)
+            .noticed_after(Duration::from_millis(SWEEP_EVERY_MS / 2));
+            2];
         let (mut left, mut stays_ms) = (0u64, 0u64);
         self.map.retain(|_, e| {
             let last = e.last_ms.load(Ordering::Relaxed);
@@ -725,13 +727,24 @@ impl Surge {
         }
     }
 
+    /// Places that must free before the first waiter of `lane` gets one:
+    /// those held above capacity, and those granted to waiters not back
+    /// yet beyond the free ones.
+    fn ahead_of_line(&self, lobby: &Lobby, lane: Lane, now_ms: u64) -> u64 {
+        let granted = lobby
+            .pending_grants_at(now_ms)
+            .saturating_sub(self.free_places(lane));
+        self.over_capacity(lane).saturating_add(granted)
+    }
+
     /// What the waiter at `position` in `lane` is told: their turn comes
-    /// when the places held above capacity, then `position` more, have
-    /// freed (the schedule of the places held now), returns jittered.
+    /// when the places held above capacity, those granted to waiters not
+    /// back yet (beyond the free ones), then `position` more, have freed
+    /// (the schedule of the places held now), returns jittered.
     fn plan(&self, lobby: &Lobby, lane: Lane, position: u64, now_ms: u64) -> LobbyPlan {
         lobby.plan(
             lane,
-            position.saturating_add(self.over_capacity(lane)),
+            position.saturating_add(self.ahead_of_line(lobby, lane, now_ms)),
             now_ms,
             rand::thread_rng().gen(),
             Some(&self.admitted.departures(lane)),
@@ -773,7 +786,8 @@ impl Surge {
                     // would be told it.
                     estimated_wait: lobby.wait_at(
                         lane,
-                        snap.backlog.saturating_add(self.over_capacity(lane)),
+                        snap.backlog
+                            .saturating_add(self.ahead_of_line(&lobby, lane, now_ms)),
                         now_ms,
                         Some(&self.admitted.departures(lane)),
                     ),
@@ -908,12 +922,17 @@ mod tests {
         let staff = table.departures(Lane::Staff);
         let general = table.departures(Lane::General);
         assert_eq!(staff.held(), 4);
-        assert_eq!(staff.wait_for(4, 2_000), Some(Duration::from_secs(9)));
+        // The last of the four frees late in the 8th second from the
+        // sweep, and is seen free half a sweep later on average.
+        assert_eq!(staff.wait_for(4, 2_000), Some(Duration::from_millis(8_975)));
         assert_eq!(
             general.wait_for(4, 2_000),
             None,
             "5 places needed (4 / 0.937), a stay not measured yet"
         );
-        assert_eq!(general.wait_for(3, 2_000), Some(Duration::from_secs(9)));
+        assert_eq!(
+            general.wait_for(3, 2_000),
+            Some(Duration::from_millis(8_975))
+        );
     }
 }

@@ -388,6 +388,11 @@ fn local_path(path: &str) -> &str {
     }
 }
 
+/// A duration in whole seconds, to the nearest.
+fn nearest_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_millis() >= 500)
+}
+
 /// The lobby for a request known by its headers and path: a tiny page
 /// that refreshes itself, or `503` JSON with the position for API clients.
 /// Both keep (or give) the ticket.
@@ -409,7 +414,7 @@ pub(crate) fn lobby_for(
             "message": state.catalogs.tr(lang).get("lobby-heading"),
             "position": waiting.position,
             "lane": waiting.lane.as_str(),
-            "estimated_wait_secs": waiting.estimate.map(|d| d.as_secs()),
+            "estimated_wait_secs": waiting.estimate.map(nearest_secs),
             "retry_after_secs": secs,
             "ticket": waiting.ticket,
         });
@@ -454,7 +459,11 @@ pub(crate) fn lobby_for(
     if let Some(wait) = waiting.estimate {
         h.insert(
             "x-ardoise-estimated-wait",
-            HeaderValue::from(wait.as_secs()),
+            HeaderValue::from(nearest_secs(wait)),
+        );
+        h.insert(
+            "x-ardoise-estimated-wait-ms",
+            HeaderValue::from(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
         );
     }
     if waiting.new_ticket {

@@ -175,6 +175,16 @@ async fn a_waiter_whose_turn_is_near_gets_the_page_the_moment_it_comes() {
         .parse()
         .unwrap();
     assert!(estimate <= 3, "estimate {estimate} s");
+    // Tools get it to the millisecond; the seconds are its rounding.
+    let estimate_ms: u64 = first.headers()["x-ardoise-estimated-wait-ms"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (estimate_ms as f64 / 1_000.0 - estimate as f64).abs() <= 0.5,
+        "{estimate_ms} ms told as {estimate} s"
+    );
 
     // Their page comes back; while it is held the first pupil's place
     // frees, and the page is served at once, with the pass.
