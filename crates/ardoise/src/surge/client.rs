@@ -90,8 +90,8 @@ pub enum Answer {
     Lobby {
         /// The place shown.
         position: u64,
-        /// The estimated wait shown, in seconds, if the server had one.
-        estimate: Option<u64>,
+        /// The estimated wait, in milliseconds, if the server had one.
+        estimate_ms: Option<u64>,
         /// When the page asks to be refreshed, in seconds.
         refresh: u64,
         /// The page, when asked for.
@@ -205,7 +205,10 @@ impl Net {
                             .and_then(|v| v.trim().parse::<u64>().ok())
                     };
                     let position = header("x-ardoise-queue-position");
-                    let estimate = header("x-ardoise-estimated-wait");
+                    // Milliseconds, else (an older node) whole seconds.
+                    let estimate_ms = header("x-ardoise-estimated-wait-ms").or_else(|| {
+                        header("x-ardoise-estimated-wait").map(|s| s.saturating_mul(1_000))
+                    });
                     let retry_after = header("retry-after");
                     let held = held_in_lobby(resp.headers());
                     let staff_lane = resp
@@ -238,7 +241,7 @@ impl Net {
                         self.stats.lobby_answer(sent, latency);
                         return Answer::Lobby {
                             position,
-                            estimate,
+                            estimate_ms,
                             refresh: retry_after.unwrap_or(5),
                             body: if want_body { body } else { String::new() },
                             staff_lane,

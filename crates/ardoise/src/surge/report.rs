@@ -133,7 +133,7 @@ impl Report {
             );
             let _ = writeln!(
                 o,
-                "\n{:>10}{:>12}{:>10}{:>9}{:>9}{:>13}{:>13}{:>8}{:>9}{:>9}{:>19}",
+                "\n{:>10}{:>12}{:>10}{:>9}{:>9}{:>13}{:>13}{:>8}{:>9}{:>9}{:>19}{:>26}",
                 "offered/s",
                 "journeys/s",
                 "served/s",
@@ -144,12 +144,13 @@ impl Report {
                 "503s",
                 "failures",
                 "gen.full",
-                "staff sign-in p99"
+                "staff sign-in p99",
+                "estimates within 25 %"
             );
             for st in &s.stairs {
                 let _ = writeln!(
                     o,
-                    "{:>10.1}{:>12.1}{:>10.1}{:>9.1}{:>9.1}{:>13.1}{:>13.1}{:>8}{:>9}{:>9}{:>12.0} ms{}",
+                    "{:>10.1}{:>12.1}{:>10.1}{:>9.1}{:>9.1}{:>13.1}{:>13.1}{:>8}{:>9}{:>9}{:>12.0} ms{:<12}{:>14}",
                     st.offered_per_sec,
                     st.journeys_per_sec,
                     st.served_per_sec,
@@ -165,6 +166,15 @@ impl Report {
                         format!(" ({} failed)", st.staff_sign_in_failed)
                     } else {
                         format!(" (n = {})", st.staff_sign_in.count)
+                    },
+                    if st.estimated > 0 {
+                        format!(
+                            "{:.1} % of {}",
+                            st.estimate_within_25pct_share * 100.0,
+                            st.estimated
+                        )
+                    } else {
+                        "-".to_string()
                     }
                 );
             }

@@ -65,7 +65,7 @@ async fn visit(
 ) -> Result<Page, ErrorKind> {
     // When they asked, when they saw the lobby, the place and estimate
     // shown, and their line.
-    let mut queued: Option<(Instant, Instant, u64, Option<u64>, bool)> = None;
+    let mut queued: Option<(Instant, Instant, u64, Option<f64>, bool)> = None;
     let mut refresh = 0;
     loop {
         match net.fetch(jar, user.behaviour, path, None, want_body).await {
@@ -104,7 +104,7 @@ async fn visit(
             }
             Answer::Lobby {
                 position,
-                estimate,
+                estimate_ms,
                 refresh: next,
                 staff_lane,
                 sent,
@@ -117,6 +117,7 @@ async fn visit(
                     // The line the node says, else the one the account's
                     // roles suggest.
                     let staff = staff_lane.unwrap_or(user.account.staff);
+                    let estimate = estimate_ms.map(|ms| ms as f64 / 1_000.0);
                     queued = Some((sent, Instant::now(), position, estimate, staff));
                 }
                 refresh = next;
