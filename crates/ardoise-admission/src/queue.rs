@@ -346,18 +346,9 @@ impl Lobby {
     }
 
     /// Places granted in the last [`LobbyConfig::grant_ttl`] or so, both
-    /// lanes, and not yet claimed.
-    pub fn pending_grants(&mut self, now_ms: u64) -> u64 {
-        let config = self.config;
-        Lane::ALL
-            .into_iter()
-            .map(|lane| self.lane_mut(lane).grants.pending(now_ms, &config))
-            .sum()
-    }
-
-    /// [`Lobby::pending_grants`] without forgetting the old grants here
-    /// (for readers that hold the lobby shared).
-    pub fn pending_grants_at(&self, now_ms: u64) -> u64 {
+    /// lanes, and not yet claimed. A look: it changes nothing (granting and
+    /// claiming forget the old grants).
+    pub fn pending_grants(&self, now_ms: u64) -> u64 {
         Lane::ALL
             .into_iter()
             .map(|lane| {
@@ -888,11 +879,10 @@ mod tests {
         assert_eq!(l.pending_grants(T0 + 2_000), 6);
         assert_eq!(l.admit(10, T0 + 2_000).general, 4);
         // The rest never come: their hold lapses after one to two TTLs.
-        // A shared look sees it as the lobby will, and changes nothing.
+        // Looking changes nothing.
         let before = l.clone();
-        assert_eq!(l.pending_grants_at(T0 + 25_000), 0);
-        assert_eq!(l, before);
         assert_eq!(l.pending_grants(T0 + 25_000), 0);
+        assert_eq!(l, before);
         assert_eq!(l.admit(10, T0 + 25_000).general, 10);
     }
 

@@ -16,6 +16,7 @@
 //! number; when the front moves, only the buckets it passed are woken.
 //! Must not decide who enters (the lobby does).
 
+use super::lane_index;
 use ardoise_admission::Lane;
 use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
@@ -30,13 +31,6 @@ pub(crate) struct Holds {
     lanes: [Box<[Notify]>; 2],
     held: Semaphore,
     max_held: usize,
-}
-
-fn index(lane: Lane) -> usize {
-    match lane {
-        Lane::General => 0,
-        Lane::Staff => 1,
-    }
 }
 
 impl Holds {
@@ -65,13 +59,13 @@ impl Holds {
     /// (`Notified::enable`) before looking at the front, then wait: a move
     /// in between is not missed.
     pub(crate) fn bucket(&self, lane: Lane, seq: u64) -> &Notify {
-        &self.lanes[index(lane)][(seq % BUCKETS as u64) as usize]
+        &self.lanes[lane_index(lane)][(seq % BUCKETS as u64) as usize]
     }
 
     /// The front of `lane` moved from `from` to `to`: wakes the holders of
     /// the tickets it passed.
     pub(crate) fn front_moved(&self, lane: Lane, from: u64, to: u64) {
-        let buckets = &self.lanes[index(lane)];
+        let buckets = &self.lanes[lane_index(lane)];
         if to.saturating_sub(from) >= BUCKETS as u64 {
             buckets.iter().for_each(Notify::notify_waiters);
             return;

@@ -732,7 +732,7 @@ impl Surge {
     /// yet beyond the free ones.
     fn ahead_of_line(&self, lobby: &Lobby, lane: Lane, now_ms: u64) -> u64 {
         let granted = lobby
-            .pending_grants_at(now_ms)
+            .pending_grants(now_ms)
             .saturating_sub(self.free_places(lane));
         self.over_capacity(lane).saturating_add(granted)
     }
