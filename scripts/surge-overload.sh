@@ -212,7 +212,10 @@ for name, r in reports.items():
               + (f"; estimates told in it within 25 %: {100*s['estimate_within_25pct_share']:.1f} % of {s['estimated']}" if s.get('estimated') else ""))
     l = r["summary"]["lobby"]
     print(f"  lobby: {l['admitted']} waited and got in ({l['abandoned']} still waiting at the end); in order {100*l['in_order_share']:.1f} %;"
-          f" estimate within 25 %: {100*l['estimate_within_25pct_share']:.1f} % of {l['estimated']}; retry amplification {r['summary']['retry_amplification']:.3f}×")
+          f" first estimate within 25 %: {100*l['estimate_within_25pct_share']:.1f} % of {l['estimated']}"
+          + (f" (general {100*l['estimate_within_25pct_share_by_lane'][0]:.1f} %, staff {100*l['estimate_within_25pct_share_by_lane'][1]:.1f} %;"
+             f" every page's: {100*l['page_estimate_within_25pct_share']:.1f} % of {l['pages_estimated']})" if 'pages_estimated' in l else "")
+          + f"; retry amplification {r['summary']['retry_amplification']:.3f}×")
     errs = ", ".join(f"{k} {v}" for k, v in r["summary"]["errors"]) or "none"
     print(f"  failed attempts: {errs}")
     server_samples(name, r)

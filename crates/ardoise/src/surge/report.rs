@@ -248,10 +248,18 @@ impl Report {
         );
         let _ = writeln!(
             o,
-            "  admitted in arrival order: {:.1} %; estimate within 25 % of the actual wait: {:.1} % of {} shown one",
+            "  admitted in arrival order: {:.1} %; first estimate within 25 % of the actual wait: {:.1} % of {} shown one (general {:.1} %, teachers and staff {:.1} %)",
             l.in_order_share * 100.0,
             l.estimate_within_25pct_share * 100.0,
-            l.estimated
+            l.estimated,
+            l.estimate_within_25pct_share_by_lane[0] * 100.0,
+            l.estimate_within_25pct_share_by_lane[1] * 100.0
+        );
+        let _ = writeln!(
+            o,
+            "  every lobby page's estimate within 25 % of the wait left: {:.1} % of {}",
+            l.page_estimate_within_25pct_share * 100.0,
+            l.pages_estimated
         );
         let _ = writeln!(
             o,

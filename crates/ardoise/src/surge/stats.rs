@@ -156,6 +156,12 @@ pub struct QueueRecord {
     pub estimate: Option<f64>,
     /// The first place shown.
     pub position: u64,
+    /// Lobby pages shown with an estimate while they waited (the first
+    /// one included), and how many of those estimates were within 25 % of
+    /// the wait left from that page (see [`estimate_close`]).
+    pub pages: u32,
+    /// See `pages`.
+    pub pages_close: u32,
     /// The refresh interval they were given last (their detection delay).
     pub refresh: u64,
     /// The journey (one per arriving user) and the page they waited for.
@@ -462,14 +468,22 @@ impl Stats {
         let mut queue = self.lock().queue.clone();
         queue.sort_by(|a, b| a.queued_at.total_cmp(&b.queued_at));
         let mut out = String::from(
-            "lane,queued_at,shown_at,admitted_at,estimate_secs,position,last_refresh_secs,journey,page\n",
+            "lane,queued_at,shown_at,admitted_at,estimate_secs,position,last_refresh_secs,journey,page,pages,pages_close\n",
         );
         for r in &queue {
             let lane = if r.staff { "staff" } else { "general" };
             let estimate = r.estimate.map(|e| format!("{e:.3}")).unwrap_or_default();
             out.push_str(&format!(
-                "{lane},{:.3},{:.3},{:.3},{estimate},{},{},{},{}\n",
-                r.queued_at, r.shown_at, r.admitted_at, r.position, r.refresh, r.journey, r.page
+                "{lane},{:.3},{:.3},{:.3},{estimate},{},{},{},{},{},{}\n",
+                r.queued_at,
+                r.shown_at,
+                r.admitted_at,
+                r.position,
+                r.refresh,
+                r.journey,
+                r.page,
+                r.pages,
+                r.pages_close
             ));
         }
         out
@@ -749,6 +763,14 @@ pub struct LobbySummary {
     pub estimated: u64,
     /// Share of those whose estimate was within 25 % of the actual wait.
     pub estimate_within_25pct_share: f64,
+    /// The same per lane: general, then teachers and staff.
+    pub estimate_within_25pct_share_by_lane: [f64; 2],
+    /// Lobby pages shown with an estimate, every page of every waiter (a
+    /// waiter reads the latest one).
+    pub pages_estimated: u64,
+    /// Share of those pages whose estimate was within 25 % of the wait
+    /// left from that page.
+    pub page_estimate_within_25pct_share: f64,
 }
 
 impl LobbySummary {
@@ -777,6 +799,12 @@ impl LobbySummary {
             }
         }
         let (estimated, close) = estimates_judged(queue.iter());
+        let by_lane = [false, true].map(|staff| {
+            let (n, close) = estimates_judged(queue.iter().filter(|r| r.staff == staff));
+            close as f64 / n.max(1) as f64
+        });
+        let pages: u64 = queue.iter().map(|r| u64::from(r.pages)).sum();
+        let pages_close: u64 = queue.iter().map(|r| u64::from(r.pages_close)).sum();
         LobbySummary {
             admitted: queue.len() as u64,
             abandoned,
@@ -786,6 +814,9 @@ impl LobbySummary {
             in_order_share: in_order as f64 / total.max(1) as f64,
             estimated,
             estimate_within_25pct_share: close as f64 / estimated.max(1) as f64,
+            estimate_within_25pct_share_by_lane: by_lane,
+            pages_estimated: pages,
+            page_estimate_within_25pct_share: pages_close as f64 / pages.max(1) as f64,
         }
     }
 }
@@ -797,14 +828,19 @@ fn estimates_judged<'a>(queue: impl Iterator<Item = &'a QueueRecord>) -> (u64, u
     let (mut estimated, mut close) = (0, 0);
     for r in queue {
         if let Some(e) = r.estimate {
-            let actual = r.admitted_at - r.shown_at;
             estimated += 1;
-            if (e - actual).abs() <= 0.25 * actual.max(1.0) {
+            if estimate_close(e, r.admitted_at - r.shown_at) {
                 close += 1;
             }
         }
     }
     (estimated, close)
+}
+
+/// Whether an estimate of `estimate` seconds was within 25 % of the
+/// `actual` wait (a wait under a second judged as a second's).
+pub fn estimate_close(estimate: f64, actual: f64) -> bool {
+    (estimate - actual).abs() <= 0.25 * actual.max(1.0)
 }
 
 /// Everything the report shows.
@@ -861,6 +897,8 @@ mod tests {
             admitted_at,
             estimate,
             position: 1,
+            pages: 0,
+            pages_close: 0,
             refresh: 2,
             journey: 0,
             page: "home",
@@ -882,12 +920,19 @@ mod tests {
 
     #[test]
     fn lobby_order_and_estimates_are_judged_per_waiter() {
+        let staff = |r: QueueRecord| QueueRecord { staff: true, ..r };
+        let pages = |r: QueueRecord, pages, pages_close| QueueRecord {
+            pages,
+            pages_close,
+            ..r
+        };
         let queue = [
-            rec(0.0, 10.0, Some(10.0)),
-            rec(1.0, 11.0, Some(20.0)),
+            pages(rec(0.0, 10.0, Some(10.0)), 2, 2),
+            // The first page said 20 s, the next three were right.
+            pages(rec(1.0, 11.0, Some(20.0)), 4, 3),
             // Queued third, got in 5 s before the first two, who were overtaken.
             rec(2.0, 5.0, None),
-            rec(3.0, 12.0, Some(9.0)),
+            staff(pages(rec(3.0, 12.0, Some(9.0)), 1, 1)),
         ];
         let s = LobbySummary::of(&queue, 1);
         assert_eq!(s.admitted, 4);
@@ -900,6 +945,9 @@ mod tests {
         assert_eq!(s.estimated, 3);
         // 10 vs 10 and 9 vs 9 are right; 20 vs 10 is not.
         assert!((s.estimate_within_25pct_share - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(s.estimate_within_25pct_share_by_lane, [0.5, 1.0]);
+        assert_eq!(s.pages_estimated, 7);
+        assert!((s.page_estimate_within_25pct_share - 6.0 / 7.0).abs() < 1e-9);
         assert_eq!(s.wait_max_secs, 10.0);
     }
 }

@@ -6,7 +6,7 @@
 //! itself (that is [`super::client`]).
 
 use super::client::{Answer, Behaviour, Jar, Net};
-use super::stats::{ErrorKind, QueueRecord};
+use super::stats::{estimate_close, ErrorKind, QueueRecord};
 use rand::Rng;
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,9 @@ async fn visit(
     // When they asked, when they saw the lobby, the place and estimate
     // shown, and their line.
     let mut queued: Option<(Instant, Instant, u64, Option<f64>, bool)> = None;
+    // Every estimate shown, and when: each is judged against the wait
+    // left from its page.
+    let mut shown: Vec<(Instant, f64)> = Vec::new();
     let mut refresh = 0;
     loop {
         match net.fetch(jar, user.behaviour, path, None, want_body).await {
@@ -75,17 +78,24 @@ async fn visit(
                 latency,
                 body,
             } => {
-                if let Some((since, shown, position, estimate, staff)) = queued {
+                if let Some((since, first_shown, position, estimate, staff)) = queued {
                     net.stats
                         .in_lobby
                         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    let now = Instant::now();
+                    let pages_close = shown
+                        .iter()
+                        .filter(|(at, e)| estimate_close(*e, (now - *at).as_secs_f64()))
+                        .count();
                     net.stats.queued(QueueRecord {
                         staff,
                         queued_at: net.stats.secs(since),
-                        shown_at: net.stats.secs(shown),
-                        admitted_at: net.stats.secs(Instant::now()),
+                        shown_at: net.stats.secs(first_shown),
+                        admitted_at: net.stats.secs(now),
                         estimate,
                         position,
+                        pages: u32::try_from(shown.len()).unwrap_or(u32::MAX),
+                        pages_close: u32::try_from(pages_close).unwrap_or(u32::MAX),
                         refresh,
                         journey: user.id,
                         page: match path {
@@ -110,6 +120,10 @@ async fn visit(
                 sent,
                 ..
             } => {
+                let estimate = estimate_ms.map(|ms| ms as f64 / 1_000.0);
+                if let Some(e) = estimate {
+                    shown.push((Instant::now(), e));
+                }
                 if queued.is_none() {
                     net.stats
                         .in_lobby
@@ -117,7 +131,6 @@ async fn visit(
                     // The line the node says, else the one the account's
                     // roles suggest.
                     let staff = staff_lane.unwrap_or(user.account.staff);
-                    let estimate = estimate_ms.map(|ms| ms as f64 / 1_000.0);
                     queued = Some((sent, Instant::now(), position, estimate, staff));
                 }
                 refresh = next;
