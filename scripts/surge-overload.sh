@@ -92,7 +92,7 @@ start_sampler() { # start_sampler NAME
       local now ticks m
       now=$(date +%s.%N)
       ticks=$(awk '{print $14 + $15}' "/proc/$PID/stat" 2>/dev/null || echo 0)
-      m=$(curl -s --max-time 1 "http://$ADDR/metrics" | grep -E '^ardoise_surge_(user_limit |admitted_users|queue_length|refusals_total|passes_total|tickets_issued_total|bulkhead_in_flight)' | tr ' ' '=' | paste -sd' ' -)
+      m=$(curl -s --max-time 1 "http://$ADDR/metrics" | grep -E '^ardoise_surge_(user_limit |admitted_users|queue_length|refusals_total|passes_total|late_entries_total|tickets_issued_total|bulkhead_in_flight)' | tr ' ' '=' | paste -sd' ' -)
       if [ -n "$prev_ticks" ]; then
         printf '%s\t%s\t%s\n' "$now" \
           "$(echo "scale=3; ($ticks - $prev_ticks) / $hz / ($now - $prev_t)" | bc)" "$m"
@@ -179,8 +179,11 @@ def server_samples(name, r):
                 pass
         samples.append((float(row[0]) - start, float(row[1] or 0), m))
     secs = r["schedule"].get("stair_secs") or 0
-    for i, st in enumerate(r["summary"]["stairs"]):
-        inside = [s for s in samples if i * secs <= s[0] < (i + 1) * secs]
+    stairs = len(r["summary"]["stairs"])
+    # Each stair, then the drain after the last arrivals.
+    for i in range(stairs + 1):
+        end = (i + 1) * secs if i < stairs else float("inf")
+        inside = [s for s in samples if i * secs <= s[0] < end]
         if len(inside) < 2:
             continue
         mean = lambda f: sum(f(s) for s in inside) / len(inside)
@@ -197,8 +200,10 @@ def server_samples(name, r):
         limit = mean(lambda s: g(s[2], "ardoise_surge_user_limit"))
         admitted = mean(lambda s: g(s[2], gen) + g(s[2], staff))
         queued = mean(lambda s: g(s[2], queue))
-        print(f"    stair {i + 1}: server CPU {cpu:5.1f} % of a core; user limit {limit:6.0f}, admitted {admitted:6.0f}, queued {queued:7.0f};"
-              f" passes {passes:5.1f}/s; refusals: {shown}")
+        late = rate("ardoise_surge_late_entries_total")
+        label = f"stair {i + 1}" if i < stairs else "drain  "
+        print(f"    {label}: server CPU {cpu:5.1f} % of a core; user limit {limit:6.0f}, admitted {admitted:6.0f}, queued {queued:7.0f};"
+              f" passes {passes:5.1f}/s (late entries {late:4.1f}/s); refusals: {shown}")
 
 peak = max(s["journeys_per_sec"] for r in reports.values() for s in r["summary"]["stairs"])
 print(f"capacity (calibration): {capacity:.1f} journeys/s; peak goodput over all runs: {peak:.1f} journeys/s; ratios below are of that peak")

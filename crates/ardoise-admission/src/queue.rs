@@ -332,17 +332,23 @@ impl Lobby {
         let state = self.lane_mut(lane);
         state.advance(now_ms);
         let granted = slots.min(state.backlog());
+        let front = state.admitted_through;
         state.admitted_through += granted;
         state.rate.count += granted;
         state.rate.close_window_if_due(&config);
-        state.grants.grant(granted, now_ms, &config);
+        state.grants.grant(granted, now_ms, front, &config);
         granted
     }
 
-    /// Records that an admitted waiter of `lane` came back and got a pass.
-    pub fn record_entry(&mut self, lane: Lane, now_ms: u64) {
+    /// Records that the holder of `ticket`, admitted, came back and got a
+    /// pass. Returns whether their place was still held for them: `false`
+    /// for a late entry, whose grant was forgotten and its place granted
+    /// again (they enter all the same; see [`LobbyConfig::grant_ttl`]).
+    pub fn record_entry(&mut self, ticket: &QueueTicket, now_ms: u64) -> bool {
         let config = self.config;
-        self.lane_mut(lane).grants.claim(now_ms, &config);
+        let state = self.lane_mut(ticket.lane);
+        let front = state.admitted_through;
+        state.grants.claim(ticket.seq, now_ms, front, &config)
     }
 
     /// Places granted in the last [`LobbyConfig::grant_ttl`] or so, both
@@ -352,8 +358,9 @@ impl Lobby {
         Lane::ALL
             .into_iter()
             .map(|lane| {
-                let mut ledger = self.lane(lane).grants;
-                ledger.pending(now_ms, &self.config)
+                let state = self.lane(lane);
+                let mut ledger = state.grants;
+                ledger.pending(now_ms, state.admitted_through, &self.config)
             })
             .sum()
     }
@@ -481,7 +488,9 @@ impl Lobby {
             admitted_through: state.admitted_through,
             backlog: state.backlog(),
             admission_rate,
-            pending_grants: state.grants.pending(now_ms, &config),
+            pending_grants: state
+                .grants
+                .pending(now_ms, state.admitted_through, &config),
         }
     }
 
@@ -585,7 +594,12 @@ impl RateMeter {
 
 /// Places granted and claimed in two consecutive buckets of
 /// [`LobbyConfig::grant_ttl`]: grants older than one to two buckets are
-/// forgotten (their holders are assumed gone).
+/// forgotten (their holders are assumed gone). The lane's front at each
+/// bucket's start tells a claim of a remembered grant from a late entry:
+/// a waiter whose grant was forgotten (its place granted again since) who
+/// comes back still enters, but claims nothing: counted as a claim, it
+/// would cancel a newer grant still on its way and let the lobby grant
+/// that place a third time.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 struct GrantLedger {
     bucket_start_ms: u64,
@@ -593,10 +607,14 @@ struct GrantLedger {
     claimed: u64,
     previous_granted: u64,
     previous_claimed: u64,
+    /// The lane's front when the current bucket started.
+    front_at_start: u64,
+    /// Tickets up to this one were granted before the remembered buckets.
+    forgotten_through: u64,
 }
 
 impl GrantLedger {
-    fn rotate(&mut self, now_ms: u64, config: &LobbyConfig) {
+    fn rotate(&mut self, now_ms: u64, front: u64, config: &LobbyConfig) {
         let ttl = millis(config.grant_ttl).max(1);
         if now_ms < self.bucket_start_ms.saturating_add(ttl) {
             return;
@@ -604,27 +622,37 @@ impl GrantLedger {
         if now_ms < self.bucket_start_ms.saturating_add(2 * ttl) {
             self.previous_granted = self.granted;
             self.previous_claimed = self.claimed;
+            self.forgotten_through = self.front_at_start;
         } else {
             self.previous_granted = 0;
             self.previous_claimed = 0;
+            self.forgotten_through = front;
         }
         self.granted = 0;
         self.claimed = 0;
+        self.front_at_start = front;
         self.bucket_start_ms = now_ms - now_ms % ttl;
     }
 
-    fn grant(&mut self, n: u64, now_ms: u64, config: &LobbyConfig) {
-        self.rotate(now_ms, config);
+    /// `n` places granted now, the front standing at `front` before them.
+    fn grant(&mut self, n: u64, now_ms: u64, front: u64, config: &LobbyConfig) {
+        self.rotate(now_ms, front, config);
         self.granted += n;
     }
 
-    fn claim(&mut self, now_ms: u64, config: &LobbyConfig) {
-        self.rotate(now_ms, config);
+    /// The holder of ticket `seq` entered; whether it claimed a grant still
+    /// remembered.
+    fn claim(&mut self, seq: u64, now_ms: u64, front: u64, config: &LobbyConfig) -> bool {
+        self.rotate(now_ms, front, config);
+        if seq <= self.forgotten_through {
+            return false;
+        }
         self.claimed += 1;
+        true
     }
 
-    fn pending(&mut self, now_ms: u64, config: &LobbyConfig) -> u64 {
-        self.rotate(now_ms, config);
+    fn pending(&mut self, now_ms: u64, front: u64, config: &LobbyConfig) -> u64 {
+        self.rotate(now_ms, front, config);
         (self.granted + self.previous_granted).saturating_sub(self.claimed + self.previous_claimed)
     }
 }
@@ -720,7 +748,7 @@ mod tests {
             for t in &tickets {
                 if l.standing(t) == Standing::Enter && !admitted_in_order.contains(&t.seq) {
                     admitted_in_order.push(t.seq);
-                    l.record_entry(Lane::General, now);
+                    l.record_entry(t, now);
                 }
             }
         }
@@ -865,16 +893,14 @@ mod tests {
     #[test]
     fn admitting_holds_back_places_granted_to_waiters_not_yet_back() {
         let mut l = lobby();
-        for _ in 0..100 {
-            l.issue(Lane::General, T0);
-        }
+        let tickets: Vec<_> = (0..100).map(|_| l.issue(Lane::General, T0)).collect();
         assert_eq!(l.admit(10, T0).general, 10);
         // A second later the 10 have not come back: the capacity is theirs.
         assert_eq!(l.pending_grants(T0 + 1_000), 10);
         assert_eq!(l.admit(10, T0 + 1_000).general, 0);
         // Four come back.
-        for _ in 0..4 {
-            l.record_entry(Lane::General, T0 + 2_000);
+        for t in &tickets[..4] {
+            assert!(l.record_entry(t, T0 + 2_000));
         }
         assert_eq!(l.pending_grants(T0 + 2_000), 6);
         assert_eq!(l.admit(10, T0 + 2_000).general, 4);
@@ -884,6 +910,39 @@ mod tests {
         assert_eq!(l.pending_grants(T0 + 25_000), 0);
         assert_eq!(l, before);
         assert_eq!(l.admit(10, T0 + 25_000).general, 10);
+    }
+
+    #[test]
+    fn a_late_entry_does_not_claim_a_newer_grant() {
+        let config = LobbyConfig {
+            grant_ttl: Duration::from_secs(3),
+            ..LobbyConfig::default()
+        };
+        let mut l = Lobby::new(config, EPOCH);
+        let t0 = T0 - T0 % 3_000;
+        let tickets: Vec<_> = (0..100).map(|_| l.issue(Lane::General, t0)).collect();
+        // Ten places granted; nobody comes back.
+        assert_eq!(l.admit(10, t0).general, 10);
+        // Six to nine seconds later the ten grants are forgotten and their
+        // places go to the next ten.
+        assert_eq!(l.pending_grants(t0 + 6_000), 0);
+        assert_eq!(l.admit(10, t0 + 6_000).general, 10);
+        assert_eq!(l.pending_grants(t0 + 6_500), 10);
+        // The first ten come back at last: they enter (their ticket says
+        // so) but the ten places granted since are still held for the
+        // second ten.
+        for t in &tickets[..10] {
+            assert_eq!(l.standing(t), Standing::Enter);
+            assert!(!l.record_entry(t, t0 + 7_000));
+        }
+        assert_eq!(l.pending_grants(t0 + 7_000), 10);
+        assert_eq!(l.admit(10, t0 + 7_000).general, 0);
+        // One of the second ten comes back: that one was held.
+        assert!(l.record_entry(&tickets[10], t0 + 7_500));
+        assert_eq!(l.pending_grants(t0 + 7_500), 9);
+        // A grant of the previous bucket is still remembered in the next.
+        assert!(l.record_entry(&tickets[11], t0 + 9_500));
+        assert_eq!(l.pending_grants(t0 + 9_500), 8);
     }
 
     #[test]

@@ -787,7 +787,9 @@ impl Surge {
         ticket: &QueueTicket,
         now_ms: u64,
     ) -> Grant {
-        lobby.record_entry(ticket.lane, now_ms);
+        if !lobby.record_entry(ticket, now_ms) {
+            self.counters.late_entries.fetch_add(1, Ordering::Relaxed);
+        }
         drop(lobby);
         self.grant(ticket.lane, now_ms, true, true)
     }

@@ -244,6 +244,7 @@ struct Counters {
     without_session: AtomicU64,
     passes_direct: AtomicU64,
     passes_from_queue: AtomicU64,
+    late_entries: AtomicU64,
     tickets_issued: AtomicU64,
     tokens_refused: AtomicU64,
     sign_in_failures: AtomicU64,
@@ -512,6 +513,9 @@ pub struct SurgeSnapshot {
     pub passes_direct: u64,
     /// See `passes_direct`.
     pub passes_from_queue: u64,
+    /// Of `passes_from_queue`, waiters back after their place was held
+    /// for them and granted again (they enter all the same).
+    pub late_entries: u64,
     /// Queue tickets issued.
     pub tickets_issued: u64,
     /// Tickets and passes refused (tampered, expired, foreign).
@@ -810,6 +814,7 @@ impl Surge {
             requests_without_session: load(&c.without_session),
             passes_direct: load(&c.passes_direct),
             passes_from_queue: load(&c.passes_from_queue),
+            late_entries: load(&c.late_entries),
             tickets_issued: load(&c.tickets_issued),
             tokens_refused: load(&c.tokens_refused),
             overloaded: (
@@ -866,6 +871,7 @@ impl Surge {
             .absolute(s.passes_direct);
         metrics::counter!("ardoise_surge_passes_total", "how" => "from_queue")
             .absolute(s.passes_from_queue);
+        metrics::counter!("ardoise_surge_late_entries_total").absolute(s.late_entries);
         metrics::counter!("ardoise_surge_tickets_issued_total").absolute(s.tickets_issued);
         metrics::counter!("ardoise_surge_tokens_refused_total").absolute(s.tokens_refused);
         metrics::counter!("ardoise_surge_retries_held_total").absolute(conn::held_total());
