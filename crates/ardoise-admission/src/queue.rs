@@ -157,6 +157,12 @@ pub struct LobbyConfig {
     pub refresh_min: Duration,
     /// Longest lobby refresh interval, for waiters far back. Default 60 s.
     pub refresh_max: Duration,
+    /// With a [`LobbyConfig::hold`], waiters whose turn is more than twice
+    /// `refresh_max` away come back after half their wait, up to this
+    /// (their turn cannot come before unless the estimate was twice too
+    /// long; each of their visits costs the node what a page does).
+    /// Default 60 s (as `refresh_max`: never longer).
+    pub refresh_far: Duration,
     /// Refresh interval while the admission rate is not yet known. Default 5 s.
     pub refresh_unknown: Duration,
     /// How long the node may hold a waiter's refresh when their turn is
@@ -175,6 +181,7 @@ impl Default for LobbyConfig {
             grant_ttl: Duration::from_secs(10),
             refresh_min: Duration::from_secs(2),
             refresh_max: Duration::from_secs(60),
+            refresh_far: Duration::from_secs(60),
             refresh_unknown: Duration::from_secs(5),
             hold: Duration::ZERO,
         }
@@ -414,7 +421,8 @@ impl Lobby {
     /// With a [`LobbyConfig::hold`], the page comes back half a hold
     /// before the turn is expected (never sooner than
     /// [`LobbyConfig::refresh_min`], never later than
-    /// [`LobbyConfig::refresh_max`]) and the node holds it until the turn
+    /// [`LobbyConfig::refresh_max`] or, further back, half the wait up to
+    /// [`LobbyConfig::refresh_far`]) and the node holds it until the turn
     /// comes: the wait shown is the expected one.
     ///
     /// Without, a waiter's turn is only noticed when their page comes
@@ -451,7 +459,8 @@ impl Lobby {
         };
         if !c.hold.is_zero() {
             let back = whole_secs(wait.saturating_sub(c.hold / 2));
-            let refresh = spread(back.clamp(min, max));
+            let far = (whole_secs(wait) / 2).min(whole_secs(c.refresh_far));
+            let refresh = spread(back.clamp(min, max.max(far)));
             // A turn that comes before the page does is taken when it
             // comes back; else the page waits for it (in whole seconds, a
             // wait of 1.4 s told "2 s" was 40 % off).
@@ -1121,6 +1130,19 @@ mod tests {
                 "{position}"
             );
             assert_eq!(plan.near, near, "{position}");
+        }
+        // Far back, the page comes back after half the wait, up to
+        // refresh_far; within twice refresh_max, after refresh_max.
+        l.config.refresh_max = Duration::from_secs(20);
+        l.config.refresh_far = Duration::from_secs(120);
+        for (position, refresh) in [(150, 13), (300, 20), (1_000, 50), (6_000, 120)] {
+            let plan = l.plan(Lane::General, position, now, 0.0, None);
+            assert_eq!(plan.refresh, Duration::from_secs(refresh), "{position}");
+            assert_eq!(
+                plan.estimate,
+                Some(Duration::from_millis(position * 100)),
+                "{position}"
+            );
         }
         // Unknown waits are never held.
         let mut fresh = lobby();

@@ -586,10 +586,15 @@ impl Surge {
         let lobby = Lobby::new(
             LobbyConfig {
                 staff_share,
-                // Waiters far back come back at least every 20 s: admitted
-                // waiters who learn late leave places unused meanwhile, then
-                // return together.
+                // Waiters whose turn is within 40 s come back at least
+                // every 20 s: admitted waiters who learn late leave places
+                // unused meanwhile, then return together.
                 refresh_max: Duration::from_secs(20),
+                // Further back, after half their wait, up to 2 minutes: at
+                // 10× load, 14,000 waiters coming back every 20 s were 600
+                // lobby pages a second after the arrivals stopped (under
+                // 200 at half their wait).
+                refresh_far: Duration::from_secs(120),
                 // A place granted to a waiter is held for them only a few
                 // seconds: near the front, pages come back when the turn is
                 // due (refresh_min at the soonest, plus an eighth); a waiter
