@@ -66,6 +66,11 @@ pub struct AdaptiveLimitConfig {
     /// Standing queueing delay above which the limit shrinks; normally the
     /// delay gate's target. Default 5 ms.
     pub delay_target: Duration,
+    /// Overloads seen elsewhere ([`AdaptiveLimit::record_overload`]: a
+    /// request shed, a bulkhead full) shrink the limit when they are at
+    /// least this share of an interval's requests (those observed plus the
+    /// overloads), in `[0, 1]`. Default 0: any one shrinks it.
+    pub overload_share: f64,
     /// Multiplicative decrease per congested interval, in `(0, 1)`.
     /// Default 0.9.
     pub backoff: f64,
@@ -91,6 +96,7 @@ impl Default for AdaptiveLimitConfig {
             initial: 64,
             interval: Duration::from_secs(1),
             delay_target: Duration::from_millis(5),
+            overload_share: 0.0,
             backoff: 0.9,
             grow_above_use: 0.5,
             slow_start: true,
@@ -114,7 +120,8 @@ pub struct AdaptiveLimit {
     window: IntervalMin,
     max_in_use: AtomicU64,
     slow_start: AtomicBool,
-    overload_seen: AtomicBool,
+    overload_share: f64,
+    overloads: AtomicU64,
     /// Samples of the current interval, and those above the target.
     samples: AtomicU64,
     above_target: AtomicU64,
@@ -137,6 +144,11 @@ impl AdaptiveLimit {
         } else {
             AdaptiveLimitConfig::default().grow_above_use
         };
+        let overload_share = if config.overload_share.is_finite() {
+            config.overload_share.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let growth = if config.growth.is_finite() {
             config.growth.clamp(0.0, 1.0)
         } else {
@@ -154,7 +166,8 @@ impl AdaptiveLimit {
             window: IntervalMin::new(),
             max_in_use: AtomicU64::new(0),
             slow_start: AtomicBool::new(config.slow_start),
-            overload_seen: AtomicBool::new(false),
+            overload_share,
+            overloads: AtomicU64::new(0),
             samples: AtomicU64::new(0),
             above_target: AtomicU64::new(0),
         }
@@ -171,9 +184,11 @@ impl AdaptiveLimit {
     }
 
     /// Records an overload seen other than by queueing delay (a bulkhead
-    /// refusing, a request shed): the current interval counts as congested.
+    /// refusing, a request shed): enough of them (see
+    /// [`AdaptiveLimitConfig::overload_share`]) and the current interval
+    /// counts as congested.
     pub fn record_overload(&self) {
-        self.overload_seen.store(true, Ordering::Release);
+        self.overloads.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Records one request that waited `queue_delay` while `in_use` users
@@ -192,9 +207,11 @@ impl AdaptiveLimit {
             return None;
         };
         let used = self.max_in_use.swap(in_use, Ordering::AcqRel);
-        let overload_seen = self.overload_seen.swap(false, Ordering::AcqRel);
+        let overloads = self.overloads.swap(0, Ordering::AcqRel);
         // This sample opens the next interval.
         let samples = self.samples.swap(1, Ordering::AcqRel);
+        let overload_seen = overloads > 0
+            && overloads as f64 >= self.overload_share * samples.saturating_add(overloads) as f64;
         let above = self
             .above_target
             .swap(u64::from(delay > self.target_us), Ordering::AcqRel);
@@ -432,6 +449,28 @@ mod tests {
         // The signal is spent: the next quiet second grows again.
         second(&limit, 2_010, 1);
         assert!(limit.limit() > after);
+    }
+
+    #[test]
+    fn with_an_overload_share_a_few_overloads_among_many_requests_do_not_shrink_the_limit() {
+        let limit = AdaptiveLimit::new(AdaptiveLimitConfig {
+            overload_share: 0.05,
+            ..config(10, 1_000, 400)
+        });
+        second(&limit, 0, 1);
+        let before = limit.limit();
+        // A hundred requests in the second with short delays, two shed.
+        limit.record_overload();
+        limit.record_overload();
+        second(&limit, 1_000, 1);
+        let grown = limit.limit();
+        assert!(grown > before, "{before} then {grown}");
+        // Ten shed: a twentieth of the second's requests, the limit shrinks.
+        for _ in 0..10 {
+            limit.record_overload();
+        }
+        second(&limit, 2_000, 1);
+        assert!(limit.limit() < grown, "{grown} then {}", limit.limit());
     }
 
     #[test]

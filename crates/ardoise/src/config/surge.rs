@@ -41,6 +41,9 @@ pub struct SurgeSettings {
     pub users_ceiling: u64,
     /// Where the limit on admitted users starts.
     pub users_initial: u64,
+    /// Requests shed (or refused by a full bulkhead) shrink the user limit
+    /// when they are at least this percent of a second's requests.
+    pub users_overload_percent: u8,
     /// Percent of the user limit reserved for teachers and staff.
     pub staff_share_percent: u8,
     /// A user counts against capacity while active this recently, in seconds.
@@ -100,6 +103,7 @@ impl Default for SurgeSettings {
             users_floor: 50,
             users_ceiling: 100_000,
             users_initial: 500,
+            users_overload_percent: 5,
             staff_share_percent: 10,
             active_secs: 10,
             pass_idle_mins: 20,
@@ -146,6 +150,9 @@ codel_interval_ms = 100
 users_floor = 50
 users_ceiling = 100000
 users_initial = 500
+# Requests shed or refused by a full bulkhead shrink it when they are at least
+# this percent of a second's requests (0: any one does).
+users_overload_percent = 5
 # Percent of the user limit reserved for teachers and staff.
 staff_share_percent = 10
 # A user counts against capacity while active within this many seconds.
@@ -236,6 +243,7 @@ impl SurgeSettings {
             users_floor: self.users_floor,
             users_ceiling: self.users_ceiling,
             users_initial: self.users_initial,
+            users_overload_percent: self.users_overload_percent.min(100),
             staff_share_percent: self.staff_share_percent.min(100),
             active_window: secs(self.active_secs),
             pass_idle: secs(self.pass_idle_mins.saturating_mul(60)),
