@@ -279,8 +279,13 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
     if held_for.is_none() {
         if !(checks_secret || staff_form) && gate.check(delay, now) == Verdict::Shed {
             surge.count(reason);
-            // A shed request is a queue the delay samples may not show.
-            surge.users.record_overload();
+            // A shed request is a queue the delay samples may not show. Not
+            // one shed before sign-in: a flood of those (their target is
+            // lower) must not shrink the places of signed-in users, whose
+            // own requests are shed too when the node is really full.
+            if reason == Refusal::QueueDelaySignedIn {
+                surge.users.record_overload();
+            }
             return with_pass(surge, pages::busy(surge, &req), grant.as_ref(), json);
         }
         surge.users.observe(delay, surge.admitted.total(), now);

@@ -79,7 +79,7 @@ pub struct SurgeConfig {
     pub users_ceiling: u64,
     /// Admitted users: where the adaptive limit starts.
     pub users_initial: u64,
-    /// Requests shed or refused by a full bulkhead shrink the user limit
+    /// Signed-in requests shed or refused by a full bulkhead shrink the user limit
     /// when they are at least this percent of a second's requests.
     pub users_overload_percent: u8,
     /// Share of the user limit reserved for teachers and staff (percent).

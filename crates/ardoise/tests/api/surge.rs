@@ -460,6 +460,68 @@ async fn a_flood_of_pre_login_requests_takes_no_place_from_signed_in_users() {
 }
 
 #[tokio::test]
+async fn requests_shed_before_sign_in_do_not_shrink_the_places_of_signed_in_users() {
+    use std::time::{Duration, Instant};
+    // Requests without a session have all waited too long; signed-in ones
+    // never have. The user limit may move between 10 and 1,000.
+    let app = spawn_app_with_surge(SurgeConfig {
+        users_floor: 10,
+        users_ceiling: 1_000,
+        users_initial: 100,
+        prelogin_target: Duration::ZERO,
+        // A signed-in request that waited this long would be stale.
+        codel_interval: Duration::from_millis(300),
+        ..test_surge()
+    })
+    .await;
+    let limit = |app: &TestApp| {
+        let url = app.url("/metrics");
+        async move {
+            let metrics = client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("ardoise_surge_user_limit "))
+                .unwrap_or_else(|| panic!("no user limit in {metrics}"))
+                .parse::<u64>()
+                .unwrap()
+        }
+    };
+    assert_eq!(limit(&app).await, 100);
+    let teacher = browser(&app, &app.seeded.teacher_a).await;
+    assert_eq!(visit(&app, &teacher, "/home").await, Seen::Page(200));
+    // More than a second (the limit's interval) of sign-in pages, shed
+    // once the pre-login gate has seen them all wait (an interval).
+    let until = Instant::now() + Duration::from_millis(1_500);
+    let mut shed = 0;
+    while Instant::now() < until {
+        let pages = (0..8).map(|_| {
+            let (c, url) = (client(), app.url("/login"));
+            tokio::spawn(async move { c.get(url).send().await.unwrap().status().as_u16() })
+        });
+        for page in pages.collect::<Vec<_>>() {
+            if page.await.unwrap() == 503 {
+                shed += 1;
+            }
+        }
+    }
+    assert!(shed > 0, "no sign-in page was shed");
+    // The teacher's next page closes the limit's interval: it has not shrunk.
+    assert_eq!(visit(&app, &teacher, "/home").await, Seen::Page(200));
+    let after = limit(&app).await;
+    assert!(
+        after >= 100,
+        "{shed} sign-in pages shed, the limit fell to {after}"
+    );
+}
+
+#[tokio::test]
 async fn the_administrator_page_shows_the_figures_and_is_refused_to_others() {
     let app = spawn_app_with_surge(capacity(3, 0)).await;
     let s = &app.seeded;
