@@ -43,6 +43,46 @@ fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
     }
 }
 
+/// Values bound to a query whose text is built piece by piece: each piece
+/// takes the next placeholders, so they first appear in increasing order
+/// (see the crate's documentation).
+struct Binds {
+    next: usize,
+    values: Vec<i64>,
+}
+
+impl Binds {
+    /// Placeholders from `$first` on.
+    fn from(first: usize) -> Binds {
+        Binds {
+            next: first,
+            values: Vec::new(),
+        }
+    }
+
+    /// The placeholder of one value.
+    fn one(&mut self, value: i64) -> String {
+        self.values.push(value);
+        self.next += 1;
+        format!("${}", self.next - 1)
+    }
+
+    /// Placeholders for `ids`, padded with -1 (which no id matches) to a
+    /// power of two: the query's text depends on how many ids there are,
+    /// rounded up, not on which. With the ids written into the text,
+    /// every person's home page was a statement of its own, prepared
+    /// afresh at each visit (as much CPU as running it) and pushing the
+    /// others out of each connection's statement cache.
+    fn list(&mut self, ids: impl IntoIterator<Item = i64>) -> String {
+        let mut ids: Vec<i64> = ids.into_iter().collect();
+        ids.resize(ids.len().max(1).next_power_of_two(), -1);
+        ids.into_iter()
+            .map(|id| self.one(id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// A new message: the first of a new conversation, or a reply.
 #[derive(Debug, Clone)]
 pub struct MessageInsert {
@@ -261,6 +301,48 @@ pub struct TimelineScope {
     pub announcements: AnnouncementScope,
 }
 
+/// The timeline's query: `$1` the person, `$2` now, then the values
+/// returned (ids, in the order they appear), then the limit and offset.
+fn timeline_query(scope: &TimelineScope) -> (String, Vec<i64>) {
+    let mut binds = Binds::from(3);
+    let classes = binds.list(scope.homework_classes.iter().map(|c| c.0));
+    let groups = binds.list(scope.homework_groups.iter().map(|g| g.0));
+    let ann = announcement_where_in(
+        &AnnouncementScope {
+            // The timeline is one's own news: staff see the
+            // announcements meant for them, not every one.
+            everything: false,
+            ..scope.announcements.clone()
+        },
+        &scope.announcements.establishment_id.0.to_string(),
+        Some(&mut binds),
+    );
+    let pupils = binds.list(scope.feedback_pupils.iter().map(|p| p.0));
+    let (limit_at, offset_at) = (binds.next, binds.next + 1);
+    let sql = format!(
+        "SELECT kind, id, pupil_id, happened_at, title, who FROM ( \
+         SELECT 'message' AS kind, m.conversation_id AS id, CAST(NULL AS BIGINT) AS pupil_id, m.sent_at AS happened_at, c.subject AS title, \
+           {SENDER_NAME} AS who \
+           FROM message_recipients r JOIN messages m ON m.id = r.message_id \
+           JOIN conversations c ON c.id = m.conversation_id JOIN people s ON s.id = m.sender_id \
+           WHERE r.person_id = $1 AND m.quarantine_id IS NULL \
+         UNION ALL \
+         SELECT 'homework', h.id, CAST(NULL AS BIGINT), h.publish_at, sj.name, t.first_name || ' ' || upper(t.last_name) \
+           FROM homework h JOIN subjects sj ON sj.id = h.subject_id JOIN people t ON t.id = h.teacher_id \
+           WHERE h.publish_at <= $2 AND (h.class_id IN ({classes}) OR h.group_id IN ({groups})) \
+         UNION ALL \
+         SELECT 'announcement', a.id, CAST(NULL AS BIGINT), a.publish_from, a.title, p.first_name || ' ' || upper(p.last_name) \
+           FROM announcements a JOIN people p ON p.id = a.author_id \
+           WHERE {ann} AND a.publish_from <= $2 AND (a.publish_until IS NULL OR a.publish_until > $2) \
+         UNION ALL \
+         SELECT 'feedback', f.homework_id, f.pupil_id, f.returned_at, sj.name, t.first_name || ' ' || upper(t.last_name) \
+           FROM feedback f JOIN homework h ON h.id = f.homework_id JOIN subjects sj ON sj.id = h.subject_id \
+           JOIN people t ON t.id = f.teacher_id WHERE f.pupil_id IN ({pupils}) \
+         ) news ORDER BY happened_at DESC, kind, id DESC LIMIT ${limit_at} OFFSET ${offset_at}",
+    );
+    (sql, binds.values)
+}
+
 fn message_from_row(r: &AnyRow) -> StoreResult<MessageView> {
     Ok(MessageView {
         id: MessageId(r.try_get("id")?),
@@ -281,18 +363,39 @@ const SENDER_NAME: &str = "s.first_name || ' ' || upper(s.last_name)";
 /// The announcements `scope` sees; `establishment` is how the query names
 /// the establishment (`$1`, or a literal).
 fn announcement_where(scope: &AnnouncementScope, establishment: &str) -> String {
+    announcement_where_in(scope, establishment, None)
+}
+
+/// [`announcement_where`], the author and the classes bound to `binds`'
+/// placeholders when given, else written into the text.
+fn announcement_where_in(
+    scope: &AnnouncementScope,
+    establishment: &str,
+    mut binds: Option<&mut Binds>,
+) -> String {
     if scope.everything {
         return format!("a.establishment_id = {establishment}");
     }
+    fn list(binds: &mut Option<&mut Binds>, ids: &[ClassId]) -> String {
+        let ids = ids.iter().map(|c| c.0);
+        match binds {
+            Some(b) => b.list(ids),
+            None => id_list(ids),
+        }
+    }
+    // In the order they appear in the text.
+    let author = match binds.as_deref_mut() {
+        Some(b) => b.one(scope.author.0),
+        None => scope.author.0.to_string(),
+    };
+    let classes = list(&mut binds, &scope.classes);
+    let parent_classes = list(&mut binds, &scope.parent_classes);
     format!(
         "a.establishment_id = {establishment} AND (a.author_id = {author} OR a.audience = 'all' \
          OR (a.audience = 'parents' AND {parent} = 1) \
          OR (a.audience = 'class' AND EXISTS (SELECT 1 FROM announcement_classes ac WHERE ac.announcement_id = a.id AND ac.class_id IN ({classes}))) \
          OR (a.audience = 'class_parents' AND EXISTS (SELECT 1 FROM announcement_classes ac WHERE ac.announcement_id = a.id AND ac.class_id IN ({parent_classes}))))",
-        author = scope.author.0,
         parent = i64::from(scope.parent),
-        classes = id_list(scope.classes.iter().map(|c| c.0)),
-        parent_classes = id_list(scope.parent_classes.iter().map(|c| c.0)),
     )
 }
 
@@ -1268,42 +1371,12 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> StoreResult<Vec<TimelineItem>> {
-        let classes = id_list(scope.homework_classes.iter().map(|c| c.0));
-        let groups = id_list(scope.homework_groups.iter().map(|g| g.0));
-        let pupils = id_list(scope.feedback_pupils.iter().map(|p| p.0));
-        let sql = format!(
-            "SELECT kind, id, pupil_id, happened_at, title, who FROM ( \
-             SELECT 'message' AS kind, m.conversation_id AS id, CAST(NULL AS BIGINT) AS pupil_id, m.sent_at AS happened_at, c.subject AS title, \
-               {SENDER_NAME} AS who \
-               FROM message_recipients r JOIN messages m ON m.id = r.message_id \
-               JOIN conversations c ON c.id = m.conversation_id JOIN people s ON s.id = m.sender_id \
-               WHERE r.person_id = $1 AND m.quarantine_id IS NULL \
-             UNION ALL \
-             SELECT 'homework', h.id, CAST(NULL AS BIGINT), h.publish_at, sj.name, t.first_name || ' ' || upper(t.last_name) \
-               FROM homework h JOIN subjects sj ON sj.id = h.subject_id JOIN people t ON t.id = h.teacher_id \
-               WHERE (h.class_id IN ({classes}) OR h.group_id IN ({groups})) AND h.publish_at <= $2 \
-             UNION ALL \
-             SELECT 'announcement', a.id, CAST(NULL AS BIGINT), a.publish_from, a.title, p.first_name || ' ' || upper(p.last_name) \
-               FROM announcements a JOIN people p ON p.id = a.author_id \
-               WHERE {ann} AND a.publish_from <= $2 AND (a.publish_until IS NULL OR a.publish_until > $2) \
-             UNION ALL \
-             SELECT 'feedback', f.homework_id, f.pupil_id, f.returned_at, sj.name, t.first_name || ' ' || upper(t.last_name) \
-               FROM feedback f JOIN homework h ON h.id = f.homework_id JOIN subjects sj ON sj.id = h.subject_id \
-               JOIN people t ON t.id = f.teacher_id WHERE f.pupil_id IN ({pupils}) \
-             ) news ORDER BY happened_at DESC, kind, id DESC LIMIT $3 OFFSET $4",
-            ann = announcement_where(
-                &AnnouncementScope {
-                    // The timeline is one's own news: staff see the
-                    // announcements meant for them, not every one.
-                    everything: false,
-                    ..scope.announcements.clone()
-                },
-                &scope.announcements.establishment_id.0.to_string(),
-            ),
-        );
-        let rows = sqlx::query(&sql)
-            .bind(scope.person_id.0)
-            .bind(now)
+        let (sql, binds) = timeline_query(scope);
+        let mut query = sqlx::query(&sql).bind(scope.person_id.0).bind(now);
+        for value in binds {
+            query = query.bind(value);
+        }
+        let rows = query
             .bind(limit.clamp(1, 200))
             .bind(offset.max(0))
             .fetch_all(&self.pool)
@@ -1354,4 +1427,62 @@ fn announcement_from_row(r: &AnyRow) -> StoreResult<AnnouncementView> {
         publish_from: r.try_get("publish_from")?,
         publish_until: r.try_get("publish_until")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn scope(person: i64, classes: &[i64], groups: &[i64]) -> TimelineScope {
+        let classes: Vec<ClassId> = classes.iter().copied().map(ClassId).collect();
+        TimelineScope {
+            person_id: PersonId(person),
+            homework_classes: classes.clone(),
+            homework_groups: groups.iter().copied().map(GroupId).collect(),
+            feedback_pupils: vec![PersonId(person)],
+            announcements: AnnouncementScope {
+                establishment_id: EstablishmentId(1),
+                everything: false,
+                parent: false,
+                classes,
+                parent_classes: Vec::new(),
+                author: PersonId(person),
+            },
+        }
+    }
+
+    #[test]
+    fn the_timeline_is_one_statement_for_everyone_with_as_many_classes_and_groups() {
+        let (a, a_ids) = timeline_query(&scope(1_001, &[17], &[23, 24, 25]));
+        let (b, b_ids) = timeline_query(&scope(2_002, &[18], &[26, 27, 28]));
+        // One text: each connection prepares it once, for every pupil.
+        assert_eq!(a, b);
+        assert_ne!(a_ids, b_ids);
+        for id in ["2002", "18", "26", "27", "28"] {
+            assert!(!b.contains(id), "{id} written into {b}");
+        }
+        // Bound: three groups padded to four with an id nobody has.
+        assert_eq!(&b_ids[..5], &[18, 26, 27, 28, -1]);
+        assert!(b_ids.contains(&2_002));
+        // Another size class is another statement.
+        let (c, _) = timeline_query(&scope(3_003, &[17], &[23, 24, 25, 26, 27]));
+        assert_ne!(a, c);
+        // Placeholders numbered in the order they first appear, after $1
+        // and $2, up to the limit and offset.
+        let mut seen = Vec::new();
+        for part in b.split('$').skip(1) {
+            let n: usize = part
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap();
+            if !seen.contains(&n) {
+                seen.push(n);
+            }
+        }
+        let expected: Vec<usize> = (1..=b_ids.len() + 4).collect();
+        assert_eq!(seen, expected);
+    }
 }
