@@ -9,6 +9,7 @@
 //! for both engines; their depth is bounded so that a cycle made by two
 //! concurrent moves could never loop.
 
+use crate::binds::{bound, Binds};
 use crate::{Store, StoreError, StoreResult};
 use ardoise_core::documents::{ShareTarget, Space};
 use ardoise_core::{ClassId, EstablishmentId, GroupId, PersonId, UnixTime};
@@ -175,44 +176,54 @@ fn share_from_row(r: &AnyRow) -> StoreResult<ShareView> {
 }
 
 /// SQL matching shares (aliased `s`) whose target is one of `audience`,
-/// with the numbers inlined: they are ids (`i64`), never text.
-fn audience_sql(audience: &[ShareTarget]) -> String {
-    let ids = |kind: &str| -> Vec<String> {
-        audience
-            .iter()
-            .filter(|t| t.kind() == kind)
-            .map(|t| t.id().to_string())
-            .collect()
-    };
-    let mut parts = Vec::new();
-    for kind in ["class", "group", "person"] {
-        let list = ids(kind);
-        if !list.is_empty() {
-            parts.push(format!(
-                "(s.target_kind = '{kind}' AND s.target_id IN ({}))",
-                list.join(", ")
-            ));
-        }
-    }
-    if parts.is_empty() {
-        "1 = 0".into()
-    } else {
-        format!("({})", parts.join(" OR "))
-    }
+/// the ids bound to `binds`.
+fn audience_sql(audience: &[ShareTarget], binds: &mut Binds) -> String {
+    let targets: Vec<(&str, i64)> = audience.iter().map(|t| (t.kind(), t.id())).collect();
+    by_kind(&targets, ["class", "group", "person"], "s.target", binds)
 }
 
-/// SQL matching root folders (aliased `f`) of `spaces` (ids inlined).
-fn spaces_sql(spaces: &[Space]) -> String {
-    let parts: Vec<String> = spaces
-        .iter()
-        .map(|s| {
-            format!(
-                "(f.space_kind = '{}' AND f.space_id = {})",
-                s.kind(),
-                s.id()
-            )
+/// SQL matching root folders (aliased `f`) of `spaces`, the ids bound to
+/// `binds`.
+fn spaces_sql(spaces: &[Space], binds: &mut Binds) -> String {
+    let roots: Vec<(&str, i64)> = spaces.iter().map(|s| (s.kind(), s.id())).collect();
+    by_kind(
+        &roots,
+        ["person", "class", "group", "establishment"],
+        "f.space",
+        binds,
+    )
+}
+
+/// SQL matching rows whose `{column}_kind` and `{column}_id` are one of
+/// `items`: one list of ids per kind, in the order of `kinds` (so that the
+/// text does not depend on the order of `items`), bound to `binds`.
+fn by_kind<const N: usize>(
+    items: &[(&str, i64)],
+    kinds: [&str; N],
+    column: &str,
+    binds: &mut Binds,
+) -> String {
+    let parts = kinds
+        .into_iter()
+        .filter_map(|kind| {
+            let ids: Vec<i64> = items
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, id)| *id)
+                .collect();
+            (!ids.is_empty()).then(|| {
+                format!(
+                    "({column}_kind = '{kind}' AND {column}_id IN ({}))",
+                    binds.list(ids)
+                )
+            })
         })
         .collect();
+    any_of(parts)
+}
+
+/// `parts` joined by OR; nothing matches none.
+fn any_of(parts: Vec<String>) -> String {
     if parts.is_empty() {
         "1 = 0".into()
     } else {
@@ -294,21 +305,8 @@ impl Store {
         folder_ids: &[i64],
         document: Option<i64>,
     ) -> StoreResult<Vec<ShareView>> {
-        let folders = if folder_ids.is_empty() {
-            "1 = 0".to_string()
-        } else {
-            let list: Vec<String> = folder_ids.iter().map(i64::to_string).collect();
-            format!(
-                "(s.item_kind = 'folder' AND s.item_id IN ({}))",
-                list.join(", ")
-            )
-        };
-        let doc = match document {
-            Some(id) => format!(" OR (s.item_kind = 'document' AND s.item_id = {id})"),
-            None => String::new(),
-        };
-        let sql = format!("{SHARE_SELECT} WHERE {folders}{doc} ORDER BY s.id");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let (sql, values) = shares_on_query(folder_ids, document);
+        let rows = bound(&sql, values).fetch_all(&self.pool).await?;
         rows.iter().map(share_from_row).collect()
     }
 
@@ -724,13 +722,16 @@ impl Store {
         &self,
         audience: &[ShareTarget],
     ) -> StoreResult<(Vec<FolderView>, Vec<DocumentView>)> {
-        let who = audience_sql(audience);
+        let mut binds = Binds::from(1);
+        let who = audience_sql(audience, &mut binds);
         let sql = format!(
             "SELECT DISTINCT {FOLDER_COLUMNS} FROM doc_folders f JOIN doc_shares s \
              ON s.item_kind = 'folder' AND s.item_id = f.id \
              WHERE {who} AND f.trashed_at IS NULL ORDER BY f.name, f.id"
         );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = bound(&sql, binds.values.clone())
+            .fetch_all(&self.pool)
+            .await?;
         let folders = rows
             .iter()
             .map(folder_from_row)
@@ -740,7 +741,7 @@ impl Store {
              ON s.item_kind = 'document' AND s.item_id = d.id \
              WHERE {who} AND d.trashed_at IS NULL ORDER BY d.name, d.id"
         );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = bound(&sql, binds.values).fetch_all(&self.pool).await?;
         let docs = rows
             .iter()
             .map(document_from_row)
@@ -759,8 +760,6 @@ impl Store {
         q: &str,
         limit: i64,
     ) -> StoreResult<Vec<DocumentView>> {
-        let roots = spaces_sql(spaces);
-        let who = audience_sql(audience);
         let pattern = format!(
             "%{}%",
             q.to_lowercase()
@@ -768,29 +767,65 @@ impl Store {
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         );
-        let sql = format!(
-            "WITH RECURSIVE reach(id, depth) AS ( \
-               SELECT f.id, 0 FROM doc_folders f WHERE f.parent_id IS NULL AND {roots} \
-               UNION \
-               SELECT f.id, 0 FROM doc_folders f JOIN doc_shares s ON s.item_kind = 'folder' AND s.item_id = f.id \
-               WHERE {who} AND f.trashed_at IS NULL \
-               UNION \
-               SELECT f.id, r.depth + 1 FROM doc_folders f JOIN reach r ON f.parent_id = r.id \
-               WHERE f.trashed_at IS NULL AND r.depth < {MAX_DEPTH} \
-             ) \
-             SELECT {DOCUMENT_COLUMNS} FROM {DOCUMENT_FROM} WHERE d.trashed_at IS NULL \
-             AND lower(d.name) LIKE $1 ESCAPE '\\' \
-             AND (d.folder_id IN (SELECT id FROM reach) \
-                  OR d.id IN (SELECT s.item_id FROM doc_shares s WHERE s.item_kind = 'document' AND {who})) \
-             ORDER BY lower(d.name), d.id LIMIT $2"
-        );
-        let rows = sqlx::query(&sql)
+        let (sql, values) = search_query(spaces, audience);
+        let rows = bound(&sql, values)
             .bind(pattern)
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(document_from_row).collect()
     }
+}
+
+/// The query of [`Store::shares_on`] and the values it binds.
+fn shares_on_query(folder_ids: &[i64], document: Option<i64>) -> (String, Vec<i64>) {
+    let mut binds = Binds::from(1);
+    let folders = if folder_ids.is_empty() {
+        "1 = 0".to_string()
+    } else {
+        format!(
+            "(s.item_kind = 'folder' AND s.item_id IN ({}))",
+            binds.list(folder_ids.iter().copied())
+        )
+    };
+    let doc = match document {
+        Some(id) => format!(
+            " OR (s.item_kind = 'document' AND s.item_id = {})",
+            binds.one(id)
+        ),
+        None => String::new(),
+    };
+    (
+        format!("{SHARE_SELECT} WHERE {folders}{doc} ORDER BY s.id"),
+        binds.values,
+    )
+}
+
+/// The query of [`Store::search_documents`] and the ids it binds, which
+/// come before the pattern and the limit (the last two placeholders).
+fn search_query(spaces: &[Space], audience: &[ShareTarget]) -> (String, Vec<i64>) {
+    let mut binds = Binds::from(1);
+    let roots = spaces_sql(spaces, &mut binds);
+    // Used twice: the same placeholders, bound once.
+    let who = audience_sql(audience, &mut binds);
+    let (pattern_at, limit_at) = (binds.next, binds.next + 1);
+    let sql = format!(
+        "WITH RECURSIVE reach(id, depth) AS ( \
+           SELECT f.id, 0 FROM doc_folders f WHERE f.parent_id IS NULL AND {roots} \
+           UNION \
+           SELECT f.id, 0 FROM doc_folders f JOIN doc_shares s ON s.item_kind = 'folder' AND s.item_id = f.id \
+           WHERE {who} AND f.trashed_at IS NULL \
+           UNION \
+           SELECT f.id, r.depth + 1 FROM doc_folders f JOIN reach r ON f.parent_id = r.id \
+           WHERE f.trashed_at IS NULL AND r.depth < {MAX_DEPTH} \
+         ) \
+         SELECT {DOCUMENT_COLUMNS} FROM {DOCUMENT_FROM} WHERE d.trashed_at IS NULL \
+         AND lower(d.name) LIKE ${pattern_at} ESCAPE '\\' \
+         AND (d.folder_id IN (SELECT id FROM reach) \
+              OR d.id IN (SELECT s.item_id FROM doc_shares s WHERE s.item_kind = 'document' AND {who})) \
+         ORDER BY lower(d.name), d.id LIMIT ${limit_at}"
+    );
+    (sql, binds.values)
 }
 
 const SHARE_SELECT: &str =
@@ -800,3 +835,78 @@ const SHARE_SELECT: &str =
     LEFT JOIN classes c ON s.target_kind = 'class' AND c.id = s.target_id \
     LEFT JOIN teaching_groups g ON s.target_kind = 'group' AND g.id = s.target_id \
     LEFT JOIN people p ON s.target_kind = 'person' AND p.id = s.target_id";
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::binds::first_appearances;
+
+    fn pupil(person: i64, class: i64, groups: &[i64]) -> Vec<ShareTarget> {
+        let mut audience = vec![ShareTarget::Person(PersonId(person))];
+        audience.push(ShareTarget::Class(ClassId(class)));
+        audience.extend(groups.iter().map(|g| ShareTarget::Group(GroupId(*g))));
+        audience
+    }
+
+    #[test]
+    fn opening_a_document_is_one_statement_for_every_folder_as_deep() {
+        let (a, a_ids) = shares_on_query(&[40, 41, 42], Some(900));
+        assert_eq!(a_ids, vec![40, 41, 42, -1, 900]);
+        let (b, b_ids) = shares_on_query(&[50, 51, 52], Some(901));
+        assert_eq!(a, b);
+        for id in ["50", "51", "52", "901"] {
+            assert!(!b.contains(id), "{id} written into {b}");
+        }
+        // Three folders padded to four with an id nobody has, then the
+        // document.
+        assert_eq!(b_ids, vec![50, 51, 52, -1, 901]);
+        assert_eq!(first_appearances(&b), (1..=5).collect::<Vec<_>>());
+        // A document at the root and a folder alone are other statements.
+        assert_ne!(shares_on_query(&[40], Some(900)).0, a);
+        assert_ne!(shares_on_query(&[40, 41, 42], None).0, a);
+    }
+
+    #[test]
+    fn a_search_is_one_statement_for_pupils_with_as_many_groups() {
+        let spaces_a = [
+            Space::Person(PersonId(1_001)),
+            Space::Class(ClassId(17), EstablishmentId(1)),
+            Space::Establishment(EstablishmentId(1)),
+        ];
+        let spaces_b = [
+            Space::Establishment(EstablishmentId(2)),
+            Space::Class(ClassId(18), EstablishmentId(2)),
+            Space::Person(PersonId(2_002)),
+        ];
+        let (a, _) = search_query(&spaces_a, &pupil(1_001, 17, &[23, 24]));
+        let (b, b_ids) = search_query(&spaces_b, &pupil(2_002, 18, &[26, 27]));
+        assert_eq!(a, b, "the order the spaces come in does not matter");
+        for id in ["2002", "18", "26", "27"] {
+            assert!(!b.contains(id), "{id} written into {b}");
+        }
+        // Spaces by kind (person, class, establishment), then the audience
+        // by kind (class, groups, person); each list padded.
+        assert_eq!(b_ids, vec![2_002, 18, 2, 18, 26, 27, 2_002]);
+        // The ids, then the pattern and the limit; the audience's
+        // placeholders repeat (it is used twice), bound once.
+        assert_eq!(
+            first_appearances(&b),
+            (1..=b_ids.len() + 2).collect::<Vec<_>>()
+        );
+        // Someone with three groups pads to four: another statement.
+        let (c, _) = search_query(&spaces_b, &pupil(2_002, 18, &[26, 27, 28]));
+        assert_ne!(b, c);
+    }
+
+    #[test]
+    fn no_audience_and_no_space_match_nothing() {
+        let (sql, ids) = search_query(&[], &[]);
+        assert!(ids.is_empty());
+        assert_eq!(sql.matches("1 = 0").count(), 3);
+        assert_eq!(first_appearances(&sql), vec![1, 2]);
+        let (sql, ids) = shares_on_query(&[], None);
+        assert!(ids.is_empty());
+        assert!(sql.ends_with("WHERE 1 = 0 ORDER BY s.id"), "{sql}");
+    }
+}

@@ -16,6 +16,7 @@
 
 mod accounts;
 mod audit;
+mod binds;
 mod connect;
 mod diary;
 mod directory;

@@ -26,62 +26,14 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::HashMap;
 
+use crate::binds::{bound, Binds};
+
 /// Recipient rows per INSERT statement when a message is sent.
 const RECIPIENT_BATCH: usize = 500;
 
 /// The condition for "message `m` is visible to person `$1`".
 const VISIBLE: &str = "m.quarantine_id IS NULL AND (m.sender_id = $1 OR EXISTS \
      (SELECT 1 FROM message_recipients r WHERE r.message_id = m.id AND r.person_id = $1))";
-
-fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
-    let s: Vec<String> = ids.into_iter().map(|i| i.to_string()).collect();
-    if s.is_empty() {
-        // No id matches -1: an empty IN list is not valid SQL.
-        "-1".into()
-    } else {
-        s.join(", ")
-    }
-}
-
-/// Values bound to a query whose text is built piece by piece: each piece
-/// takes the next placeholders, so they first appear in increasing order
-/// (see the crate's documentation).
-struct Binds {
-    next: usize,
-    values: Vec<i64>,
-}
-
-impl Binds {
-    /// Placeholders from `$first` on.
-    fn from(first: usize) -> Binds {
-        Binds {
-            next: first,
-            values: Vec::new(),
-        }
-    }
-
-    /// The placeholder of one value.
-    fn one(&mut self, value: i64) -> String {
-        self.values.push(value);
-        self.next += 1;
-        format!("${}", self.next - 1)
-    }
-
-    /// Placeholders for `ids`, padded with -1 (which no id matches) to a
-    /// power of two: the query's text depends on how many ids there are,
-    /// rounded up, not on which. With the ids written into the text,
-    /// every person's home page was a statement of its own, prepared
-    /// afresh at each visit (as much CPU as running it) and pushing the
-    /// others out of each connection's statement cache.
-    fn list(&mut self, ids: impl IntoIterator<Item = i64>) -> String {
-        let mut ids: Vec<i64> = ids.into_iter().collect();
-        ids.resize(ids.len().max(1).next_power_of_two(), -1);
-        ids.into_iter()
-            .map(|id| self.one(id))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
 
 /// A new message: the first of a new conversation, or a reply.
 #[derive(Debug, Clone)]
@@ -307,7 +259,7 @@ fn timeline_query(scope: &TimelineScope) -> (String, Vec<i64>) {
     let mut binds = Binds::from(3);
     let classes = binds.list(scope.homework_classes.iter().map(|c| c.0));
     let groups = binds.list(scope.homework_groups.iter().map(|g| g.0));
-    let ann = announcement_where_in(
+    let ann = announcement_where(
         &AnnouncementScope {
             // The timeline is one's own news: staff see the
             // announcements meant for them, not every one.
@@ -315,7 +267,7 @@ fn timeline_query(scope: &TimelineScope) -> (String, Vec<i64>) {
             ..scope.announcements.clone()
         },
         &scope.announcements.establishment_id.0.to_string(),
-        Some(&mut binds),
+        &mut binds,
     );
     let pupils = binds.list(scope.feedback_pupils.iter().map(|p| p.0));
     let (limit_at, offset_at) = (binds.next, binds.next + 1);
@@ -360,36 +312,17 @@ fn message_from_row(r: &AnyRow) -> StoreResult<MessageView> {
 
 const SENDER_NAME: &str = "s.first_name || ' ' || upper(s.last_name)";
 
-/// The announcements `scope` sees; `establishment` is how the query names
-/// the establishment (`$1`, or a literal).
-fn announcement_where(scope: &AnnouncementScope, establishment: &str) -> String {
-    announcement_where_in(scope, establishment, None)
-}
-
-/// [`announcement_where`], the author and the classes bound to `binds`'
-/// placeholders when given, else written into the text.
-fn announcement_where_in(
-    scope: &AnnouncementScope,
-    establishment: &str,
-    mut binds: Option<&mut Binds>,
-) -> String {
+/// The announcements `scope` sees, the author and the classes bound to
+/// `binds`' placeholders; `establishment` is how the query names the
+/// establishment (a placeholder, or a literal).
+fn announcement_where(scope: &AnnouncementScope, establishment: &str, binds: &mut Binds) -> String {
     if scope.everything {
         return format!("a.establishment_id = {establishment}");
     }
-    fn list(binds: &mut Option<&mut Binds>, ids: &[ClassId]) -> String {
-        let ids = ids.iter().map(|c| c.0);
-        match binds {
-            Some(b) => b.list(ids),
-            None => id_list(ids),
-        }
-    }
     // In the order they appear in the text.
-    let author = match binds.as_deref_mut() {
-        Some(b) => b.one(scope.author.0),
-        None => scope.author.0.to_string(),
-    };
-    let classes = list(&mut binds, &scope.classes);
-    let parent_classes = list(&mut binds, &scope.parent_classes);
+    let author = binds.one(scope.author.0);
+    let classes = binds.list(scope.classes.iter().map(|c| c.0));
+    let parent_classes = binds.list(scope.parent_classes.iter().map(|c| c.0));
     format!(
         "a.establishment_id = {establishment} AND (a.author_id = {author} OR a.audience = 'all' \
          OR (a.audience = 'parents' AND {parent} = 1) \
@@ -493,11 +426,13 @@ impl Store {
             });
         }
         if !last_ids.is_empty() {
+            let mut binds = Binds::from(1);
             let sql = format!(
                 "SELECT m.id, {SENDER_NAME} AS name FROM messages m JOIN people s ON s.id = m.sender_id WHERE m.id IN ({})",
-                id_list(last_ids.iter().copied())
+                binds.list(last_ids.iter().copied())
             );
-            let names: HashMap<i64, String> = sqlx::query(&sql)
+            let names: HashMap<i64, String> = binds
+                .query(&sql)
                 .fetch_all(&self.pool)
                 .await?
                 .iter()
@@ -547,13 +482,14 @@ impl Store {
             .iter()
             .map(message_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
+        let mut binds = Binds::from(1);
         let files_sql = format!(
             "SELECT a.id, a.owner_kind, a.owner_id, a.blob_hash, a.file_name, a.mime, a.size FROM attachments a \
              WHERE a.owner_kind = 'message' AND a.owner_id IN ({}) ORDER BY a.owner_id, a.position, a.id",
-            id_list(messages.iter().map(|m| m.id.0))
+            binds.list(messages.iter().map(|m| m.id.0))
         );
         let mut files: HashMap<i64, Vec<AttachmentView>> = HashMap::new();
-        for r in sqlx::query(&files_sql).fetch_all(&self.pool).await? {
+        for r in binds.query(&files_sql).fetch_all(&self.pool).await? {
             let a = crate::work::attachment_from_row(&r)?;
             files.entry(a.owner_id).or_default().push(a);
         }
@@ -829,14 +765,17 @@ impl Store {
     pub async fn contacts(&self, ids: &[PersonId]) -> StoreResult<Vec<Contact>> {
         let mut out = Vec::new();
         for chunk in ids.chunks(500) {
-            let list = id_list(chunk.iter().map(|p| p.0));
+            let mut binds = Binds::from(1);
+            let list = binds.list(chunk.iter().map(|p| p.0));
+            // Four queries over the same ids.
+            let values = binds.values;
             let mut contacts: Vec<Contact> = Vec::new();
             let mut index: HashMap<i64, usize> = HashMap::new();
             let sql = format!(
                 "SELECT p.id, p.establishment_id, p.roles, m.class_id FROM people p \
                  LEFT JOIN class_members m ON m.pupil_id = p.id WHERE p.id IN ({list})"
             );
-            for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
+            for r in bound(&sql, values.clone()).fetch_all(&self.pool).await? {
                 let id: i64 = r.try_get("id")?;
                 let mut c = Contact::new(
                     PersonId(id),
@@ -849,7 +788,7 @@ impl Store {
             }
             let sql =
                 format!("SELECT pupil_id, group_id FROM group_members WHERE pupil_id IN ({list})");
-            for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
+            for r in bound(&sql, values.clone()).fetch_all(&self.pool).await? {
                 if let Some(&i) = index.get(&r.try_get::<i64, _>("pupil_id")?) {
                     contacts[i].group_ids.push(GroupId(r.try_get("group_id")?));
                 }
@@ -858,7 +797,7 @@ impl Store {
                 "SELECT g.parent_id, g.pupil_id, m.class_id FROM guardians g \
                  LEFT JOIN class_members m ON m.pupil_id = g.pupil_id WHERE g.parent_id IN ({list})"
             );
-            for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
+            for r in bound(&sql, values.clone()).fetch_all(&self.pool).await? {
                 if let Some(&i) = index.get(&r.try_get::<i64, _>("parent_id")?) {
                     contacts[i].child_ids.push(PersonId(r.try_get("pupil_id")?));
                     if let Some(c) = r.try_get::<Option<i64>, _>("class_id")? {
@@ -869,7 +808,7 @@ impl Store {
             let sql = format!(
                 "SELECT teacher_id, class_id, group_id FROM teachings WHERE teacher_id IN ({list})"
             );
-            for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
+            for r in bound(&sql, values.clone()).fetch_all(&self.pool).await? {
                 if let Some(&i) = index.get(&r.try_get::<i64, _>("teacher_id")?) {
                     if let Some(c) = r.try_get::<Option<i64>, _>("class_id")? {
                         contacts[i].taught_classes.push(ClassId(c));
@@ -1272,21 +1211,35 @@ impl Store {
         current_only: bool,
         limit: i64,
     ) -> StoreResult<Vec<AnnouncementView>> {
-        let window = if current_only {
-            "AND a.publish_from <= $2 AND (a.publish_until IS NULL OR a.publish_until > $2)"
+        // `$1` the establishment, `$2` now, then (all of them) `$3` the
+        // author and `$4` whether they see everything, then the scope's
+        // ids: the window comes first so placeholders first appear in
+        // increasing order.
+        let (window, mut binds) = if current_only {
+            (
+                "a.publish_from <= $2 AND (a.publish_until IS NULL OR a.publish_until > $2)",
+                Binds::from(3),
+            )
         } else {
-            "AND ((a.publish_from <= $2 AND (a.publish_until IS NULL OR a.publish_until > $2)) OR a.author_id = $3 OR $4 = 1)"
+            (
+                "((a.publish_from <= $2 AND (a.publish_until IS NULL OR a.publish_until > $2)) OR a.author_id = $3 OR $4 = 1)",
+                Binds::from(5),
+            )
         };
         let sql = format!(
             "SELECT a.id, a.establishment_id, a.author_id, p.first_name || ' ' || upper(p.last_name) AS author_name, \
              a.title, a.body_html, a.audience, a.publish_from, a.publish_until FROM announcements a \
-             JOIN people p ON p.id = a.author_id WHERE {} {window} ORDER BY a.publish_from DESC, a.id DESC LIMIT {}",
-            announcement_where(scope, "$1"),
+             JOIN people p ON p.id = a.author_id WHERE a.establishment_id = $1 AND {window} AND {} \
+             ORDER BY a.publish_from DESC, a.id DESC LIMIT {}",
+            announcement_where(scope, "$1", &mut binds),
             limit.clamp(1, 200)
         );
         let mut q = sqlx::query(&sql).bind(scope.establishment_id.0).bind(now);
         if !current_only {
             q = q.bind(scope.author.0).bind(i64::from(scope.everything));
+        }
+        for value in binds.values {
+            q = q.bind(value);
         }
         let rows = q.fetch_all(&self.pool).await?;
         let mut out = rows
@@ -1301,13 +1254,14 @@ impl Store {
         if list.is_empty() {
             return Ok(());
         }
+        let mut binds = Binds::from(1);
         let sql = format!(
             "SELECT ac.announcement_id, c.name FROM announcement_classes ac JOIN classes c ON c.id = ac.class_id \
              WHERE ac.announcement_id IN ({}) ORDER BY c.name",
-            id_list(list.iter().map(|a| a.id.0))
+            binds.list(list.iter().map(|a| a.id.0))
         );
         let mut names: HashMap<i64, Vec<String>> = HashMap::new();
-        for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
+        for r in binds.query(&sql).fetch_all(&self.pool).await? {
             names
                 .entry(r.try_get("announcement_id")?)
                 .or_default()
@@ -1433,6 +1387,7 @@ fn announcement_from_row(r: &AnyRow) -> StoreResult<AnnouncementView> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::binds::first_appearances;
 
     fn scope(person: i64, classes: &[i64], groups: &[i64]) -> TimelineScope {
         let classes: Vec<ClassId> = classes.iter().copied().map(ClassId).collect();
@@ -1470,19 +1425,7 @@ mod tests {
         assert_ne!(a, c);
         // Placeholders numbered in the order they first appear, after $1
         // and $2, up to the limit and offset.
-        let mut seen = Vec::new();
-        for part in b.split('$').skip(1) {
-            let n: usize = part
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-                .parse()
-                .unwrap();
-            if !seen.contains(&n) {
-                seen.push(n);
-            }
-        }
         let expected: Vec<usize> = (1..=b_ids.len() + 4).collect();
-        assert_eq!(seen, expected);
+        assert_eq!(first_appearances(&b), expected);
     }
 }
