@@ -275,9 +275,12 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
     let json = wants_json(req.uri().path(), req.headers());
     // A waiter who was just let in after a held refresh is not shed
     // either: their place is taken, and the wait was the hold's, not the
-    // node's.
+    // node's. Nor is one let in as their page came back by itself: shed,
+    // they would come back only after the refusal's Retry-After (2 to 4 s,
+    // jittered), behind those who queued after them.
+    let entering = grant.as_ref().is_some_and(|g| g.clear_ticket);
     if held_for.is_none() {
-        if !(checks_secret || staff_form) && gate.check(delay, now) == Verdict::Shed {
+        if !(checks_secret || staff_form || entering) && gate.check(delay, now) == Verdict::Shed {
             surge.count(reason);
             // A shed request is a queue the delay samples may not show. Not
             // one shed before sign-in: a flood of those (their target is
@@ -309,7 +312,6 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
             // A waiter let in a moment ago waits a little for room rather
             // than meet a refusal after the line: those whose turns came
             // together arrive together.
-            let entering = grant.as_ref().is_some_and(|g| g.clear_ticket);
             let since = Instant::now();
             let waited = if entering {
                 wait_for_room(surge, class).await

@@ -135,6 +135,30 @@ async fn when_a_place_frees_the_first_in_line_gets_it() {
     assert_eq!(visit(&app, &a, "/todo").await, Seen::Page(200));
 }
 
+#[tokio::test]
+async fn a_waiter_whose_turn_has_come_is_not_refused_for_the_node_being_busy() {
+    // Every request has waited too long for the delay gate.
+    let app = spawn_app_with_surge(every_request_late(capacity(1, 0))).await;
+    let a = browser(&app, &app.seeded.pupil_a).await;
+    // The first pupil takes the only place; their page is refused, the
+    // node being busy, but they are in.
+    let first = a.get(app.url("/home")).send().await.unwrap();
+    assert_eq!(first.status().as_u16(), 503);
+    assert!(set_cookie(&first, "ardoise_pass").is_some());
+    let b = browser(&app, &app.seeded.pupil_b).await;
+    assert_eq!(visit(&app, &b, "/home").await, Seen::Lobby(1));
+    // The first pupil goes quiet: the second one's turn comes. Their page
+    // is served, not refused after the line (they would come back after
+    // the refusal's Retry-After, behind those who queued after them).
+    app.clock.advance(121);
+    let turn = b.get(app.url("/home")).send().await.unwrap();
+    assert_eq!(turn.status().as_u16(), 200);
+    assert!(set_cookie(&turn, "ardoise_pass").is_some());
+    // Once in, they are refused like anyone else while the node is busy.
+    let next = b.get(app.url("/todo")).send().await.unwrap();
+    assert_eq!(next.status().as_u16(), 503);
+}
+
 /// The time a response says it was held for its turn (`Server-Timing:
 /// lobby;dur=`), in milliseconds.
 fn held_ms(resp: &reqwest::Response) -> Option<f64> {
