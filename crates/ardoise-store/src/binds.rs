@@ -34,10 +34,7 @@ impl Binds {
 
     /// Placeholders for `ids`, padded with -1 (which no id matches) to a
     /// power of two: the query's text depends on how many ids there are,
-    /// rounded up, not on which. With the ids written into the text,
-    /// every person's home page was a statement of its own, prepared
-    /// afresh at each visit (as much CPU as running it) and pushing the
-    /// others out of each connection's statement cache.
+    /// rounded up, not on which (see the module's documentation).
     pub(crate) fn list(&mut self, ids: impl IntoIterator<Item = i64>) -> String {
         let mut ids: Vec<i64> = ids.into_iter().collect();
         ids.resize(ids.len().max(1).next_power_of_two(), -1);
@@ -55,9 +52,17 @@ impl Binds {
 
 /// The query `sql` with `values` bound, in order.
 pub(crate) fn bound(sql: &str, values: Vec<i64>) -> Query<'_, Any, AnyArguments<'_>> {
+    bind_all(sqlx::query(sql), values)
+}
+
+/// `query` with `values` bound next, in order.
+pub(crate) fn bind_all<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    values: Vec<i64>,
+) -> Query<'q, Any, AnyArguments<'q>> {
     values
         .into_iter()
-        .fold(sqlx::query(sql), |query, value| query.bind(value))
+        .fold(query, |query, value| query.bind(value))
 }
 
 /// The placeholders' numbers in `sql`, in the order they first appear

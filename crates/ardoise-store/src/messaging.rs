@@ -26,7 +26,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::HashMap;
 
-use crate::binds::{bound, Binds};
+use crate::binds::{bind_all, bound, Binds};
 
 /// Recipient rows per INSERT statement when a message is sent.
 const RECIPIENT_BATCH: usize = 500;
@@ -1238,10 +1238,7 @@ impl Store {
         if !current_only {
             q = q.bind(scope.author.0).bind(i64::from(scope.everything));
         }
-        for value in binds.values {
-            q = q.bind(value);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = bind_all(q, binds.values).fetch_all(&self.pool).await?;
         let mut out = rows
             .iter()
             .map(announcement_from_row)
@@ -1326,11 +1323,8 @@ impl Store {
         offset: i64,
     ) -> StoreResult<Vec<TimelineItem>> {
         let (sql, binds) = timeline_query(scope);
-        let mut query = sqlx::query(&sql).bind(scope.person_id.0).bind(now);
-        for value in binds {
-            query = query.bind(value);
-        }
-        let rows = query
+        let query = sqlx::query(&sql).bind(scope.person_id.0).bind(now);
+        let rows = bind_all(query, binds)
             .bind(limit.clamp(1, 200))
             .bind(offset.max(0))
             .fetch_all(&self.pool)
