@@ -47,13 +47,27 @@ struct Waiters {
     free: usize,
     staff: VecDeque<oneshot::Sender<HashPermit>>,
     general: VecDeque<oneshot::Sender<HashPermit>>,
+    /// How long a permit is held, hash and rest, smoothed (seconds); `None`
+    /// until a permit has been given back.
+    hold_secs: Option<f64>,
 }
+
+/// The longest a sign-in may expect to wait for a password-hash permit
+/// before it is refused at once (`503` with `Retry-After`) rather than
+/// queued: a sign-in that would wait longer is better told to come back
+/// than left to time out (browsers and the load generator give up after
+/// ten seconds or so). The queue's length alone did not bound the wait:
+/// while the node serves many requests a hash takes longer.
+const MAX_HASH_WAIT_SECS: f64 = 4.0;
 
 /// The password-hash permits and their two queues.
 #[derive(Debug)]
 struct HashQueue {
     waiters: Mutex<Waiters>,
-    /// Most waiters per lane; more are refused at once.
+    /// Hashes that may run at once.
+    permits: usize,
+    /// Most waiters per lane; more are refused at once, as are those who
+    /// would wait longer than [`MAX_HASH_WAIT_SECS`].
     max_waiting: usize,
 }
 
@@ -63,17 +77,50 @@ struct HashQueue {
 #[derive(Debug)]
 pub struct HashPermit {
     queue: Option<Arc<HashQueue>>,
+    /// When it was handed out.
+    since: std::time::Instant,
+}
+
+impl HashPermit {
+    fn of(queue: &Arc<HashQueue>) -> Self {
+        HashPermit {
+            queue: Some(Arc::clone(queue)),
+            since: std::time::Instant::now(),
+        }
+    }
 }
 
 impl Drop for HashPermit {
     fn drop(&mut self) {
         if let Some(queue) = self.queue.take() {
-            HashQueue::release(&queue);
+            HashQueue::release(&queue, self.since.elapsed());
         }
     }
 }
 
 impl HashQueue {
+    fn new(permits: usize, max_waiting: usize) -> Arc<Self> {
+        Arc::new(HashQueue {
+            waiters: Mutex::new(Waiters {
+                free: permits.max(1),
+                staff: VecDeque::new(),
+                general: VecDeque::new(),
+                hold_secs: None,
+            }),
+            permits: permits.max(1),
+            max_waiting: max_waiting.max(1),
+        })
+    }
+
+    /// Whether a newcomer with `ahead` waiters before them would wait
+    /// longer than [`MAX_HASH_WAIT_SECS`], as far as the permits' measured
+    /// hold time tells (not before it is known).
+    fn would_wait_too_long(&self, w: &Waiters, ahead: usize) -> bool {
+        w.hold_secs.is_some_and(|hold| {
+            (ahead + 1) as f64 * hold / self.permits as f64 > MAX_HASH_WAIT_SECS
+        })
+    }
+
     fn lock(&self) -> MutexGuard<'_, Waiters> {
         // Every change under this lock is one push, pop or counter step.
         self.waiters
@@ -89,27 +136,33 @@ impl HashQueue {
         lane: HashLane,
     ) -> Option<Result<HashPermit, oneshot::Receiver<HashPermit>>> {
         let mut w = this.lock();
-        let ahead = match lane {
+        let ahead = |w: &Waiters| match lane {
             HashLane::Staff => w.staff.len(),
             HashLane::General => w.staff.len() + w.general.len(),
         };
-        if w.free > 0 && ahead == 0 {
+        if w.free > 0 && ahead(&w) == 0 {
             w.free -= 1;
-            return Some(Ok(HashPermit {
-                queue: Some(Arc::clone(this)),
-            }));
+            return Some(Ok(HashPermit::of(this)));
+        }
+        let full = |w: &Waiters| {
+            let mine = match lane {
+                HashLane::Staff => w.staff.len(),
+                HashLane::General => w.general.len(),
+            };
+            mine >= this.max_waiting || this.would_wait_too_long(w, ahead(w))
+        };
+        if full(&w) {
+            // Waiters who left (their request was dropped) hold no place.
+            w.staff.retain(|tx| !tx.is_closed());
+            w.general.retain(|tx| !tx.is_closed());
+            if full(&w) {
+                return None;
+            }
         }
         let queue = match lane {
             HashLane::Staff => &mut w.staff,
             HashLane::General => &mut w.general,
         };
-        if queue.len() >= this.max_waiting {
-            // Waiters who left (their request was dropped) hold no place.
-            queue.retain(|tx| !tx.is_closed());
-            if queue.len() >= this.max_waiting {
-                return None;
-            }
-        }
         let (tx, rx) = oneshot::channel();
         queue.push_back(tx);
         Some(Err(rx))
@@ -121,24 +174,30 @@ impl HashQueue {
         if w.free > 0 {
             return false;
         }
-        let queue = match lane {
-            HashLane::Staff => &w.staff,
-            HashLane::General => &w.general,
+        let (queue, ahead) = match lane {
+            HashLane::Staff => (&w.staff, w.staff.len()),
+            HashLane::General => (&w.general, w.staff.len() + w.general.len()),
         };
-        queue.len() >= this.max_waiting && queue.iter().all(|tx| !tx.is_closed())
+        this.would_wait_too_long(&w, ahead)
+            || queue.len() >= this.max_waiting && queue.iter().all(|tx| !tx.is_closed())
     }
 
-    fn release(this: &Arc<Self>) {
+    /// A permit comes back after being held for `held`: to the next
+    /// waiter, staff first.
+    fn release(this: &Arc<Self>, held: std::time::Duration) {
         let mut w = this.lock();
+        let sample = held.as_secs_f64();
+        w.hold_secs = Some(match w.hold_secs {
+            None => sample,
+            // Smoothed over the last ten permits or so.
+            Some(hold) => hold + 0.1 * (sample - hold),
+        });
         loop {
             let Some(tx) = w.staff.pop_front().or_else(|| w.general.pop_front()) else {
                 w.free += 1;
                 return;
             };
-            let permit = HashPermit {
-                queue: Some(Arc::clone(this)),
-            };
-            match tx.send(permit) {
+            match tx.send(HashPermit::of(this)) {
                 Ok(()) => return,
                 // That waiter left: disarm the returned permit (dropping it
                 // armed would re-enter this lock) and try the next one.
@@ -245,38 +304,74 @@ fn verify_blocking(password: &str, phc: &str) -> bool {
 /// A password check to run on a [`Checkers`] thread.
 type Check = Box<dyn FnOnce() + Send>;
 
-/// The threads that check passwords, as many as the hash permits: each
-/// keeps argon2's memory (19 MiB) between its checks, so what hashing
-/// holds is bounded by the permits (tokio's blocking threads, which files
-/// use too, are many and come and go).
+/// The threads that check passwords: for each lane, as many as the hash
+/// permits, each keeping argon2's memory (19 MiB) between its checks, so
+/// what hashing holds is bounded by the permits (tokio's blocking threads,
+/// which files use too, are many and come and go). The general lane's
+/// threads run below the threads serving requests ([`HASH_NICE`]); the
+/// teachers' and staff's keep the node's priority, so that a class can
+/// start whatever the storm.
 struct Checkers {
-    tx: std::sync::mpsc::Sender<Check>,
+    staff: CheckerPool,
+    general: CheckerPool,
 }
 
 impl Checkers {
     fn start(threads: usize) -> Result<Checkers, ApiError> {
+        Ok(Checkers {
+            staff: CheckerPool::start(threads, "ardoise-hash-staff", 0)?,
+            general: CheckerPool::start(threads, "ardoise-hash", HASH_NICE)?,
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        lane: HashLane,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        match lane {
+            HashLane::Staff => self.staff.run(f).await,
+            HashLane::General => self.general.run(f).await,
+        }
+    }
+}
+
+/// The checking threads of one lane.
+struct CheckerPool {
+    tx: std::sync::mpsc::Sender<Check>,
+}
+
+impl CheckerPool {
+    /// `threads` threads named `name-0`, `name-1`... at nice value `nice`
+    /// (0: the node's own).
+    fn start(threads: usize, name: &str, nice: i32) -> Result<CheckerPool, ApiError> {
         let (tx, rx) = std::sync::mpsc::channel::<Check>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
             let rx = Arc::clone(&rx);
             std::thread::Builder::new()
-                .name(format!("ardoise-hash-{i}"))
-                .spawn(move || loop {
-                    // Held only while taking the next check.
-                    let next = rx
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .recv();
-                    let Ok(check) = next else {
-                        return; // The passwords were dropped.
-                    };
-                    // A check that panics loses its answer (its caller sees
-                    // an internal error), not the thread.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+                .name(format!("{name}-{i}"))
+                .spawn(move || {
+                    if nice != 0 {
+                        lower_priority(nice);
+                    }
+                    loop {
+                        // Held only while taking the next check.
+                        let next = rx
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        let Ok(check) = next else {
+                            return; // The passwords were dropped.
+                        };
+                        // A check that panics loses its answer (its caller sees
+                        // an internal error), not the thread.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+                    }
                 })
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
         }
-        Ok(Checkers { tx })
+        Ok(CheckerPool { tx })
     }
 
     async fn run<T: Send + 'static>(
@@ -301,14 +396,7 @@ impl Passwords {
     pub fn new(permits: usize, max_waiting: usize) -> Result<Self, ApiError> {
         Ok(Passwords {
             checkers: Checkers::start(permits)?,
-            queue: Arc::new(HashQueue {
-                waiters: Mutex::new(Waiters {
-                    free: permits.max(1),
-                    staff: VecDeque::new(),
-                    general: VecDeque::new(),
-                }),
-                max_waiting: max_waiting.max(1),
-            }),
+            queue: HashQueue::new(permits, max_waiting),
             duty: duty_for(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
                 permits.max(1),
@@ -396,7 +484,7 @@ impl Passwords {
         let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
         let checked = self
             .checkers
-            .run(move || on_cpu(|| verify_blocking(&password, &phc)))
+            .run(lane, move || on_cpu(|| verify_blocking(&password, &phc)))
             .await;
         let (ok, took) = match checked {
             Ok(done) => done,
@@ -458,6 +546,29 @@ async fn record_failure(state: &AppState, creds: &Credentials) -> Result<(), Api
 
 /// Most logins whose lane is kept during a storm.
 const MAX_LANES_KEPT: usize = 100_000;
+
+/// The scheduling priority (nice value) of the threads that check the
+/// passwords of the general lane (pupils, parents): below the threads that
+/// serve requests, so that a request ready to run takes the CPU from a
+/// hash at once instead of waiting for the hash's turn to end. On a node
+/// of one core under a CPU quota at 10× load (`scripts/surge-overload.sh`),
+/// a hashing thread at the node's priority ran 94 % of the node's CPU time
+/// while the requests, which needed about 1 %, were served late enough
+/// for the delay gate to shed them: the user limit fell and goodput with
+/// it. Nice 10 still leaves hashing about a tenth of a CPU that requests
+/// want entirely (weights 110 against 1024), so sign-ins never stop; the
+/// duty cycle ([`duty_for`]) bounds it from above.
+const HASH_NICE: i32 = 10;
+
+/// Lowers this thread's priority to nice value `nice` (Linux: a nice
+/// value is per thread). Failing leaves it as it was: hashing is then
+/// slower to give way, not wrong.
+fn lower_priority(nice: i32) {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
+        tracing::warn!(error = %e, "could not lower the password-hashing thread's priority");
+    }
+}
 
 /// Runs `f` on this thread and says how much CPU time it took: the time
 /// this thread ran, not the time that passed (on a busy node a hash waits
@@ -839,14 +950,7 @@ mod tests {
     use super::*;
 
     fn queue(permits: usize, max_waiting: usize) -> Arc<HashQueue> {
-        Arc::new(HashQueue {
-            waiters: Mutex::new(Waiters {
-                free: permits,
-                staff: VecDeque::new(),
-                general: VecDeque::new(),
-            }),
-            max_waiting,
-        })
+        HashQueue::new(permits, max_waiting)
     }
 
     fn waiting(q: &Arc<HashQueue>, lane: HashLane) -> oneshot::Receiver<HashPermit> {
@@ -981,12 +1085,56 @@ mod tests {
             .expect("checked"));
         // An unknown login is checked against the dummy hash, and fails.
         assert!(!check("une phrase", None).await.expect("checked"));
-        let name = passwords
-            .checkers
-            .run(|| std::thread::current().name().map(str::to_string))
-            .await
-            .expect("ran");
-        assert!(name.is_some_and(|n| n.starts_with("ardoise-hash-")));
+        // Pupils' and parents' passwords are checked below the threads that
+        // serve requests, teachers' at the node's priority (as `ps -L -o
+        // tid,ni,comm` shows).
+        let nice = |tid| rustix::process::getpriority_process(Some(tid)).expect("nice value");
+        let on = |lane| {
+            passwords.checkers.run(lane, move || {
+                (
+                    std::thread::current().name().map(str::to_string),
+                    nice(rustix::thread::gettid()),
+                )
+            })
+        };
+        let (general_name, general) = on(HashLane::General).await.expect("ran");
+        let (staff_name, staff) = on(HashLane::Staff).await.expect("ran");
+        let serving = nice(rustix::thread::gettid());
+        assert!(
+            general_name.is_some_and(|n| n.starts_with("ardoise-hash-") && !n.contains("staff"))
+        );
+        assert!(staff_name.is_some_and(|n| n.starts_with("ardoise-hash-staff-")));
+        assert!(general >= HASH_NICE, "general lane at nice {general}");
+        assert_eq!(staff, serving, "staff lane");
+        let hashing = general;
+        assert!(hashing > serving, "hashing {hashing}, serving {serving}");
+    }
+
+    #[test]
+    fn a_sign_in_that_would_wait_too_long_is_refused_at_once() {
+        let q = queue(1, 100);
+        let Some(Ok(mut first)) = HashQueue::enter(&q, HashLane::General) else {
+            panic!("free permit");
+        };
+        // Before any permit came back, only the queue's length bounds it.
+        let early: Vec<_> = (0..10).map(|_| waiting(&q, HashLane::General)).collect();
+        drop(early);
+        // A permit held a second, hash and rest: four sign-ins in line
+        // expect to wait up to four seconds, a fifth would wait longer.
+        first.queue = None;
+        HashQueue::release(&q, std::time::Duration::from_secs(1));
+        let Some(Ok(_running)) = HashQueue::enter(&q, HashLane::General) else {
+            panic!("free permit");
+        };
+        let _in_line: Vec<_> = (0..4).map(|_| waiting(&q, HashLane::General)).collect();
+        assert!(HashQueue::is_full(&q, HashLane::General));
+        assert!(
+            HashQueue::enter(&q, HashLane::General).is_none(),
+            "refused, not queued for five seconds"
+        );
+        // A teacher waits behind teachers only, and goes first.
+        assert!(!HashQueue::is_full(&q, HashLane::Staff));
+        let _teacher = waiting(&q, HashLane::Staff);
     }
 
     #[test]
