@@ -54,12 +54,13 @@ struct Waiters {
 
 /// The longest a sign-in may expect to wait for a password-hash permit
 /// before it is refused at once (`503` with `Retry-After`) rather than
-/// queued, and the longest it waits (server side, a sign-in's check waited
-/// up to 9.3 s at 10× load with the expected wait alone): a sign-in that would wait longer is better told to come back
-/// than left to time out (browsers and the load generator give up after
-/// ten seconds or so). The queue's length alone did not bound the wait:
-/// while the node serves many requests a hash takes longer.
-const MAX_HASH_WAIT_SECS: f64 = 4.0;
+/// queued, and the longest it waits: a sign-in that would wait longer is
+/// better told to come back than left to time out (browsers and the load
+/// generator give up after ten seconds or so). The queue's length alone
+/// did not bound the wait, nor did the expected wait alone (server side, a
+/// check waited up to 9.3 s at 10× load): while the node serves many
+/// requests a hash takes longer.
+const MAX_HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// The password-hash permits and their two queues.
 #[derive(Debug)]
@@ -68,9 +69,10 @@ struct HashQueue {
     /// Hashes that may run at once.
     permits: usize,
     /// Most waiters per lane; more are refused at once, as are those who
-    /// would wait longer than [`MAX_HASH_WAIT_SECS`].
+    /// would wait longer than `max_wait`.
     max_waiting: usize,
-    /// A waiter still without a permit after this long is refused.
+    /// The longest a waiter may expect to wait, and waits, for a permit
+    /// ([`MAX_HASH_WAIT`]).
     max_wait: std::time::Duration,
 }
 
@@ -112,17 +114,30 @@ impl HashQueue {
             }),
             permits: permits.max(1),
             max_waiting: max_waiting.max(1),
-            max_wait: std::time::Duration::from_secs_f64(MAX_HASH_WAIT_SECS),
+            max_wait: MAX_HASH_WAIT,
         })
     }
 
-    /// Whether a newcomer with `ahead` waiters before them would wait
-    /// longer than [`MAX_HASH_WAIT_SECS`], as far as the permits' measured
-    /// hold time tells (not before it is known).
-    fn would_wait_too_long(&self, w: &Waiters, ahead: usize) -> bool {
-        w.hold_secs.is_some_and(|hold| {
-            (ahead + 1) as f64 * hold / self.permits as f64 > MAX_HASH_WAIT_SECS
-        })
+    /// Whether a newcomer of `lane` would be refused: their lane's queue
+    /// is full, or they would wait longer than `max_wait` behind those
+    /// ahead (their lane, and for the general lane the staff's), as far as
+    /// the permits' measured hold time tells (not before it is known).
+    fn over_bound(&self, w: &Waiters, lane: HashLane) -> bool {
+        let (mine, ahead) = match lane {
+            HashLane::Staff => (w.staff.len(), w.staff.len()),
+            HashLane::General => (w.general.len(), w.staff.len() + w.general.len()),
+        };
+        mine >= self.max_waiting
+            || w.hold_secs.is_some_and(|hold| {
+                (ahead + 1) as f64 * hold / self.permits as f64 > self.max_wait.as_secs_f64()
+            })
+    }
+
+    /// Forgets the waiters who left (their request was dropped): they hold
+    /// no place.
+    fn forget_gone(w: &mut Waiters) {
+        w.staff.retain(|tx| !tx.is_closed());
+        w.general.retain(|tx| !tx.is_closed());
     }
 
     fn lock(&self) -> MutexGuard<'_, Waiters> {
@@ -140,26 +155,17 @@ impl HashQueue {
         lane: HashLane,
     ) -> Option<Result<HashPermit, oneshot::Receiver<HashPermit>>> {
         let mut w = this.lock();
-        let ahead = |w: &Waiters| match lane {
+        let ahead = match lane {
             HashLane::Staff => w.staff.len(),
             HashLane::General => w.staff.len() + w.general.len(),
         };
-        if w.free > 0 && ahead(&w) == 0 {
+        if w.free > 0 && ahead == 0 {
             w.free -= 1;
             return Some(Ok(HashPermit::of(this)));
         }
-        let full = |w: &Waiters| {
-            let mine = match lane {
-                HashLane::Staff => w.staff.len(),
-                HashLane::General => w.general.len(),
-            };
-            mine >= this.max_waiting || this.would_wait_too_long(w, ahead(w))
-        };
-        if full(&w) {
-            // Waiters who left (their request was dropped) hold no place.
-            w.staff.retain(|tx| !tx.is_closed());
-            w.general.retain(|tx| !tx.is_closed());
-            if full(&w) {
+        if this.over_bound(&w, lane) {
+            Self::forget_gone(&mut w);
+            if this.over_bound(&w, lane) {
                 return None;
             }
         }
@@ -174,16 +180,12 @@ impl HashQueue {
 
     /// Whether a newcomer of `lane` would be refused now.
     fn is_full(this: &Arc<Self>, lane: HashLane) -> bool {
-        let w = this.lock();
+        let mut w = this.lock();
         if w.free > 0 {
             return false;
         }
-        let (queue, ahead) = match lane {
-            HashLane::Staff => (&w.staff, w.staff.len()),
-            HashLane::General => (&w.general, w.staff.len() + w.general.len()),
-        };
-        this.would_wait_too_long(&w, ahead)
-            || queue.len() >= this.max_waiting && queue.iter().all(|tx| !tx.is_closed())
+        Self::forget_gone(&mut w);
+        this.over_bound(&w, lane)
     }
 
     /// A permit comes back after being held for `held`: to the next
@@ -1117,8 +1119,7 @@ mod tests {
         assert!(staff_name.is_some_and(|n| n.starts_with("ardoise-hash-staff-")));
         assert!(general >= HASH_NICE, "general lane at nice {general}");
         assert_eq!(staff, serving, "staff lane");
-        let hashing = general;
-        assert!(hashing > serving, "hashing {hashing}, serving {serving}");
+        assert!(general > serving, "hashing {general}, serving {serving}");
     }
 
     #[test]
