@@ -92,7 +92,7 @@ start_sampler() { # start_sampler NAME
       local now ticks m
       now=$(date +%s.%N)
       ticks=$(awk '{print $14 + $15}' "/proc/$PID/stat" 2>/dev/null || echo 0)
-      m=$(curl -s --max-time 1 "http://$ADDR/metrics" | grep -E '^ardoise_surge_(user_limit |admitted_users|queue_length|refusals_total|passes_total|late_entries_total|tickets_issued_total|bulkhead_in_flight|lobby_held )|^ardoise_signin_total' | tr ' ' '=' | paste -sd' ' -)
+      m=$(curl -s --max-time 1 "http://$ADDR/metrics" | grep -E '^ardoise_surge_(user_limit |admitted_users|queue_length|refusals_total|passes_total|late_entries_total|tickets_issued_total|bulkhead_in_flight|lobby_held )|^ardoise_signin_total|^ardoise_password_hash_cpu_seconds_sum' | tr ' ' '=' | paste -sd' ' -)
       if [ -n "$prev_ticks" ]; then
         printf '%s\t%s\t%s\n' "$now" \
           "$(echo "scale=3; ($ticks - $prev_ticks) / $hz / ($now - $prev_t)" | bc)" "$m"
@@ -204,9 +204,13 @@ def server_samples(name, r):
         held = mean(lambda s: g(s[2], "ardoise_surge_lobby_held"))
         # Password checks (each an argon2id hash), whatever their outcome.
         hashes = sum(rate(k) for k in last if k.startswith("ardoise_signin_total"))
+        # The CPU time those checks took, by lane: the share of a core
+        # password sign-ins cost beside the pages.
+        hashing = {ln: 100 * rate(f'ardoise_password_hash_cpu_seconds_sum{{lane="{ln}"}}') for ln in ("staff", "general")}
         label = f"stair {i + 1}" if i < stairs else "drain  "
         print(f"    {label}: server CPU {cpu:5.1f} % of a core; user limit {limit:6.0f}, admitted {admitted:6.0f}, queued {queued:7.0f};"
-              f" passes {passes:5.1f}/s (late entries {late:4.1f}/s); refreshes held {held:4.0f}; password sign-ins {hashes:4.1f}/s; refusals: {shown}")
+              f" passes {passes:5.1f}/s (late entries {late:4.1f}/s); refreshes held {held:4.0f}; password sign-ins {hashes:4.1f}/s"
+              f" (hashing {hashing['staff']:4.1f} % of a core for teachers and staff, {hashing['general']:4.1f} % for others); refusals: {shown}")
 
 peak = max(s["journeys_per_sec"] for r in reports.values() for s in r["summary"]["stairs"])
 print(f"capacity (calibration): {capacity:.1f} journeys/s; peak goodput over all runs: {peak:.1f} journeys/s; ratios below are of that peak")

@@ -429,6 +429,18 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// What `/metrics` shows now (Prometheus text).
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("the metrics page")
+    }
+
     /// Signs in through the API; the client keeps the session cookie. Returns
     /// the client and the bearer token.
     pub async fn sign_in(&self, p: &Person) -> (reqwest::Client, String) {

@@ -288,14 +288,7 @@ async fn metrics_count_requests_by_route_and_status() {
     let app = spawn_app().await;
     client().get(app.url("/healthz")).send().await.unwrap();
     app.sign_in(&app.seeded.pupil_a).await;
-    let text = client()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(
             "ardoise_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"}"
@@ -305,6 +298,42 @@ async fn metrics_count_requests_by_route_and_status() {
     assert!(text.contains("ardoise_http_request_duration_seconds_bucket"));
     assert!(text.contains("ardoise_sessions_live"));
     assert!(text.contains("ardoise_signin_total{outcome=\"success\"}"));
+}
+
+/// The count of password hashes of `lane` on a `/metrics` page, and the
+/// CPU seconds they took.
+fn hash_cpu(text: &str, lane: &str) -> (f64, f64) {
+    let value = |name: &str| {
+        let key = format!("ardoise_password_hash_cpu_seconds_{name}{{lane=\"{lane}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (value("count"), value("sum"))
+}
+
+#[tokio::test]
+async fn metrics_show_the_cpu_time_of_password_hashes_by_lane() {
+    let app = spawn_app().await;
+    let before = app.metrics().await;
+    app.sign_in(&app.seeded.pupil_a).await;
+    let after_pupil = app.metrics().await;
+    app.sign_in(&app.seeded.teacher_a).await;
+    let after_teacher = app.metrics().await;
+
+    // A pupil's check is counted in the general lane, with the CPU time
+    // it took (argon2id with 19 MiB takes milliseconds, never nothing).
+    let (g0, gs0) = hash_cpu(&before, "general");
+    let (g1, gs1) = hash_cpu(&after_pupil, "general");
+    assert_eq!(g1 - g0, 1.0, "{after_pupil}");
+    assert!(gs1 > gs0, "{after_pupil}");
+    // A teacher's in the staff lane, and not in the general one.
+    let (s1, _) = hash_cpu(&after_pupil, "staff");
+    let (s2, ss2) = hash_cpu(&after_teacher, "staff");
+    assert_eq!(s2 - s1, 1.0, "{after_teacher}");
+    assert!(ss2 > 0.0);
+    assert_eq!(hash_cpu(&after_teacher, "general").0, g1);
 }
 
 #[tokio::test]

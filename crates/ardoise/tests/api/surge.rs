@@ -422,18 +422,6 @@ async fn a_teacher_gets_in_through_the_staff_lane_while_pupils_queue() {
     assert_eq!(visit(&app, &teacher, "/home").await, Seen::Page(200));
 }
 
-/// What `/metrics` shows now.
-async fn metrics(app: &TestApp) -> String {
-    client()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// The figure shown in the administrator page's element `id`.
 fn figure<'a>(page: &'a str, marker: &str) -> &'a str {
     let start = page
@@ -518,7 +506,7 @@ async fn requests_shed_before_sign_in_do_not_shrink_the_places_of_signed_in_user
             .parse::<u64>()
             .unwrap()
     };
-    assert_eq!(limit(metrics(&app).await), 100);
+    assert_eq!(limit(app.metrics().await), 100);
     let teacher = browser(&app, &app.seeded.teacher_a).await;
     assert_eq!(visit(&app, &teacher, "/home").await, Seen::Page(200));
     // More than a second (the limit's interval) of sign-in pages, shed
@@ -539,7 +527,7 @@ async fn requests_shed_before_sign_in_do_not_shrink_the_places_of_signed_in_user
     assert!(shed > 0, "no sign-in page was shed");
     // The teacher's next page closes the limit's interval: it has not shrunk.
     assert_eq!(visit(&app, &teacher, "/home").await, Seen::Page(200));
-    let after = limit(metrics(&app).await);
+    let after = limit(app.metrics().await);
     assert!(
         after >= 100,
         "{shed} sign-in pages shed, the limit fell to {after}"
@@ -573,7 +561,7 @@ async fn the_administrator_page_shows_the_figures_and_is_refused_to_others() {
     assert_eq!(figure(staff, "class=\"admitted\""), "1");
     assert!(figure(&page, "id=\"session-share\"").ends_with('%'));
 
-    let metrics = metrics(&app).await;
+    let metrics = app.metrics().await;
     assert!(metrics.contains("ardoise_surge_user_limit 3"), "{metrics}");
     assert!(metrics.contains("ardoise_surge_queue_length{lane=\"general\"} 2"));
     assert!(metrics.contains("ardoise_surge_refusals_total{reason=\"queued\"} 2"));
@@ -666,7 +654,7 @@ async fn the_same_request_again_before_its_retry_after_waits_until_then_and_othe
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    let before = held(&metrics(&app).await);
+    let before = held(&app.metrics().await);
 
     let resp = c.get(app.url("/login")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 503);
@@ -680,7 +668,7 @@ async fn the_same_request_again_before_its_retry_after_waits_until_then_and_othe
     let resp = c.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 503);
     resp.bytes().await.unwrap();
-    assert_eq!(held(&metrics(&app).await), before, "nothing held yet");
+    assert_eq!(held(&app.metrics().await), before, "nothing held yet");
 
     // The same request again at once (a naive retry loop): it is answered
     // no sooner than the time the client was given.
@@ -705,7 +693,7 @@ async fn the_same_request_again_before_its_retry_after_waits_until_then_and_othe
         waited >= std::time::Duration::from_millis(1900),
         "held {waited:?}, told to come back after {retry} s or so"
     );
-    assert_eq!(held(&metrics(&app).await), before + 1);
+    assert_eq!(held(&app.metrics().await), before + 1);
 }
 
 /// Surge is not attack: the sign-in check asked of a network with many
@@ -807,7 +795,7 @@ async fn a_network_with_many_failed_sign_ins_proves_some_work_before_the_next_on
         .unwrap();
     assert_eq!(waited.status().as_u16(), 201);
 
-    let metrics = metrics(&app).await;
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("ardoise_surge_sign_in_failures_total 3"),
         "{metrics}"
