@@ -506,15 +506,34 @@ impl Passwords {
         HashQueue::acquire(&self.queue, lane).await
     }
 
-    /// Hashes a password on a blocking thread.
-    pub async fn hash(&self, password: String, lane: HashLane) -> Result<String, ApiError> {
+    /// Runs `f`, an argon2 hash, on a thread of `lane` once a permit is
+    /// free, records its CPU time and gives the permit back after its
+    /// rest.
+    async fn hashing<T: Send + 'static>(
+        &self,
+        lane: HashLane,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
         let permit = self.permit(lane).await?;
-        let hashed =
-            tokio::task::spawn_blocking(move || on_cpu(|| hash_password_blocking(&password))).await;
-        let (hashed, took) = hashed.map_err(|e| ApiError::Internal(e.to_string()))?;
+        let (out, took) = match self.checkers.run(lane, move || on_cpu(f)).await {
+            Ok(done) => done,
+            // The hash panicked: the permit rests no longer.
+            Err(e) => {
+                drop(permit);
+                return Err(e);
+            }
+        };
         record_hash_cpu(lane, took);
         self.release_after(permit, took, lane);
-        hashed
+        Ok(out)
+    }
+
+    /// Hashes a new password (activation, password change) on a thread of
+    /// its lane, as checks are: a pupil's gives way to the requests (in
+    /// September, pupils activate their accounts by the hundred).
+    pub async fn hash(&self, password: String, lane: HashLane) -> Result<String, ApiError> {
+        self.hashing(lane, move || hash_password_blocking(&password))
+            .await?
     }
 
     /// Checks a password against a stored hash (or, with none, against a
@@ -525,23 +544,11 @@ impl Passwords {
         phc: Option<String>,
         lane: HashLane,
     ) -> Result<bool, ApiError> {
-        let permit = self.permit(lane).await?;
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
-        let checked = self
-            .checkers
-            .run(lane, move || on_cpu(|| verify_blocking(&password, &phc)))
-            .await;
-        let (ok, took) = match checked {
-            Ok(done) => done,
-            // The check panicked: the permit rests no longer.
-            Err(e) => {
-                drop(permit);
-                return Err(e);
-            }
-        };
-        record_hash_cpu(lane, took);
-        self.release_after(permit, took, lane);
+        let ok = self
+            .hashing(lane, move || verify_blocking(&password, &phc))
+            .await?;
         Ok(ok && known)
     }
 }
@@ -1169,6 +1176,53 @@ mod tests {
         assert!(general >= HASH_NICE, "general lane at nice {general}");
         assert_eq!(staff, serving, "staff lane");
         assert!(general > serving, "hashing {general}, serving {serving}");
+    }
+
+    #[tokio::test]
+    async fn new_passwords_are_hashed_on_their_lanes_threads() {
+        let passwords = Passwords::new(1, 4).expect("passwords");
+        // The general lane's one thread is busy until told to stop.
+        let (stop, busy) = std::sync::mpsc::channel::<()>();
+        let blocker = passwords.checkers.run(HashLane::General, move || {
+            let _ = busy.recv();
+        });
+        let new_password = passwords.hash("une phrase".into(), HashLane::General);
+        tokio::pin!(new_password);
+        let mut blocker = Box::pin(blocker);
+        // Polled once, the blocker is on the thread; the new password waits
+        // behind it there (on tokio's blocking threads it would be done).
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), &mut blocker)
+                .await
+                .is_err()
+        );
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(300), &mut new_password)
+                .await
+                .is_err(),
+            "hashed elsewhere than on the general lane's thread"
+        );
+        stop.send(()).expect("the blocker waits");
+        blocker.await.expect("ran");
+        let phc = new_password.await.expect("hashed");
+        assert!(verify_blocking("une phrase", &phc));
+        // A teacher's new password does not wait for the pupils' thread.
+        let (stop, busy) = std::sync::mpsc::channel::<()>();
+        let blocker = passwords.checkers.run(HashLane::General, move || {
+            let _ = busy.recv();
+        });
+        let mut blocker = Box::pin(blocker);
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(50), &mut blocker).await;
+        let phc = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            passwords.hash("une autre".into(), HashLane::Staff),
+        )
+        .await
+        .expect("not behind the pupils' thread")
+        .expect("hashed");
+        assert!(verify_blocking("une autre", &phc));
+        stop.send(()).expect("the blocker waits");
+        blocker.await.expect("ran");
     }
 
     #[test]
