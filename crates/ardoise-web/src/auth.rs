@@ -60,8 +60,8 @@ impl HashLane {
 /// `ardoise_password_hash_cpu_seconds{lane}`: its sum's rate is the share
 /// of a core that sign-ins take, the figure that tells an operator how
 /// much of a node a storm of password sign-ins costs beside the pages (at
-/// 10× load under a quarter of a core, teachers' sign-ins alone took 40 %
-/// of the node).
+/// 10× load under a quarter of a core, teachers' sign-ins alone took
+/// 42–48 % of the node).
 fn record_hash_cpu(lane: HashLane, took: std::time::Duration) {
     metrics::histogram!("ardoise_password_hash_cpu_seconds", "lane" => lane.as_str())
         .record(took.as_secs_f64());
@@ -339,10 +339,11 @@ fn verify_blocking(password: &str, phc: &str) -> bool {
     computed && bool::from(expected.as_bytes().ct_eq(&out))
 }
 
-/// A password check to run on a [`Checkers`] thread.
+/// A password hash (a check or a new password) to run on a [`Checkers`]
+/// thread.
 type Check = Box<dyn FnOnce() + Send>;
 
-/// The threads that check passwords: for each lane, as many as the hash
+/// The threads that hash passwords (checks and new ones): for each lane, as many as the hash
 /// permits, each keeping argon2's memory (19 MiB) between its checks, so
 /// what hashing holds is bounded by the permits (tokio's blocking threads,
 /// which files use too, are many and come and go). The general lane's
@@ -374,7 +375,7 @@ impl Checkers {
     }
 }
 
-/// The checking threads of one lane.
+/// The hashing threads of one lane.
 struct CheckerPool {
     tx: std::sync::mpsc::Sender<Check>,
 }
@@ -601,7 +602,7 @@ async fn record_failure(state: &AppState, creds: &Credentials) -> Result<(), Api
 /// Most logins whose lane is kept during a storm.
 const MAX_LANES_KEPT: usize = 100_000;
 
-/// The scheduling priority (nice value) of the threads that check the
+/// The scheduling priority (nice value) of the threads that hash the
 /// passwords of the general lane (pupils, parents): below the threads that
 /// serve requests, so that a request ready to run takes the CPU from a
 /// hash at once instead of waiting for the hash's turn to end. On a node
@@ -1178,24 +1179,35 @@ mod tests {
         assert!(general > serving, "hashing {general}, serving {serving}");
     }
 
-    #[tokio::test]
-    async fn new_passwords_are_hashed_on_their_lanes_threads() {
-        let passwords = Passwords::new(1, 4).expect("passwords");
-        // The general lane's one thread is busy until told to stop.
+    /// Keeps the general lane's one thread of `passwords` busy until the
+    /// sender returned is used (or dropped); await the future after that.
+    async fn occupy_general_thread(
+        passwords: &Passwords,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        std::pin::Pin<Box<impl std::future::Future<Output = Result<(), ApiError>> + '_>>,
+    ) {
         let (stop, busy) = std::sync::mpsc::channel::<()>();
-        let blocker = passwords.checkers.run(HashLane::General, move || {
+        let mut blocker = Box::pin(passwords.checkers.run(HashLane::General, move || {
             let _ = busy.recv();
-        });
-        let new_password = passwords.hash("une phrase".into(), HashLane::General);
-        tokio::pin!(new_password);
-        let mut blocker = Box::pin(blocker);
-        // Polled once, the blocker is on the thread; the new password waits
-        // behind it there (on tokio's blocking threads it would be done).
+        }));
+        // Polled once, the blocker is sent to the thread, and stays there.
         assert!(
             tokio::time::timeout(std::time::Duration::from_millis(50), &mut blocker)
                 .await
                 .is_err()
         );
+        (stop, blocker)
+    }
+
+    #[tokio::test]
+    async fn new_passwords_are_hashed_on_their_lanes_threads() {
+        let passwords = Passwords::new(1, 4).expect("passwords");
+        let (stop, blocker) = occupy_general_thread(&passwords).await;
+        // The new password waits behind the blocker on that thread (on
+        // tokio's blocking threads it would be done).
+        let new_password = passwords.hash("une phrase".into(), HashLane::General);
+        tokio::pin!(new_password);
         assert!(
             tokio::time::timeout(std::time::Duration::from_millis(300), &mut new_password)
                 .await
@@ -1207,12 +1219,7 @@ mod tests {
         let phc = new_password.await.expect("hashed");
         assert!(verify_blocking("une phrase", &phc));
         // A teacher's new password does not wait for the pupils' thread.
-        let (stop, busy) = std::sync::mpsc::channel::<()>();
-        let blocker = passwords.checkers.run(HashLane::General, move || {
-            let _ = busy.recv();
-        });
-        let mut blocker = Box::pin(blocker);
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(50), &mut blocker).await;
+        let (stop, blocker) = occupy_general_thread(&passwords).await;
         let phc = tokio::time::timeout(
             std::time::Duration::from_secs(30),
             passwords.hash("une autre".into(), HashLane::Staff),
