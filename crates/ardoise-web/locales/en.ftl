@@ -279,6 +279,7 @@ busy-title = Ardoise is very busy
 busy-message = Too many requests are arriving at once: yours was not handled.
 busy-retry = This page will try again by itself in a few seconds.
 busy-resend = Nothing was saved: send your request again in a few seconds.
+busy-staff = Teachers and staff: sign in through your reserved way in, without waiting.
 admin-surge-title = Load and waiting line
 admin-surge-on = The waiting line and overload protection are on.
 admin-surge-off = The waiting line and overload protection are off (setting [surge] enabled).

@@ -279,6 +279,7 @@ busy-title = Ardoise est très sollicitée
 busy-message = Trop de demandes arrivent en même temps : la vôtre n'a pas été traitée.
 busy-retry = Cette page réessaiera toute seule dans quelques secondes.
 busy-resend = Rien n'a été enregistré : renvoyez votre demande dans quelques secondes.
+busy-staff = Enseignants et personnels : connectez-vous par votre accès réservé, sans attendre.
 admin-surge-title = Affluence et file d'attente
 admin-surge-on = La file d'attente et la protection contre la surcharge sont actives.
 admin-surge-off = La file d'attente et la protection contre la surcharge sont désactivées (réglage [surge] enabled).

@@ -677,7 +677,7 @@ fn sign_in_standing(state: &AppState, headers: &HeaderMap, form: bool) -> SignIn
 
 /// Whether `GET /login` asks for the teachers' and staff's line (the
 /// lobby's link for them): the form is then shown at once.
-fn asks_staff_line(query: Option<&str>) -> bool {
+pub(crate) fn asks_staff_line(query: Option<&str>) -> bool {
     query.is_some_and(|q| q.split('&').any(|p| p == "lane=staff"))
 }
 

@@ -457,6 +457,10 @@ impl AdmittedTable {
 pub(crate) struct BusyPage {
     /// The page up to the refresh delay, and after it (GET requests).
     pub refresh: (String, String),
+    /// The same for the sign-in form, with a link to the teachers' and
+    /// staff's form (never shed): shed at 2× load, teachers waited 3 to 7 s
+    /// for the sign-in form before they could type their password.
+    pub sign_in_refresh: (String, String),
     /// The page for other methods: no refresh, which would not resend.
     pub plain: String,
     /// The message, for JSON bodies.

@@ -247,6 +247,8 @@ impl LobbyPages {
 struct BusyTemplate<'a> {
     t: &'a Tr,
     refresh: Option<&'a str>,
+    /// A link to the teachers' and staff's sign-in form, which is not shed.
+    staff_link: bool,
 }
 
 const SECONDS_MARK: &str = "SURGESECONDSMARK";
@@ -255,23 +257,29 @@ const SECONDS_MARK: &str = "SURGESECONDSMARK";
 pub(crate) fn busy_pages(catalogs: &Arc<Catalogs>) -> Result<[BusyPage; 2], String> {
     let page = |lang: Lang| -> Result<BusyPage, String> {
         let t = catalogs.tr(lang);
-        let with_refresh = BusyTemplate {
-            t: &t,
-            refresh: Some(SECONDS_MARK),
-        }
-        .render()
-        .map_err(|e| e.to_string())?;
-        let (before, after) = with_refresh
-            .split_once(SECONDS_MARK)
-            .ok_or("busy page without its refresh mark")?;
+        let with_refresh = |staff_link: bool| -> Result<(String, String), String> {
+            let page = BusyTemplate {
+                t: &t,
+                refresh: Some(SECONDS_MARK),
+                staff_link,
+            }
+            .render()
+            .map_err(|e| e.to_string())?;
+            let (before, after) = page
+                .split_once(SECONDS_MARK)
+                .ok_or("busy page without its refresh mark")?;
+            Ok((before.to_string(), after.to_string()))
+        };
         let plain = BusyTemplate {
             t: &t,
             refresh: None,
+            staff_link: false,
         }
         .render()
         .map_err(|e| e.to_string())?;
         Ok(BusyPage {
-            refresh: (before.to_string(), after.to_string()),
+            refresh: with_refresh(false)?,
+            sign_in_refresh: with_refresh(true)?,
             plain,
             message: t.get("busy-message"),
         })
@@ -321,15 +329,21 @@ pub(crate) struct BusyFor {
     lang: Lang,
     json: bool,
     refresh: bool,
+    /// The sign-in form was asked for (not the teachers' and staff's).
+    sign_in_form: bool,
 }
 
 impl BusyFor {
     pub(crate) fn of(req: &Request) -> BusyFor {
+        let refresh = matches!(*req.method(), Method::GET | Method::HEAD);
         BusyFor {
             pace: req.extensions().get::<conn::Pace>().cloned(),
             lang: request_lang(req.headers()),
             json: wants_json(req.uri().path(), req.headers()),
-            refresh: matches!(*req.method(), Method::GET | Method::HEAD),
+            refresh,
+            sign_in_form: refresh
+                && req.uri().path() == "/login"
+                && !super::admission::asks_staff_line(req.uri().query()),
         }
     }
 }
@@ -355,7 +369,11 @@ pub(crate) fn busy_for(surge: &Surge, req: &BusyFor) -> Response {
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
     } else {
         let html = if req.refresh {
-            let (before, after) = &page.refresh;
+            let (before, after) = if req.sign_in_form {
+                &page.sign_in_refresh
+            } else {
+                &page.refresh
+            };
             let mut s = String::with_capacity(before.len() + after.len() + 4);
             s.push_str(before);
             s.push_str(&secs.to_string());
@@ -484,6 +502,13 @@ mod tests {
             assert!(page.refresh.0.ends_with("content=\""), "{}", page.refresh.0);
             assert!(!page.plain.contains("refresh"));
             assert!(page.plain.len() < 2_000);
+            // Only the sign-in form's shows teachers their own way in.
+            assert!(page
+                .sign_in_refresh
+                .1
+                .contains("href=\"/login?lane=staff\""));
+            assert!(!page.refresh.1.contains("lane=staff"));
+            assert!(!page.plain.contains("lane=staff"));
         }
         assert!(pages[0].plain.contains("lang=\"fr\""));
         assert!(pages[1].plain.contains("lang=\"en\""));

@@ -105,6 +105,15 @@ pub enum Answer {
     Failed(ErrorKind),
 }
 
+/// A refusal given back by [`Net::fetch_or_refusal`].
+#[derive(Debug)]
+pub struct Refused {
+    /// The busy page.
+    pub body: String,
+    /// When it asks to come back (its `Retry-After`).
+    pub retry_after: Duration,
+}
+
 /// The shared HTTP client and where to send requests.
 pub struct Net {
     client: reqwest::Client,
@@ -153,6 +162,35 @@ impl Net {
         path: &str,
         form: Option<&[(&str, &str)]>,
         want_body: bool,
+    ) -> Answer {
+        self.attempts(jar, behaviour, path, form, want_body, None)
+            .await
+    }
+
+    /// [`Net::fetch`], except that a first refusal (`503`) is given back,
+    /// with its page and its `Retry-After`, rather than retried: for a
+    /// person who reads the busy page and may follow a link on it.
+    pub async fn fetch_or_refusal(
+        &self,
+        jar: &mut Jar,
+        behaviour: Behaviour,
+        path: &str,
+    ) -> Result<Answer, Refused> {
+        let mut refused = None;
+        let answer = self
+            .attempts(jar, behaviour, path, None, true, Some(&mut refused))
+            .await;
+        refused.map_or(Ok(answer), Err)
+    }
+
+    async fn attempts(
+        &self,
+        jar: &mut Jar,
+        behaviour: Behaviour,
+        path: &str,
+        form: Option<&[(&str, &str)]>,
+        want_body: bool,
+        mut refusal: Option<&mut Option<Refused>>,
     ) -> Answer {
         self.stats.logical_request();
         let mut kind = ErrorKind::Connect;
@@ -248,7 +286,14 @@ impl Net {
                             sent,
                         };
                     }
-                    if status == 503 {
+                    if let (503, Some(refusal)) = (status, refusal.as_deref_mut()) {
+                        self.stats.refused(sent, latency);
+                        *refusal = Some(Refused {
+                            body,
+                            retry_after: Duration::from_secs(retry_after.unwrap_or(1)),
+                        });
+                        return Answer::Failed(ErrorKind::Refused503);
+                    } else if status == 503 {
                         kind = ErrorKind::Refused503;
                         self.stats.refused(sent, latency);
                         wait = Some(Duration::from_secs(retry_after.unwrap_or(1)));

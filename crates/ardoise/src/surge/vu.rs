@@ -165,7 +165,8 @@ async fn think(user: &User) {
 /// The sign-in form. While others wait in line, pupils and parents wait
 /// in the lobby for it; teachers and staff sign in with the lobby's form
 /// for them (or follow its link to their own line), as the page tells
-/// them to.
+/// them to, and when the node is too busy to show the form they follow
+/// the busy page's link to theirs.
 async fn sign_in_form(net: &Net, jar: &mut Jar, user: &User) -> Result<String, ErrorKind> {
     if !user.account.staff {
         let page = visit(net, jar, user, "/login", true).await?;
@@ -174,14 +175,33 @@ async fn sign_in_form(net: &Net, jar: &mut Jar, user: &User) -> Result<String, E
             _ => Err(ErrorKind::Unexpected),
         };
     }
+    const STAFF_FORM: &str = "/login?lane=staff";
     let mut path = "/login";
     for _ in 0..2 {
-        match net.fetch(jar, user.behaviour, path, None, true).await {
+        let answer = if path == STAFF_FORM {
+            net.fetch(jar, user.behaviour, path, None, true).await
+        } else {
+            match net.fetch_or_refusal(jar, user.behaviour, path).await {
+                Ok(answer) => answer,
+                Err(busy) if busy.body.contains(STAFF_FORM) => {
+                    path = STAFF_FORM;
+                    continue;
+                }
+                // A busy page without the link (an older node): come back
+                // when it says, as `fetch` does.
+                Err(busy) => {
+                    let jitter = rand::thread_rng().gen_range(0.0..0.5);
+                    tokio::time::sleep(busy.retry_after.mul_f64(1.0 + jitter)).await;
+                    net.fetch(jar, user.behaviour, path, None, true).await
+                }
+            }
+        };
+        match answer {
             Answer::Served {
                 status: 200, body, ..
             } => return Ok(body),
             Answer::Lobby { body, .. } if csrf_field(&body).is_some() => return Ok(body),
-            Answer::Lobby { .. } => path = "/login?lane=staff",
+            Answer::Lobby { .. } => path = STAFF_FORM,
             Answer::Failed(kind) => return Err(kind),
             Answer::Served { .. } => return Err(ErrorKind::Unexpected),
         }

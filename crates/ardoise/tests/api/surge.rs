@@ -1138,3 +1138,47 @@ async fn under_a_long_queue_delay_waiters_still_see_their_place_and_teachers_the
     assert_eq!(resp.status().as_u16(), 200);
     assert!(csrf_in(&resp.text().await.unwrap()).is_some());
 }
+
+#[tokio::test]
+async fn a_teacher_refused_the_sign_in_form_is_shown_their_own_way_in() {
+    // Every request has waited too long: the sign-in form is shed.
+    let app = spawn_app_with_surge(every_request_late(test_surge())).await;
+    let teacher = client();
+    let resp = teacher.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("http-equiv=\"refresh\""), "{page}");
+    assert!(
+        page.contains("<a href=\"/login?lane=staff\">Enseignants et personnels"),
+        "{page}"
+    );
+    let en = client()
+        .get(app.url("/login"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        en.contains("<a href=\"/login?lane=staff\">Teachers and staff"),
+        "{en}"
+    );
+    // Other pages shed before sign-in do not show it.
+    let other = client().get(app.url("/activate")).send().await.unwrap();
+    assert_eq!(other.status().as_u16(), 503);
+    assert!(!other.text().await.unwrap().contains("lane=staff"));
+    // The link's form is served all the same, and the teacher signs in.
+    let form = teacher
+        .get(app.url("/login?lane=staff"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status().as_u16(), 200);
+    let form = form.text().await.unwrap();
+    let s = &app.seeded;
+    let resp = post_sign_in(&app, &teacher, &form, &s.teacher_a, &s.teacher_a.password).await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert!(set_cookie(&resp, "ardoise_session").is_some());
+}
