@@ -598,11 +598,15 @@ impl Surge {
                 // every 20 s: admitted waiters who learn late leave places
                 // unused meanwhile, then return together.
                 refresh_max: Duration::from_secs(20),
-                // Further back, after half their wait, up to 2 minutes: at
-                // 10× load, 14,000 waiters coming back every 20 s were 600
-                // lobby pages a second after the arrivals stopped (under
-                // 200 at half their wait).
-                refresh_far: Duration::from_secs(120),
+                // Further back, after half their wait, up to 40 s. Up to
+                // 2 minutes, waiters far back whose estimate was too long
+                // were away when their turn came: in the 9:15 wave at 10×
+                // (`ardoise surge --peak 1400`), admitted users fell to 139
+                // under a limit of 1,339 while 39,000 waited. Up to 40 s,
+                // 10,900-16,500 waiters got in against 5,200-12,600 (three
+                // runs against four), each waiter's page costing a
+                // refusal's 24 µs every 40 s instead of every 2 minutes.
+                refresh_far: Duration::from_secs(40),
                 // A place granted to a waiter is held for them only a few
                 // seconds: near the front, pages come back when the turn is
                 // due (refresh_min at the soonest, plus an eighth); a waiter
