@@ -212,9 +212,9 @@ pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) 
     // (unless asked for the teachers' and staff's line) and a pupil's or
     // parent's password is not checked before their turn.
     let signs_in = checks_secret && matches!(req.uri().path(), "/login" | "/api/v1/session");
-    let login_form = *req.method() == Method::GET && req.uri().path() == "/login";
-    let staff_form = login_form && asks_staff_line(req.uri().query());
-    let sign_in_form = login_form && !staff_form;
+    let form = login_form(req.uri()).filter(|_| *req.method() == Method::GET);
+    let staff_form = form == Some(LoginForm::Staff);
+    let sign_in_form = form == Some(LoginForm::General);
     let mut in_line = None;
     // Where the client waits in line, if they do.
     let mut waiting = None;
@@ -675,10 +675,29 @@ fn sign_in_standing(state: &AppState, headers: &HeaderMap, form: bool) -> SignIn
     }
 }
 
-/// Whether `GET /login` asks for the teachers' and staff's line (the
-/// lobby's link for them): the form is then shown at once.
-pub(crate) fn asks_staff_line(query: Option<&str>) -> bool {
-    query.is_some_and(|q| q.split('&').any(|p| p == "lane=staff"))
+/// Which sign-in form a request for `uri` asks for, if it asks for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoginForm {
+    /// `/login`: while others wait in line, a newcomer's is the lobby.
+    General,
+    /// `/login?lane=staff`, the teachers' and staff's line (the lobby's
+    /// and the busy page's link for them): shown at once, never shed.
+    Staff,
+}
+
+/// The sign-in form `uri` asks for (whatever the method), if any.
+pub(crate) fn login_form(uri: &axum::http::Uri) -> Option<LoginForm> {
+    if uri.path() != "/login" {
+        return None;
+    }
+    let staff = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "lane=staff"));
+    Some(if staff {
+        LoginForm::Staff
+    } else {
+        LoginForm::General
+    })
 }
 
 async fn admit_user(

@@ -342,8 +342,8 @@ impl BusyFor {
             json: wants_json(req.uri().path(), req.headers()),
             refresh,
             sign_in_form: refresh
-                && req.uri().path() == "/login"
-                && !super::admission::asks_staff_line(req.uri().query()),
+                && super::admission::login_form(req.uri())
+                    == Some(super::admission::LoginForm::General),
         }
     }
 }

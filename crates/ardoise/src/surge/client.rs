@@ -114,6 +114,16 @@ pub struct Refused {
     pub retry_after: Duration,
 }
 
+/// Before a retry: a well-behaved client waits `base` plus up to half
+/// again, at random (so that refused clients do not return together); a
+/// naive one retries at once.
+pub async fn back_off(behaviour: Behaviour, base: Duration) {
+    if behaviour == Behaviour::WellBehaved {
+        let jitter = rand::thread_rng().gen_range(0.0..0.5);
+        tokio::time::sleep(base.mul_f64(1.0 + jitter)).await;
+    }
+}
+
 /// The shared HTTP client and where to send requests.
 pub struct Net {
     client: reqwest::Client,
@@ -314,11 +324,11 @@ impl Net {
             if attempt == MAX_RETRIES {
                 break;
             }
-            if behaviour == Behaviour::WellBehaved {
-                let base = wait.unwrap_or(Duration::from_millis(500 << attempt));
-                let jitter = rand::thread_rng().gen_range(0.0..0.5);
-                tokio::time::sleep(base.mul_f64(1.0 + jitter)).await;
-            }
+            back_off(
+                behaviour,
+                wait.unwrap_or(Duration::from_millis(500 << attempt)),
+            )
+            .await;
         }
         Answer::Failed(kind)
     }

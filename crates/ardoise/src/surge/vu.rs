@@ -5,7 +5,7 @@
 //! Owns the journey and what it records about it. It must not retry by
 //! itself (that is [`super::client`]).
 
-use super::client::{Answer, Behaviour, Jar, Net};
+use super::client::{back_off, Answer, Behaviour, Jar, Net};
 use super::stats::{estimate_close, ErrorKind, QueueRecord};
 use rand::Rng;
 use std::time::{Duration, Instant};
@@ -190,8 +190,7 @@ async fn sign_in_form(net: &Net, jar: &mut Jar, user: &User) -> Result<String, E
                 // A busy page without the link (an older node): come back
                 // when it says, as `fetch` does.
                 Err(busy) => {
-                    let jitter = rand::thread_rng().gen_range(0.0..0.5);
-                    tokio::time::sleep(busy.retry_after.mul_f64(1.0 + jitter)).await;
+                    back_off(user.behaviour, busy.retry_after).await;
                     net.fetch(jar, user.behaviour, path, None, true).await
                 }
             }
