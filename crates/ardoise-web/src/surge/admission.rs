@@ -750,7 +750,8 @@ async fn admit_user(
         }
     }
     let lane = session_lane.unwrap_or(Lane::General);
-    if lobby.may_enter_directly(lane, surge.free_places(lane), now_ms) {
+    let free = surge.free_places(&lobby, lane);
+    if lobby.may_enter_directly(lane, free, now_ms) {
         drop(lobby);
         return Admission::In(Some(surge.grant(lane, now_ms, false, false)));
     }

@@ -303,6 +303,12 @@ struct StaySample {
 /// together and filled the reads' bulkhead).
 const SWEEP_EVERY_MS: u64 = 200;
 
+/// While pupils and parents wait in line too, teachers and staff come
+/// first for free places only until they hold this share of the limit (or
+/// their reserved share, if larger); past it, each lane gets the places
+/// its own users leave. See [`Surge::staff_cap`].
+const STAFF_FIRST_UP_TO_PERCENT: u64 = 50;
+
 impl Default for AdmittedTable {
     fn default() -> Self {
         AdmittedTable {
@@ -428,18 +434,20 @@ impl AdmittedTable {
 
     /// When the places a waiter of `lane` may get free up, as of the last
     /// sweep: a place of either lane, once freed, goes to teachers and
-    /// staff first, so the general lane gets its measured share of them.
-    fn departures(&self, lane: Lane) -> Departures {
+    /// staff first, so the general lane gets its measured share of them;
+    /// but while staff hold their cap (`staff_capped`), a teacher's next
+    /// place is one a teacher or staff member leaves.
+    fn departures(&self, lane: Lane, staff_capped: bool) -> Departures {
         let [general, staff] = *self
             .departures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let all = general.merged(&staff);
         match lane {
-            Lane::Staff => all,
-            Lane::General => {
-                all.shared(self.general_share_permille.load(Ordering::Relaxed) as f64 / 1_000.0)
-            }
+            Lane::Staff if staff_capped => staff,
+            Lane::Staff => general.merged(&staff),
+            Lane::General => general
+                .merged(&staff)
+                .shared(self.general_share_permille.load(Ordering::Relaxed) as f64 / 1_000.0),
         }
     }
 
@@ -720,18 +728,38 @@ impl Surge {
             .unwrap_or(limit)
     }
 
+    /// Places staff may hold: all of them, except while pupils and parents
+    /// wait in line too; then their reserved share or half the limit,
+    /// whichever is more. Staff come first for any free place, so with no
+    /// cap a line of teachers longer than the places freeing would hold
+    /// the general line still (seen in the 9:15 wave at 10× load: 1,500
+    /// teachers and staff in line, the general front stood still for 75 s
+    /// with 3 pupils in under a limit of 300).
+    fn staff_cap(&self, limit: u64, general_waiting: bool) -> u64 {
+        if general_waiting {
+            self.staff_reserved(limit)
+                .max(limit * STAFF_FIRST_UP_TO_PERCENT / 100)
+        } else {
+            limit
+        }
+    }
+
     /// Free places for `lane` now, before pending grants: staff may use any
-    /// place; the general lane may not use the staff's reserved share.
-    fn free_places(&self, lane: Lane) -> u64 {
+    /// place up to their cap ([`Surge::staff_cap`]); the general lane may
+    /// not use the staff's reserved share.
+    fn free_places(&self, lobby: &Lobby, lane: Lane) -> u64 {
         let limit = self.users.limit();
         let total_free = limit.saturating_sub(self.admitted.total());
         match lane {
             // Staff may always use their reserved share, even when the
             // general lane holds more than its own after the limit fell.
-            Lane::Staff => total_free.max(
-                self.staff_reserved(limit)
-                    .saturating_sub(self.admitted.count(Lane::Staff)),
-            ),
+            Lane::Staff => {
+                let staff = self.admitted.count(Lane::Staff);
+                let cap = self.staff_cap(limit, lobby.backlog(Lane::General) > 0);
+                total_free
+                    .min(cap.saturating_sub(staff))
+                    .max(self.staff_reserved(limit).saturating_sub(staff))
+            }
             Lane::General => {
                 let general_capacity = limit.saturating_sub(self.staff_reserved(limit));
                 general_capacity
@@ -741,18 +769,32 @@ impl Surge {
         }
     }
 
-    /// Places of `lane` held above its capacity now (the limit came down):
-    /// they must free before any waiter of the lane gets one.
-    fn over_capacity(&self, lane: Lane) -> u64 {
+    /// Places of `lane` held above its capacity now (the limit came down,
+    /// or staff hold their cap while others wait): they must free before
+    /// any waiter of the lane gets one.
+    fn over_capacity(&self, lobby: &Lobby, lane: Lane) -> u64 {
         let limit = self.users.limit();
+        let staff = self.admitted.count(Lane::Staff);
         match lane {
-            Lane::Staff if self.admitted.count(Lane::Staff) < self.staff_reserved(limit) => 0,
-            Lane::Staff => self.admitted.total().saturating_sub(limit),
+            Lane::Staff if staff < self.staff_reserved(limit) => 0,
+            Lane::Staff => {
+                self.admitted.total().saturating_sub(limit).max(
+                    staff.saturating_sub(self.staff_cap(limit, lobby.backlog(Lane::General) > 0)),
+                )
+            }
             Lane::General => self
                 .admitted
                 .count(Lane::General)
                 .saturating_sub(limit.saturating_sub(self.staff_reserved(limit))),
         }
+    }
+
+    /// Whether staff hold their cap while others wait: their next place is
+    /// then one a teacher or staff member leaves.
+    fn staff_capped(&self, lobby: &Lobby) -> bool {
+        let limit = self.users.limit();
+        lobby.backlog(Lane::General) > 0
+            && self.admitted.count(Lane::Staff) >= self.staff_cap(limit, true)
     }
 
     /// Places that must free before the first waiter of `lane` gets one:
@@ -761,8 +803,8 @@ impl Surge {
     fn ahead_of_line(&self, lobby: &Lobby, lane: Lane, now_ms: u64) -> u64 {
         let granted = lobby
             .pending_grants(now_ms)
-            .saturating_sub(self.free_places(lane));
-        self.over_capacity(lane).saturating_add(granted)
+            .saturating_sub(self.free_places(lobby, lane));
+        self.over_capacity(lobby, lane).saturating_add(granted)
     }
 
     /// What the waiter at `position` in `lane` is told: their turn comes
@@ -775,7 +817,7 @@ impl Surge {
             position.saturating_add(self.ahead_of_line(lobby, lane, now_ms)),
             now_ms,
             rand::thread_rng().gen(),
-            Some(&self.admitted.departures(lane)),
+            Some(&self.admitted.departures(lane, self.staff_capped(lobby))),
         )
     }
 
@@ -788,7 +830,7 @@ impl Surge {
                 continue;
             }
             let free = self
-                .free_places(lane)
+                .free_places(lobby, lane)
                 .saturating_sub(lobby.pending_grants(now_ms));
             if free > 0 {
                 let from = lobby.front(lane);
@@ -817,7 +859,7 @@ impl Surge {
                         snap.backlog
                             .saturating_add(self.ahead_of_line(&lobby, lane, now_ms)),
                         now_ms,
-                        Some(&self.admitted.departures(lane)),
+                        Some(&self.admitted.departures(lane, self.staff_capped(&lobby))),
                     ),
                 }
             })
@@ -949,8 +991,8 @@ mod tests {
         assert_eq!(share, (1_000 * 3 + 750) / 4);
         // All four places free 10 s after their users' last click; the
         // staff lane may take any of them, the general lane its share.
-        let staff = table.departures(Lane::Staff);
-        let general = table.departures(Lane::General);
+        let staff = table.departures(Lane::Staff, false);
+        let general = table.departures(Lane::General, false);
         assert_eq!(staff.held(), 4);
         // The last of the four frees late in the 8th second from the
         // sweep, and is seen free half a sweep later on average.
@@ -964,5 +1006,10 @@ mod tests {
             general.wait_for(3, 2_000),
             Some(Duration::from_millis(8_975))
         );
+        // Staff holding their cap while pupils wait get only the places
+        // teachers and staff leave: the one teacher's.
+        let capped = table.departures(Lane::Staff, true);
+        assert_eq!(capped.held(), 1);
+        assert_eq!(capped.wait_for(2, 2_000), None, "a stay not measured yet");
     }
 }

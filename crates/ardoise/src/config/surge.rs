@@ -44,7 +44,9 @@ pub struct SurgeSettings {
     /// Requests shed (or refused by a full bulkhead) shrink the user limit
     /// when they are at least this percent of a second's requests.
     pub users_overload_percent: u8,
-    /// Percent of the user limit reserved for teachers and staff.
+    /// Percent of the user limit reserved for teachers and staff (they also
+    /// come first for any free place, up to half the limit while pupils
+    /// and parents wait too).
     pub staff_share_percent: u8,
     /// A user counts against capacity while active this recently, in seconds.
     pub active_secs: u64,
@@ -153,7 +155,8 @@ users_initial = 500
 # Requests shed or refused by a full bulkhead shrink it when they are at least
 # this percent of a second's requests (0: any one does).
 users_overload_percent = 5
-# Percent of the user limit reserved for teachers and staff.
+# Percent of the user limit reserved for teachers and staff (they also come
+# first for any free place, up to half the limit while others wait too).
 staff_share_percent = 10
 # A user counts against capacity while active within this many seconds.
 active_secs = 10

@@ -422,6 +422,35 @@ async fn a_teacher_gets_in_through_the_staff_lane_while_pupils_queue() {
     assert_eq!(visit(&app, &teacher, "/home").await, Seen::Page(200));
 }
 
+#[tokio::test]
+async fn a_line_of_teachers_does_not_hold_the_pupils_line_still() {
+    // Two places, none reserved: teachers come first for a free place,
+    // but only until they hold half of them while pupils also wait.
+    let app = spawn_app_with_surge(capacity(2, 0)).await;
+    let s = &app.seeded;
+    for p in [&s.pupil_a, &s.pupil_b] {
+        let c = browser(&app, p).await;
+        assert_eq!(visit(&app, &c, "/home").await, Seen::Page(200));
+    }
+    let parent = browser(&app, &s.parent_a).await;
+    assert_eq!(visit(&app, &parent, "/home").await, Seen::Lobby(1));
+    let first = browser(&app, &s.teacher_a).await;
+    assert_eq!(visit(&app, &first, "/home").await, Seen::Lobby(1));
+    let second = browser(&app, &s.teacher_b).await;
+    assert_eq!(visit(&app, &second, "/home").await, Seen::Lobby(2));
+
+    // Both pupils go quiet: of the two places, the first teacher in line
+    // gets one and the parent, first in theirs, the other.
+    app.clock.advance(121);
+    assert_eq!(visit(&app, &parent, "/home").await, Seen::Page(200));
+    assert_eq!(visit(&app, &first, "/home").await, Seen::Page(200));
+    assert_eq!(visit(&app, &second, "/home").await, Seen::Lobby(1));
+
+    // With nobody else in line, a teacher takes any place that frees.
+    app.clock.advance(121);
+    assert_eq!(visit(&app, &second, "/home").await, Seen::Page(200));
+}
+
 /// The figure shown in the administrator page's element `id`.
 fn figure<'a>(page: &'a str, marker: &str) -> &'a str {
     let start = page
