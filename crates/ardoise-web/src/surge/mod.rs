@@ -735,8 +735,8 @@ impl Surge {
     /// the general line still (seen in the 9:15 wave at 10× load: 1,500
     /// teachers and staff in line, the general front stood still for 75 s
     /// with 3 pupils in under a limit of 300).
-    fn staff_cap(&self, limit: u64, general_waiting: bool) -> u64 {
-        if general_waiting {
+    fn staff_cap(&self, lobby: &Lobby, limit: u64) -> u64 {
+        if lobby.backlog(Lane::General) > 0 {
             self.staff_reserved(limit)
                 .max(limit * STAFF_FIRST_UP_TO_PERCENT / 100)
         } else {
@@ -755,7 +755,7 @@ impl Surge {
             // general lane holds more than its own after the limit fell.
             Lane::Staff => {
                 let staff = self.admitted.count(Lane::Staff);
-                let cap = self.staff_cap(limit, lobby.backlog(Lane::General) > 0);
+                let cap = self.staff_cap(lobby, limit);
                 total_free
                     .min(cap.saturating_sub(staff))
                     .max(self.staff_reserved(limit).saturating_sub(staff))
@@ -777,11 +777,11 @@ impl Surge {
         let staff = self.admitted.count(Lane::Staff);
         match lane {
             Lane::Staff if staff < self.staff_reserved(limit) => 0,
-            Lane::Staff => {
-                self.admitted.total().saturating_sub(limit).max(
-                    staff.saturating_sub(self.staff_cap(limit, lobby.backlog(Lane::General) > 0)),
-                )
-            }
+            Lane::Staff => self
+                .admitted
+                .total()
+                .saturating_sub(limit)
+                .max(staff.saturating_sub(self.staff_cap(lobby, limit))),
             Lane::General => self
                 .admitted
                 .count(Lane::General)
@@ -792,9 +792,8 @@ impl Surge {
     /// Whether staff hold their cap while others wait: their next place is
     /// then one a teacher or staff member leaves.
     fn staff_capped(&self, lobby: &Lobby) -> bool {
-        let limit = self.users.limit();
         lobby.backlog(Lane::General) > 0
-            && self.admitted.count(Lane::Staff) >= self.staff_cap(limit, true)
+            && self.admitted.count(Lane::Staff) >= self.staff_cap(lobby, self.users.limit())
     }
 
     /// Places that must free before the first waiter of `lane` gets one:
