@@ -24,8 +24,10 @@
 //! Nothing is reserved for a waiter who never comes back: admission only
 //! advances the counter, so abandoned numbers are skipped as the front
 //! moves past them and never stall the queue. An admitted waiter who comes
-//! back late still enters as long as the ticket is valid
-//! ([`crate::TokenLifetimes::ticket_max_age`]). To avoid admitting twice
+//! back late keeps their turn as long as the ticket is valid
+//! ([`crate::TokenLifetimes::ticket_max_age`]); [`Lobby::is_late`] tells
+//! the caller that no place is held for them any more (the node then lets
+//! them in at the next free place, before the front moves on). To avoid admitting twice
 //! for the same free capacity while admitted waiters are on their way
 //! (they learn of it at their next lobby refresh), the lobby remembers how
 //! many grants are pending for [`LobbyConfig::grant_ttl`] and
@@ -347,6 +349,18 @@ impl Lobby {
         granted
     }
 
+    /// Whether the holder of `ticket`, admitted, comes back late: their
+    /// grant was forgotten and its place granted again (see
+    /// [`LobbyConfig::grant_ttl`]), so no place is held for them now.
+    pub fn is_late(&mut self, ticket: &QueueTicket, now_ms: u64) -> bool {
+        let config = self.config;
+        let state = self.lane_mut(ticket.lane);
+        let front = state.admitted_through;
+        state
+            .grants
+            .is_forgotten(ticket.seq, now_ms, front, &config)
+    }
+
     /// Records that the holder of `ticket`, admitted, came back and got a
     /// pass. Returns whether their place was still held for them: `false`
     /// for a late entry, whose grant was forgotten and its place granted
@@ -649,11 +663,16 @@ impl GrantLedger {
         self.granted += n;
     }
 
+    /// Whether the grant of ticket `seq` is forgotten.
+    fn is_forgotten(&mut self, seq: u64, now_ms: u64, front: u64, config: &LobbyConfig) -> bool {
+        self.rotate(now_ms, front, config);
+        seq <= self.forgotten_through
+    }
+
     /// The holder of ticket `seq` entered; whether it claimed a grant still
     /// remembered.
     fn claim(&mut self, seq: u64, now_ms: u64, front: u64, config: &LobbyConfig) -> bool {
-        self.rotate(now_ms, front, config);
-        if seq <= self.forgotten_through {
+        if self.is_forgotten(seq, now_ms, front, config) {
             return false;
         }
         self.claimed += 1;
@@ -942,11 +961,13 @@ mod tests {
         // second ten.
         for t in &tickets[..10] {
             assert_eq!(l.standing(t), Standing::Enter);
+            assert!(l.is_late(t, t0 + 7_000));
             assert!(!l.record_entry(t, t0 + 7_000));
         }
         assert_eq!(l.pending_grants(t0 + 7_000), 10);
         assert_eq!(l.admit(10, t0 + 7_000).general, 0);
         // One of the second ten comes back: that one was held.
+        assert!(!l.is_late(&tickets[10], t0 + 7_500));
         assert!(l.record_entry(&tickets[10], t0 + 7_500));
         assert_eq!(l.pending_grants(t0 + 7_500), 9);
         // A grant of the previous bucket is still remembered in the next.

@@ -44,7 +44,7 @@ use axum::response::Response;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use rand::RngCore;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Cookie holding the admission pass.
@@ -461,16 +461,24 @@ async fn hold(state: &AppState, method: &Method, waiting: &Waiting) -> Held {
     };
     let started = Instant::now();
     let deadline = started + surge.config.lobby_hold;
+    // Counted while held once found late (see `Looked::Late`).
+    let mut late = None;
     loop {
         // Registered before looking at the front: a move in between wakes it.
         let notified = surge.holds.bucket(ticket.lane, ticket.seq).notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        let freed = surge.holds.late(ticket.lane).notified();
+        tokio::pin!(freed);
+        freed.as_mut().enable();
         let now = Instant::now();
         match look_again(state, &ticket, &waiting.ticket, now >= deadline) {
             Some(Looked::In(grant)) => return Held::In(grant, started.elapsed()),
             Some(Looked::Wait(again)) => return Held::Wait(again, started.elapsed()),
             Some(Looked::Gone) => return Held::Not,
+            Some(Looked::Late) => {
+                late.get_or_insert_with(|| surge.holds.hold_late(ticket.lane));
+            }
             None => {}
         }
         // Places free when a sweep (five times a second) or a request finds
@@ -479,6 +487,7 @@ async fn hold(state: &AppState, method: &Method, waiting: &Waiting) -> Held {
         let next_look = deadline.min(now + Duration::from_secs(1));
         tokio::select! {
             () = &mut notified => {}
+            () = &mut freed, if late.is_some() => {}
             () = tokio::time::sleep_until(next_look.into()) => {}
         }
     }
@@ -507,6 +516,8 @@ enum Looked {
     In(Grant),
     /// Still waiting, and the hold is over.
     Wait(Waiting),
+    /// Back late to a full node: hold on, first in line for a place.
+    Late,
     /// The ticket is not of this lobby.
     Gone,
 }
@@ -523,7 +534,16 @@ fn look_again(state: &AppState, ticket: &QueueTicket, text: &str, last: bool) ->
     let mut lobby = surge.lobby();
     surge.admit_waiting(&mut lobby, now_ms);
     match lobby.standing(ticket) {
-        Standing::Enter => Some(Looked::In(surge.enter(lobby, ticket, now_ms))),
+        Standing::Enter => match surge.take_turn(lobby, ticket, now_ms) {
+            Ok(grant) => Some(Looked::In(grant)),
+            Err(lobby) if last => Some(Looked::Wait(surge.late_waiting(
+                &lobby,
+                ticket,
+                text.to_string(),
+                now_ms,
+            ))),
+            Err(_) => Some(Looked::Late),
+        },
         Standing::Wait { position } if last => Some(Looked::Wait(surge.waiting(
             &lobby,
             ticket,
@@ -659,6 +679,16 @@ fn sign_in_standing(state: &AppState, headers: &HeaderMap, form: bool) -> SignIn
     surge.admit_waiting(&mut lobby, now_ms);
     if let Some((t, text)) = valid_ticket(surge, headers, &jar, now_ms) {
         match lobby.standing(&t) {
+            // The form, asked for late to a full node, waits first in
+            // line; a password typed is checked.
+            Standing::Enter if form => {
+                return match surge.take_turn(lobby, &t, now_ms) {
+                    Ok(grant) => SignInStanding::Go(Some(grant)),
+                    Err(lobby) => {
+                        SignInStanding::InLine(Some(surge.late_waiting(&lobby, &t, text, now_ms)))
+                    }
+                }
+            }
             Standing::Enter => return SignInStanding::Go(Some(surge.enter(lobby, &t, now_ms))),
             Standing::Wait { position } => {
                 return SignInStanding::InLine(
@@ -742,7 +772,12 @@ async fn admit_user(
     surge.admit_waiting(&mut lobby, now_ms);
     if let Some((t, text)) = ticket {
         match lobby.standing(&t) {
-            Standing::Enter => return Admission::In(Some(surge.enter(lobby, &t, now_ms))),
+            Standing::Enter => {
+                return match surge.take_turn(lobby, &t, now_ms) {
+                    Ok(grant) => Admission::In(Some(grant)),
+                    Err(lobby) => Admission::Wait(surge.late_waiting(&lobby, &t, text, now_ms)),
+                }
+            }
             Standing::Wait { position } => {
                 return Admission::Wait(surge.waiting(&lobby, &t, text, position, now_ms))
             }
@@ -750,7 +785,9 @@ async fn admit_user(
         }
     }
     let lane = session_lane.unwrap_or(Lane::General);
-    let free = surge.free_places(&lobby, lane);
+    let free = surge
+        .free_places(&lobby, lane)
+        .saturating_sub(surge.holds.late_held(lane));
     if lobby.may_enter_directly(lane, free, now_ms) {
         drop(lobby);
         return Admission::In(Some(surge.grant(lane, now_ms, false, false)));
@@ -781,11 +818,33 @@ impl Surge {
         }
     }
 
+    /// The lobby answer for the holder of `ticket` (signed as `text`), back
+    /// late to a full node: next in line, their refresh held if it can be
+    /// (the places that free go to late returners held first).
+    fn late_waiting(
+        &self,
+        lobby: &ardoise_admission::Lobby,
+        ticket: &QueueTicket,
+        text: String,
+        now_ms: u64,
+    ) -> Waiting {
+        let plan = self.late_plan(lobby, ticket.lane, now_ms);
+        Waiting {
+            lane: ticket.lane,
+            position: 1,
+            estimate: plan.estimate,
+            refresh: plan.refresh,
+            ticket: text,
+            new_ticket: false,
+            near: Some(*ticket),
+        }
+    }
+
     /// A new ticket at the back of `lane`, and its lobby answer (signed
     /// once the lobby is let go).
     fn new_ticket(
         &self,
-        mut lobby: std::sync::MutexGuard<'_, ardoise_admission::Lobby>,
+        mut lobby: MutexGuard<'_, ardoise_admission::Lobby>,
         lane: Lane,
         now_ms: u64,
     ) -> Waiting {
@@ -806,19 +865,42 @@ impl Surge {
         }
     }
 
+    /// The pass of the holder of `ticket`, whose turn has come, unless they
+    /// come back late (the place granted to them went to someone else
+    /// while they were away) to a node with no place free for their lane:
+    /// then the lobby back (`Err`), and they wait first in line for the
+    /// next place that frees. Let in past the limit, the late returners of
+    /// a wave came back together and took the node far over it (seen at
+    /// 10× load with every user resuming a session: 1,138 users in under
+    /// a limit of 687, which then shrank while the node idled).
+    fn take_turn<'a>(
+        &self,
+        mut lobby: MutexGuard<'a, ardoise_admission::Lobby>,
+        ticket: &QueueTicket,
+        now_ms: u64,
+    ) -> Result<Grant, MutexGuard<'a, ardoise_admission::Lobby>> {
+        if lobby.is_late(ticket, now_ms) && self.free_places(&lobby, ticket.lane) == 0 {
+            return Err(lobby);
+        }
+        Ok(self.enter(lobby, ticket, now_ms))
+    }
+
     /// The pass of the holder of `ticket`, whose turn has come: their entry
-    /// is recorded (for the lobby's measured rate) and the lobby let go.
+    /// is recorded (for the lobby's measured rate) and counted among the
+    /// admitted before the lobby is let go (so that the next late returner
+    /// sees the place taken).
     fn enter(
         &self,
-        mut lobby: std::sync::MutexGuard<'_, ardoise_admission::Lobby>,
+        mut lobby: MutexGuard<'_, ardoise_admission::Lobby>,
         ticket: &QueueTicket,
         now_ms: u64,
     ) -> Grant {
         if !lobby.record_entry(ticket, now_ms) {
             self.counters.late_entries.fetch_add(1, Ordering::Relaxed);
         }
+        let grant = self.grant(ticket.lane, now_ms, true, true);
         drop(lobby);
-        self.grant(ticket.lane, now_ms, true, true)
+        grant
     }
 
     /// A new pass for a client entering `lane` now.

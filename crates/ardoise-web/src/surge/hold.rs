@@ -10,14 +10,21 @@
 //! the hold (with the lobby again). The browser keeps showing the lobby
 //! while it waits for the answer; no JavaScript is needed.
 //!
+//! A waiter who comes back late (the front passed them while they were
+//! away, and the place granted to them went to someone else) to a full
+//! node is held the same way, first in line: while any is held, the
+//! front does not move, and the next place that frees is theirs.
+//!
 //! Owns the wake-ups and the bound on refreshes held at once. It keeps
 //! nothing per waiter: a held refresh is a request in flight, waiting on
 //! one of a fixed array of [`Notify`] per lane, picked by its ticket's
 //! number; when the front moves, only the buckets it passed are woken.
-//! Must not decide who enters (the lobby does).
+//! Late returners wait on one more [`Notify`] per lane and are counted
+//! while held. Must not decide who enters (the lobby does).
 
 use super::lane_index;
 use ardoise_admission::Lane;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
 /// Wake-up buckets per lane: a waiter with ticket number `n` waits on
@@ -31,6 +38,20 @@ pub(crate) struct Holds {
     lanes: [Box<[Notify]>; 2],
     held: Semaphore,
     max_held: usize,
+    /// Late returners held now, per lane, and their wake-up.
+    late: [(AtomicU64, Notify); 2],
+}
+
+/// A late returner counted as held while this lives.
+#[derive(Debug)]
+pub(crate) struct LateHold<'a> {
+    count: &'a AtomicU64,
+}
+
+impl Drop for LateHold<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Holds {
@@ -42,7 +63,27 @@ impl Holds {
             lanes: [buckets(), buckets()],
             held: Semaphore::new(max_held),
             max_held,
+            late: Default::default(),
         }
+    }
+
+    /// Counts a late returner of `lane` as held until the guard drops.
+    pub(crate) fn hold_late(&self, lane: Lane) -> LateHold<'_> {
+        let count = &self.late[lane_index(lane)].0;
+        count.fetch_add(1, Ordering::Relaxed);
+        LateHold { count }
+    }
+
+    /// Late returners of `lane` held now: the places that free go to them
+    /// before the front moves.
+    pub(crate) fn late_held(&self, lane: Lane) -> u64 {
+        self.late[lane_index(lane)].0.load(Ordering::Relaxed)
+    }
+
+    /// What late returners of `lane` wait on (register before looking, as
+    /// with [`Holds::bucket`]).
+    pub(crate) fn late(&self, lane: Lane) -> &Notify {
+        &self.late[lane_index(lane)].1
     }
 
     /// A place among the held refreshes, if one is free (else answer now).
@@ -104,6 +145,26 @@ mod tests {
         // A big move wakes every bucket.
         holds.front_moved(Lane::General, 8, 8 + BUCKETS as u64);
         assert!(woken(behind.as_mut()).await);
+    }
+
+    #[tokio::test]
+    async fn late_returners_are_counted_while_held_and_woken_apart() {
+        let holds = Holds::new(10);
+        let first = holds.hold_late(Lane::General);
+        let second = holds.hold_late(Lane::General);
+        assert_eq!(holds.late_held(Lane::General), 2);
+        assert_eq!(holds.late_held(Lane::Staff), 0);
+        let mut late = Box::pin(holds.late(Lane::General).notified());
+        let mut in_line = Box::pin(holds.bucket(Lane::General, 3).notified());
+        late.as_mut().enable();
+        in_line.as_mut().enable();
+        holds.late(Lane::General).notify_waiters();
+        assert!(woken(late.as_mut()).await);
+        assert!(!woken(in_line.as_mut()).await);
+        drop(first);
+        assert_eq!(holds.late_held(Lane::General), 1);
+        drop(second);
+        assert_eq!(holds.late_held(Lane::General), 0);
     }
 
     #[test]

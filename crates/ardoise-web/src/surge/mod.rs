@@ -820,17 +820,39 @@ impl Surge {
         )
     }
 
+    /// What a late returner of `lane` waiting for a place is told: their
+    /// turn comes when the places held above capacity have freed, then one
+    /// for each late returner held ahead of them, then theirs.
+    fn late_plan(&self, lobby: &Lobby, lane: Lane, now_ms: u64) -> LobbyPlan {
+        let ahead = self
+            .over_capacity(lobby, lane)
+            .saturating_add(self.holds.late_held(lane));
+        lobby.plan(
+            lane,
+            ahead.saturating_add(1),
+            now_ms,
+            rand::thread_rng().gen(),
+            Some(&self.admitted.departures(lane, self.staff_capped(lobby))),
+        )
+    }
+
     /// Moves the fronts of the lanes forward by the free places (staff
-    /// first), holding back places granted to waiters not yet back, and
-    /// wakes the refreshes held for the places granted.
+    /// first), holding back places granted to waiters not yet back and
+    /// those owed to late returners held for one (woken when places are
+    /// free), and wakes the refreshes held for the places granted.
     fn admit_waiting(&self, lobby: &mut Lobby, now_ms: u64) {
         for lane in [Lane::Staff, Lane::General] {
+            let places = self.free_places(lobby, lane);
+            let late = self.holds.late_held(lane);
+            if late > 0 && places > 0 {
+                self.holds.late(lane).notify_waiters();
+            }
             if lobby.backlog(lane) == 0 {
                 continue;
             }
-            let free = self
-                .free_places(lobby, lane)
-                .saturating_sub(lobby.pending_grants(now_ms));
+            let free = places
+                .saturating_sub(lobby.pending_grants(now_ms))
+                .saturating_sub(late);
             if free > 0 {
                 let from = lobby.front(lane);
                 let granted = lobby.admit_lane(lane, free, now_ms);
@@ -941,6 +963,11 @@ impl Surge {
         metrics::counter!("ardoise_surge_tokens_refused_total").absolute(s.tokens_refused);
         metrics::counter!("ardoise_surge_retries_held_total").absolute(conn::held_total());
         metrics::gauge!("ardoise_surge_lobby_held").set(s.lobby_held.0 as f64);
+        for lane in Lane::ALL {
+            // Waiters back late to a full node, held first in line.
+            metrics::gauge!("ardoise_surge_late_held", "lane" => lane.as_str())
+                .set(self.holds.late_held(lane) as f64);
+        }
         metrics::gauge!("ardoise_surge_overloaded", "traffic" => "signed_in")
             .set(if s.overloaded.0 { 1.0 } else { 0.0 });
         metrics::gauge!("ardoise_surge_overloaded", "traffic" => "pre_login")

@@ -241,6 +241,58 @@ async fn a_held_refresh_whose_turn_does_not_come_gets_the_lobby_again() {
 }
 
 #[tokio::test]
+async fn a_waiter_back_late_to_a_full_node_gets_the_next_place_first() {
+    // One place, refreshes held up to 3 s.
+    let app = spawn_app_with_surge(SurgeConfig {
+        lobby_hold: std::time::Duration::from_secs(3),
+        ..capacity(1, 0)
+    })
+    .await;
+    let s = &app.seeded;
+    let a = browser(&app, &s.pupil_a).await;
+    assert_eq!(visit(&app, &a, "/home").await, Seen::Page(200));
+    let away = browser(&app, &s.pupil_b).await;
+    let next = browser(&app, &s.parent_a).await;
+    // Signed in before the line forms (while others wait, pupils and
+    // parents sign in on their turn).
+    let behind = browser(&app, &s.parent_b).await;
+    assert_eq!(visit(&app, &away, "/home").await, Seen::Lobby(1));
+    assert_eq!(visit(&app, &next, "/home").await, Seen::Lobby(2));
+    // The first pupil goes quiet: the place is the away pupil's, who does
+    // not come back for it; seconds later it goes to the parent.
+    app.clock.advance(121);
+    assert_eq!(visit(&app, &next, "/home").await, Seen::Lobby(1));
+    app.clock.advance(7);
+    assert_eq!(visit(&app, &next, "/home").await, Seen::Page(200));
+    assert_eq!(visit(&app, &behind, "/home").await, Seen::Lobby(1));
+
+    // The away pupil comes back to a full node: not let in over the limit,
+    // but first in line, their refresh held.
+    let back = app.url("/home");
+    let late = tokio::spawn({
+        let away = away.clone();
+        async move { away.get(back).send().await.unwrap() }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Meanwhile the parent goes quiet and their place frees: it goes to
+    // the pupil back late, not to the next in line, whose page, held,
+    // comes back to the lobby.
+    app.clock.advance(121);
+    let refresh = behind.get(app.url("/home")).send().await.unwrap();
+    let late = late.await.unwrap();
+    assert_eq!(late.status().as_u16(), 200);
+    assert!(late.headers().get("x-ardoise-queue-position").is_none());
+    assert!(
+        held_ms(&late).is_some_and(|ms| ms > 0.0),
+        "held for the place"
+    );
+    assert!(late.text().await.unwrap().contains("Bonjour"));
+    assert_eq!(refresh.headers()["x-ardoise-queue-position"], "1");
+    // The one place is taken: a newcomer queues behind.
+    assert_eq!(visit(&app, &client(), "/home").await, Seen::Lobby(2));
+}
+
+#[tokio::test]
 async fn an_admitted_user_keeps_being_served_while_newcomers_queue() {
     let app = spawn_app_with_surge(capacity(1, 0)).await;
     let s = &app.seeded;
