@@ -35,7 +35,8 @@ use crate::extract::request_token;
 use crate::session::{LiveSession, Lookup};
 use crate::state::AppState;
 use ardoise_admission::{
-    AdmissionPass, BulkheadClass, ClientId, Lane, OwnedPermit, QueueTicket, Standing, Verdict,
+    AdmissionPass, BulkheadClass, ClientId, Lane, LobbyPlan, OwnedPermit, QueueTicket, Standing,
+    Verdict,
 };
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
@@ -468,18 +469,26 @@ async fn hold(state: &AppState, method: &Method, waiting: &Waiting) -> Held {
         let notified = surge.holds.bucket(ticket.lane, ticket.seq).notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let freed = surge.holds.late(ticket.lane).notified();
+        // Only late returners wait on their lane's one wake-up (the others
+        // are spread over the buckets).
+        let freed = late
+            .is_some()
+            .then(|| surge.holds.late(ticket.lane).notified());
         tokio::pin!(freed);
-        freed.as_mut().enable();
+        if let Some(f) = freed.as_mut().as_pin_mut() {
+            f.enable();
+        }
         let now = Instant::now();
         match look_again(state, &ticket, &waiting.ticket, now >= deadline) {
             Some(Looked::In(grant)) => return Held::In(grant, started.elapsed()),
             Some(Looked::Wait(again)) => return Held::Wait(again, started.elapsed()),
             Some(Looked::Gone) => return Held::Not,
-            Some(Looked::Late) => {
-                late.get_or_insert_with(|| surge.holds.hold_late(ticket.lane));
+            Some(Looked::Late) if late.is_none() => {
+                late = Some(surge.holds.hold_late(ticket.lane));
+                // Look again at once, registered for their wake-up.
+                continue;
             }
-            None => {}
+            Some(Looked::Late) | None => {}
         }
         // Places free when a sweep (five times a second) or a request finds
         // them, not only when another request moves the front: look again
@@ -487,7 +496,12 @@ async fn hold(state: &AppState, method: &Method, waiting: &Waiting) -> Held {
         let next_look = deadline.min(now + Duration::from_secs(1));
         tokio::select! {
             () = &mut notified => {}
-            () = &mut freed, if late.is_some() => {}
+            () = async {
+                match freed.as_mut().as_pin_mut() {
+                    Some(f) => f.await,
+                    None => std::future::pending().await,
+                }
+            } => {}
             () = tokio::time::sleep_until(next_look.into()) => {}
         }
     }
@@ -795,6 +809,21 @@ async fn admit_user(
     Admission::Wait(surge.new_ticket(lobby, lane, now_ms))
 }
 
+/// The lobby answer for the holder of `ticket` (signed as `text`) at
+/// `position`, told `plan`; their refresh may be held if the plan says
+/// their turn is near.
+fn lobby_answer(ticket: &QueueTicket, text: String, position: u64, plan: LobbyPlan) -> Waiting {
+    Waiting {
+        lane: ticket.lane,
+        position,
+        estimate: plan.estimate,
+        refresh: plan.refresh,
+        ticket: text,
+        new_ticket: false,
+        near: plan.near.then_some(*ticket),
+    }
+}
+
 impl Surge {
     /// The lobby answer for the holder of `ticket` (signed as `text`),
     /// waiting at `position`.
@@ -807,15 +836,7 @@ impl Surge {
         now_ms: u64,
     ) -> Waiting {
         let plan = self.plan(lobby, ticket.lane, position, now_ms);
-        Waiting {
-            lane: ticket.lane,
-            position,
-            estimate: plan.estimate,
-            refresh: plan.refresh,
-            ticket: text,
-            new_ticket: false,
-            near: plan.near.then_some(*ticket),
-        }
+        lobby_answer(ticket, text, position, plan)
     }
 
     /// The lobby answer for the holder of `ticket` (signed as `text`), back
@@ -830,13 +851,8 @@ impl Surge {
     ) -> Waiting {
         let plan = self.late_plan(lobby, ticket.lane, now_ms);
         Waiting {
-            lane: ticket.lane,
-            position: 1,
-            estimate: plan.estimate,
-            refresh: plan.refresh,
-            ticket: text,
-            new_ticket: false,
             near: Some(*ticket),
+            ..lobby_answer(ticket, text, 1, plan)
         }
     }
 

@@ -811,13 +811,8 @@ impl Surge {
     /// back yet (beyond the free ones), then `position` more, have freed
     /// (the schedule of the places held now), returns jittered.
     fn plan(&self, lobby: &Lobby, lane: Lane, position: u64, now_ms: u64) -> LobbyPlan {
-        lobby.plan(
-            lane,
-            position.saturating_add(self.ahead_of_line(lobby, lane, now_ms)),
-            now_ms,
-            rand::thread_rng().gen(),
-            Some(&self.admitted.departures(lane, self.staff_capped(lobby))),
-        )
+        let place = position.saturating_add(self.ahead_of_line(lobby, lane, now_ms));
+        self.plan_for_place(lobby, lane, place, now_ms)
     }
 
     /// What a late returner of `lane` waiting for a place is told: their
@@ -827,9 +822,16 @@ impl Surge {
         let ahead = self
             .over_capacity(lobby, lane)
             .saturating_add(self.holds.late_held(lane));
+        self.plan_for_place(lobby, lane, ahead.saturating_add(1), now_ms)
+    }
+
+    /// What a waiter of `lane` whose turn comes when `place` places have
+    /// freed is told, from the schedule of the places held now; returns
+    /// jittered.
+    fn plan_for_place(&self, lobby: &Lobby, lane: Lane, place: u64, now_ms: u64) -> LobbyPlan {
         lobby.plan(
             lane,
-            ahead.saturating_add(1),
+            place,
             now_ms,
             rand::thread_rng().gen(),
             Some(&self.admitted.departures(lane, self.staff_capped(lobby))),
