@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Throughput of a pupil's "À faire" page relative to /healthz, in one run,
-# on the demo school (issue 3's fast-read target: at least 50 %).
+# Throughput of a pupil's "À faire" page and home page relative to
+# /healthz, in one run, on the demo school (issue 3's fast-read target for
+# "À faire": at least 50 %).
 #
 #   scripts/bench-todo.sh [seconds per measurement, default 10]
 #   BENCH_PORT=NNNNN scripts/bench-todo.sh   (another port than 18080)
 #
 # Builds the release binary, creates the demo school in a temporary folder,
 # serves it on 127.0.0.1:18080 (or $BENCH_PORT), signs in a demo pupil, then alternates wrk
-# runs (one thread, 32 connections) on /healthz, /todo and /todo with a
-# matching If-None-Match (the 304 a returning browser gets), twice each.
+# runs (one thread, 32 connections) on /healthz, /todo, /todo with a
+# matching If-None-Match (the 304 a returning browser gets) and /home, twice
+# each.
 # Loopback only; bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,9 +50,10 @@ for round in 1 2; do
   sum[healthz]=$(echo "${sum[healthz]:-0} + $(rate "$base/healthz")" | bc)
   sum[todo]=$(echo "${sum[todo]:-0} + $(rate -H "$auth" "$base/todo")" | bc)
   sum[todo304]=$(echo "${sum[todo304]:-0} + $(rate -H "$auth" -H "If-None-Match: $etag" "$base/todo")" | bc)
+  sum[home]=$(echo "${sum[home]:-0} + $(rate -H "$auth" "$base/home")" | bc)
 done
 printf '%-28s %12s %8s\n' "route" "requests/s" "ratio"
-for k in healthz todo todo304; do
+for k in healthz todo todo304 home; do
   r=$(echo "${sum[$k]} / 2" | bc -l)
   printf '%-28s %12.0f %7.1f%%\n' "$k" "$r" "$(echo "100 * ${sum[$k]} / ${sum[healthz]}" | bc -l)"
 done

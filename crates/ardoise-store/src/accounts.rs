@@ -27,6 +27,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, "login"))?;
+        self.directory_changed();
         Ok(PersonId(id))
     }
 
@@ -174,6 +175,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("person"));
         }
+        self.directory_changed();
         Ok(())
     }
 

@@ -5,6 +5,8 @@ use crate::{StoreError, StoreResult};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The database engine behind a [`Store`].
@@ -35,6 +37,23 @@ impl Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    versions: Arc<Versions>,
+}
+
+/// Counts of the writes made through a [`Store`] and its clones, by what
+/// they change, so that what is kept in memory can tell it is out of date:
+/// read the version *before* loading, keep what was loaded with it, and
+/// trust it only while the version is the same. A write counts once it is
+/// done, so a load that began before it ends carries an older version.
+/// Writes made by another process (the command line, another node) are not
+/// counted: whatever keeps data from here must also let it age.
+#[derive(Debug, Default)]
+struct Versions {
+    /// The directory: establishments, classes, groups, subjects, people,
+    /// their classes, groups, teachings and guardians.
+    directory: AtomicU64,
+    /// Announcements.
+    announcements: AtomicU64,
 }
 
 static MIGRATIONS_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -95,7 +114,34 @@ impl Store {
                 sqlx::Error::Configuration(c) => StoreError::BadUrl(c.to_string()),
                 e => StoreError::from_sqlx(e, "value"),
             })?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            versions: Arc::default(),
+        })
+    }
+
+    /// The version of the directory (see `Versions`): it changes with
+    /// every write to establishments, classes, groups, subjects, people,
+    /// teachings, guardians and memberships made through this store.
+    pub fn directory_version(&self) -> u64 {
+        self.versions.directory.load(Ordering::Acquire)
+    }
+
+    /// The version of the announcements: it changes with every
+    /// announcement published or withdrawn through this store.
+    pub fn announcements_version(&self) -> u64 {
+        self.versions.announcements.load(Ordering::Acquire)
+    }
+
+    /// A write to the directory is done.
+    pub(crate) fn directory_changed(&self) {
+        self.versions.directory.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A write to the announcements is done.
+    pub(crate) fn announcements_changed(&self) {
+        self.versions.announcements.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Applies pending migrations.

@@ -84,6 +84,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, "establishment_uai"))?;
+        self.directory_changed();
         Ok(EstablishmentId(id))
     }
 
@@ -150,6 +151,7 @@ impl Store {
             .bind(id.0)
             .execute(&self.pool)
             .await?;
+        self.directory_changed();
         Ok(())
     }
 
@@ -216,6 +218,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, "class_name"))?;
+        self.directory_changed();
         Ok(ClassId(id))
     }
 
@@ -235,6 +238,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, "group_name"))?;
+        self.directory_changed();
         Ok(GroupId(id))
     }
 
@@ -254,6 +258,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, "subject_code"))?;
+        self.directory_changed();
         Ok(SubjectId(id))
     }
 
@@ -296,6 +301,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, "teaching"))?;
+        self.directory_changed();
         Ok(TeachingId(id))
     }
 
@@ -461,6 +467,7 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, "class_member"))?;
+        self.directory_changed();
         Ok(())
     }
 
@@ -481,6 +488,7 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, "guardian"))?;
+        self.directory_changed();
         Ok(())
     }
 
@@ -494,6 +502,7 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, "group_member"))?;
+        self.directory_changed();
         Ok(())
     }
 
@@ -658,6 +667,7 @@ impl Store {
             );
         }
         tx.commit().await?;
+        self.directory_changed();
         Ok(out)
     }
 }

@@ -34,9 +34,9 @@ pub use diary::{HandIn, HomeworkInsertForm, HomeworkView, LessonInsertForm, Less
 pub use directory::{ClassTeacherView, Val};
 pub use error::StoreError;
 pub use messaging::{
-    AnnouncementInsert, AnnouncementView, ConversationView, DraftView, HeldMessage, InboxLine,
-    MessageInsert, MessageView, QuarantineView, ReportView, SearchHit, SuspensionView,
-    TimelineItem, TimelineKind, TimelineScope,
+    announcement_seen, AnnouncementInsert, AnnouncementView, ConversationView, DraftView,
+    HeldMessage, InboxLine, MessageInsert, MessageView, QuarantineView, ReportView, SearchHit,
+    SuspensionView, TimelineItem, TimelineKind, TimelineScope,
 };
 pub use model::*;
 pub use work::{

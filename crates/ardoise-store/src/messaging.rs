@@ -197,6 +197,9 @@ pub struct AnnouncementView {
     pub body_html: String,
     pub audience: AnnouncementAudience,
     pub class_names: Vec<String>,
+    /// The classes of a `class` or `class_parents` announcement, in the
+    /// order of their names.
+    pub class_ids: Vec<ClassId>,
     pub publish_from: UnixTime,
     pub publish_until: Option<UnixTime>,
 }
@@ -330,6 +333,25 @@ fn announcement_where(scope: &AnnouncementScope, establishment: &str, binds: &mu
          OR (a.audience = 'class_parents' AND EXISTS (SELECT 1 FROM announcement_classes ac WHERE ac.announcement_id = a.id AND ac.class_id IN ({parent_classes}))))",
         parent = i64::from(scope.parent),
     )
+}
+
+/// Whether `scope` sees announcement `a` among the current ones at `now`:
+/// what `announcements_for(scope, now, true, ..)` asks the database
+/// (`announcement_where` and the window), decided in memory. Keep the two
+/// together; a test checks that they agree.
+pub fn announcement_seen(scope: &AnnouncementScope, a: &AnnouncementView, now: UnixTime) -> bool {
+    let current = a.publish_from <= now && a.publish_until.is_none_or(|until| until > now);
+    let meant = scope.everything
+        || a.author_id == scope.author
+        || match a.audience {
+            AnnouncementAudience::All => true,
+            AnnouncementAudience::Parents => scope.parent,
+            AnnouncementAudience::Class => a.class_ids.iter().any(|c| scope.classes.contains(c)),
+            AnnouncementAudience::ClassParents => {
+                a.class_ids.iter().any(|c| scope.parent_classes.contains(c))
+            }
+        };
+    a.establishment_id == scope.establishment_id && current && meant
 }
 
 impl Store {
@@ -1198,6 +1220,7 @@ impl Store {
             .map_err(|e| StoreError::from_sqlx(e, "announcement class"))?;
         }
         tx.commit().await?;
+        self.announcements_changed();
         Ok(AnnouncementId(id))
     }
 
@@ -1253,19 +1276,23 @@ impl Store {
         }
         let mut binds = Binds::from(1);
         let sql = format!(
-            "SELECT ac.announcement_id, c.name FROM announcement_classes ac JOIN classes c ON c.id = ac.class_id \
-             WHERE ac.announcement_id IN ({}) ORDER BY c.name",
+            "SELECT ac.announcement_id, c.id, c.name FROM announcement_classes ac JOIN classes c ON c.id = ac.class_id \
+             WHERE ac.announcement_id IN ({}) ORDER BY c.name, c.id",
             binds.list(list.iter().map(|a| a.id.0))
         );
-        let mut names: HashMap<i64, Vec<String>> = HashMap::new();
+        let mut classes: HashMap<i64, Vec<(ClassId, String)>> = HashMap::new();
         for r in binds.query(&sql).fetch_all(&self.pool).await? {
-            names
+            classes
                 .entry(r.try_get("announcement_id")?)
                 .or_default()
-                .push(r.try_get("name")?);
+                .push((ClassId(r.try_get("id")?), r.try_get("name")?));
         }
         for a in list {
-            a.class_names = names.remove(&a.id.0).unwrap_or_default();
+            (a.class_ids, a.class_names) = classes
+                .remove(&a.id.0)
+                .unwrap_or_default()
+                .into_iter()
+                .unzip();
         }
         Ok(())
     }
@@ -1307,7 +1334,45 @@ impl Store {
         .bind(id.0)
         .execute(&self.pool)
         .await?;
+        self.announcements_changed();
         Ok(())
+    }
+
+    /// The announcements of an establishment that have not ended by `now`
+    /// (current or still to come), newest first, at most `cap` of them,
+    /// and whether that is all of them. Whoever keeps them in memory tells
+    /// who sees which, and when, with [`announcement_seen`]: an
+    /// announcement current at any later time is among them, as long as
+    /// none was published or withdrawn since (see
+    /// [`Store::announcements_version`]).
+    pub async fn live_announcements(
+        &self,
+        establishment: EstablishmentId,
+        now: UnixTime,
+        cap: usize,
+    ) -> StoreResult<(Vec<AnnouncementView>, bool)> {
+        let cap = cap.clamp(1, 10_000);
+        let sql = format!(
+            "SELECT a.id, a.establishment_id, a.author_id, p.first_name || ' ' || upper(p.last_name) AS author_name, \
+             a.title, a.body_html, a.audience, a.publish_from, a.publish_until FROM announcements a \
+             JOIN people p ON p.id = a.author_id WHERE a.establishment_id = $1 \
+             AND (a.publish_until IS NULL OR a.publish_until > $2) \
+             ORDER BY a.publish_from DESC, a.id DESC LIMIT {}",
+            cap + 1
+        );
+        let rows = sqlx::query(&sql)
+            .bind(establishment.0)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        let complete = rows.len() <= cap;
+        let mut out = rows
+            .iter()
+            .take(cap)
+            .map(announcement_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.fill_announcement_classes(&mut out).await?;
+        Ok((out, complete))
     }
 
     // ------------------------------------------------------------ timeline
@@ -1372,6 +1437,7 @@ fn announcement_from_row(r: &AnyRow) -> StoreResult<AnnouncementView> {
         // The CHECK constraint allows only the four names.
         audience: AnnouncementAudience::parse(&audience).unwrap_or(AnnouncementAudience::All),
         class_names: Vec::new(),
+        class_ids: Vec::new(),
         publish_from: r.try_get("publish_from")?,
         publish_until: r.try_get("publish_until")?,
     })

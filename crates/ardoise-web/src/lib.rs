@@ -11,6 +11,7 @@ pub mod auth;
 pub mod diary_cache;
 pub mod error;
 pub mod extract;
+pub mod home_cache;
 pub mod i18n;
 pub mod layers;
 pub mod metrics;

@@ -86,6 +86,8 @@ pub struct Inner {
     pub sessions: SessionTable,
     /// Per-class diaries and pupils' ticks, kept in memory.
     pub diary: crate::diary_cache::DiaryCache,
+    /// What home pages share (names, classes, announcements), in memory.
+    pub home: crate::home_cache::HomeCache,
     /// The time source.
     pub clock: Arc<dyn Clock>,
     /// French and English messages.
@@ -146,6 +148,7 @@ impl AppState {
             store,
             sessions: SessionTable::default(),
             diary: crate::diary_cache::DiaryCache::default(),
+            home: crate::home_cache::HomeCache::default(),
             clock,
             catalogs,
             passwords,

@@ -32,6 +32,7 @@ async fn root(ctx: Ctx) -> Response {
 }
 
 /// A child with their class's teachers.
+#[derive(Debug, Clone)]
 pub struct ChildSection {
     pub child: ChildView,
     pub teachers: Vec<ClassTeacherView>,
@@ -78,25 +79,24 @@ async fn home(
     let actor = &signed.session.actor;
     let t = signed.ctx.tr.clone();
     let store = &state.store;
-    let establishment = store
-        .find_establishment(actor.establishment_id)
+    // The parts many people share come from memory (see `home_cache`).
+    let cache = &state.home;
+    let establishment = cache
+        .establishment_name(store, actor.establishment_id)
         .await?
-        .map(|e| e.name)
-        .unwrap_or_default();
+        .to_string();
     let (pupil_class, pupil_teachers) = match actor.class_id.filter(|_| actor.is(Role::Pupil)) {
-        Some(c) => (store.find_class(c).await?, store.class_teachers(c).await?),
+        Some(c) => {
+            let entry = cache.class(store, c).await?;
+            (entry.class.clone(), entry.teachers.clone())
+        }
         None => (None, vec![]),
     };
-    let mut children = Vec::new();
-    if actor.is(Role::Parent) {
-        for child in store.children_of(actor.person_id).await? {
-            let teachers = match child.person.class_id {
-                Some(c) => store.class_teachers(c).await?,
-                None => vec![],
-            };
-            children.push(ChildSection { child, teachers });
-        }
-    }
+    let children = if actor.is(Role::Parent) {
+        cache.children(store, actor.person_id).await?.to_vec()
+    } else {
+        vec![]
+    };
     let teachings = if actor.is(Role::Teacher) {
         store.teachings_of(actor.person_id).await?
     } else {
@@ -113,8 +113,8 @@ async fn home(
     let (timeline, timeline_more) =
         super::announcements::timeline_page(&state, &signed, timeline_page).await?;
     let scope = ardoise_core::messaging::announcement_scope(actor);
-    let current = store
-        .announcements_for(&scope, state.now(), true, 5)
+    let current = cache
+        .current_announcements(store, &scope, state.now(), 5)
         .await?;
     let announcements = super::announcements::shown(&signed.ctx.tr, &signed, state.now(), &current);
     let unread = store.unread_count(actor.person_id).await?;

@@ -701,6 +701,77 @@ async fn announcements_reach_their_audience_within_their_window_and_fill_the_tim
 }
 
 #[tokio::test]
+async fn a_pupils_home_page_follows_announcements_and_teachers_as_they_change() {
+    let app = spawn_app().await;
+    let s = &app.seeded;
+    let (pupil, _) = app.sign_in(&s.pupil_a).await;
+    let home = |c: reqwest::Client| {
+        let url = app.url("/home");
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    // The part of the page a section holds (empty if it is not shown).
+    let section = |page: &str, id: &str| -> String {
+        let start = format!("<section id=\"{id}\">");
+        page.split_once(&start)
+            .and_then(|(_, rest)| rest.split_once("</section>"))
+            .map(|(inside, _)| inside.to_string())
+            .unwrap_or_default()
+    };
+    let first = home(pupil.clone()).await;
+    assert_eq!(section(&first, "announcements"), "", "none yet");
+    let teachers = section(&first, "pupil");
+    assert!(teachers.contains("agathe TEACHER"), "{teachers}");
+    assert!(!teachers.contains("benoit TEACHER"), "{teachers}");
+
+    let (staff, _) = app.sign_in(&s.staff).await;
+    let now = ardoise_core::Clock::now(&*app.clock);
+    let (st, closed) = post_json(
+        &staff,
+        app.url("/api/v1/announcements"),
+        json!({"title": "Fermeture", "body": "Le collège ferme vendredi.", "audience": "all"}),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, _) = post_json(
+        &staff,
+        app.url("/api/v1/announcements"),
+        json!({"title": "Sortie", "body": "Sortie au musée.", "audience": "class",
+               "class_ids": [s.class_a.0], "publish_from": now + 3600}),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let shown = section(&home(pupil.clone()).await, "announcements");
+    assert!(
+        shown.contains("Le collège ferme vendredi."),
+        "at once: {shown}"
+    );
+    assert!(!shown.contains("Sortie"), "not before its time: {shown}");
+
+    let (st, _) = post_json(
+        &staff,
+        app.url(&format!("/api/v1/announcements/{}/withdraw", closed["id"])),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 204);
+    let shown = section(&home(pupil.clone()).await, "announcements");
+    assert_eq!(shown, "", "withdrawn at once");
+
+    // Its time comes: no write, and it shows.
+    app.clock.advance(3601);
+    let shown = section(&home(pupil.clone()).await, "announcements");
+    assert!(shown.contains("Sortie au musée."), "{shown}");
+
+    // A teacher joins the class: the class's page of teachers shows them.
+    app.store
+        .create_teaching(s.teacher_b.id, s.subject, Some(s.class_a), None)
+        .await
+        .unwrap();
+    let teachers = section(&home(pupil).await, "pupil");
+    assert!(teachers.contains("benoit TEACHER"), "{teachers}");
+}
+
+#[tokio::test]
 async fn a_message_to_a_thousand_member_group_reaches_all_and_quarantine_hides_it_from_all() {
     let app = spawn_app().await;
     let s = &app.seeded;

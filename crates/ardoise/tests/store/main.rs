@@ -367,3 +367,148 @@ async fn uploads_at_once_by_one_person_never_pass_their_quota() {
     assert!(used <= 1_000, "quota passed: {used} bytes");
     assert_eq!(accepted, 10, "every upload that fits is accepted");
 }
+
+/// Announcements of every audience, window and author, read at many times.
+async fn many_announcements(store: &Store, s: &ardoise_testkit::Seeded) {
+    use ardoise_core::messaging::AnnouncementAudience as A;
+    let cases = [
+        (s.staff.id, A::All, vec![], 0, None),
+        (s.staff.id, A::Parents, vec![], 50, Some(150)),
+        (s.teacher_a.id, A::Class, vec![s.class_a], 100, None),
+        (s.teacher_b.id, A::Class, vec![s.class_b], 0, Some(100)),
+        (s.staff.id, A::ClassParents, vec![s.class_a], 150, Some(300)),
+        (s.staff.id, A::Class, vec![s.class_a, s.class_b], 200, None),
+        (s.teacher_a.id, A::ClassParents, vec![s.class_b], 0, None),
+        // Same publication time: the newer id first.
+        (s.staff.id, A::All, vec![], 100, Some(250)),
+    ];
+    for (author, audience, classes, from, until) in cases {
+        store
+            .insert_announcement(&ardoise_store::AnnouncementInsert {
+                establishment_id: s.establishment,
+                author_id: author,
+                title: format!("{audience:?} {from}"),
+                body_source: "x".into(),
+                body_html: "<p>x</p>".into(),
+                audience,
+                classes,
+                publish_from: NOW + from,
+                publish_until: until.map(|u| NOW + u),
+                created_at: NOW,
+            })
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn announcements_picked_in_memory_are_those_the_database_picks() {
+    let (store, _url, _dir) = fresh_database().await;
+    let s = seed(&store, NOW).await;
+    many_announcements(&store, &s).await;
+    let people = [
+        &s.pupil_a,
+        &s.pupil_b,
+        &s.parent_a,
+        &s.parent_b,
+        &s.teacher_a,
+        &s.teacher_b,
+        &s.staff,
+        &s.foreign_staff,
+    ];
+    let times = [
+        -10, 0, 49, 50, 99, 100, 149, 150, 200, 249, 250, 300, 10_000,
+    ];
+    let mut seen_any = 0;
+    for p in people {
+        let actor = store.load_actor(p.id).await.unwrap().unwrap();
+        let scope = ardoise_core::messaging::announcement_scope(&actor);
+        for (i, loaded_at) in times.iter().enumerate() {
+            // What a node loaded at `loaded_at`, read at every later time.
+            let (live, complete) = store
+                .live_announcements(scope.establishment_id, NOW + loaded_at, 500)
+                .await
+                .unwrap();
+            assert!(complete);
+            for at in &times[i..] {
+                let db: Vec<_> = store
+                    .announcements_for(&scope, NOW + at, true, 200)
+                    .await
+                    .unwrap();
+                let memory: Vec<_> = live
+                    .iter()
+                    .filter(|a| ardoise_store::announcement_seen(&scope, a, NOW + at))
+                    .cloned()
+                    .collect();
+                assert_eq!(memory, db, "{} at {at}, loaded at {loaded_at}", p.login);
+                seen_any += db.len();
+            }
+        }
+    }
+    assert!(seen_any > 100, "the cases show announcements: {seen_any}");
+    // Past the cap, the list says it is not whole.
+    let (some, complete) = store
+        .live_announcements(s.establishment, NOW + 100, 3)
+        .await
+        .unwrap();
+    assert_eq!((some.len(), complete), (3, false));
+}
+
+#[tokio::test]
+async fn home_parts_kept_in_memory_follow_writes_here_and_age_out_for_writes_elsewhere() {
+    use ardoise_web::home_cache::HomeCache;
+    let (store, url, _dir) = fresh_database().await;
+    let s = seed(&store, NOW).await;
+    // Another process on the same database (the command line, a node).
+    let elsewhere = Store::connect(&url, false, 2).await.unwrap();
+    let ttl = std::time::Duration::from_millis(600);
+    let cache = HomeCache::with_ttl(ttl);
+    let teachers = |e: &ardoise_web::home_cache::ClassEntry| -> Vec<String> {
+        e.teachers.iter().map(|t| t.teacher.login.clone()).collect()
+    };
+    let before = cache.class(&store, s.class_b).await.unwrap();
+    assert_eq!(teachers(&before), vec!["benoit.teacher"]);
+    // A write here shows at once.
+    store
+        .create_teaching(s.teacher_a.id, s.subject, Some(s.class_b), None)
+        .await
+        .unwrap();
+    let after = cache.class(&store, s.class_b).await.unwrap();
+    assert_eq!(after.teachers.len(), 2, "{:?}", teachers(&after));
+    let actor = store.load_actor(s.pupil_b.id).await.unwrap().unwrap();
+    let scope = ardoise_core::messaging::announcement_scope(&actor);
+    let titles = |list: Vec<ardoise_store::AnnouncementView>| -> Vec<String> {
+        list.into_iter().map(|a| a.title).collect()
+    };
+    assert!(titles(
+        cache
+            .current_announcements(&store, &scope, NOW, 5)
+            .await
+            .unwrap()
+    )
+    .is_empty());
+    many_announcements(&store, &s).await;
+    assert_eq!(
+        titles(
+            cache
+                .current_announcements(&store, &scope, NOW, 5)
+                .await
+                .unwrap()
+        ),
+        vec!["Class 0", "All 0"]
+    );
+    // A write elsewhere shows once the entry has aged out; until then the
+    // node serves what it holds.
+    let started = std::time::Instant::now();
+    elsewhere
+        .create_teaching(s.teacher_b.id, s.subject, Some(s.class_b), None)
+        .await
+        .unwrap();
+    let held = cache.class(&store, s.class_b).await.unwrap();
+    if started.elapsed() < ttl / 2 {
+        assert_eq!(held.teachers.len(), 2, "{:?}", teachers(&held));
+    }
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(100)).await;
+    let aged = cache.class(&store, s.class_b).await.unwrap();
+    assert_eq!(aged.teachers.len(), 3, "{:?}", teachers(&aged));
+}
