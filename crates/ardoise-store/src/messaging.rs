@@ -258,7 +258,15 @@ pub struct TimelineScope {
 
 /// The timeline's query: `$1` the person, `$2` now, then the values
 /// returned (ids, in the order they appear), then the limit and offset.
-fn timeline_query(scope: &TimelineScope) -> (String, Vec<i64>) {
+/// The unread count of `$1`, as a column (`timeline_query`'s `unread`).
+const UNREAD_COLUMN: &str =
+    ", (SELECT COUNT(*) FROM message_recipients u JOIN messages um ON um.id = u.message_id \
+     WHERE u.person_id = $1 AND u.unread = 1 AND um.quarantine_id IS NULL) AS unread";
+
+/// The timeline's statement and its bound ids after `$1` (the person)
+/// and `$2` (now); with `unread`, each row also carries the person's
+/// unread count (one trip to the database for the home page).
+fn timeline_query(scope: &TimelineScope, unread: bool) -> (String, Vec<i64>) {
     let mut binds = Binds::from(3);
     let classes = binds.list(scope.homework_classes.iter().map(|c| c.0));
     let groups = binds.list(scope.homework_groups.iter().map(|g| g.0));
@@ -275,7 +283,7 @@ fn timeline_query(scope: &TimelineScope) -> (String, Vec<i64>) {
     let pupils = binds.list(scope.feedback_pupils.iter().map(|p| p.0));
     let (limit_at, offset_at) = (binds.next, binds.next + 1);
     let sql = format!(
-        "SELECT kind, id, pupil_id, happened_at, title, who FROM ( \
+        "SELECT kind, id, pupil_id, happened_at, title, who{unread_column} FROM ( \
          SELECT 'message' AS kind, m.conversation_id AS id, CAST(NULL AS BIGINT) AS pupil_id, m.sent_at AS happened_at, c.subject AS title, \
            {SENDER_NAME} AS who \
            FROM message_recipients r JOIN messages m ON m.id = r.message_id \
@@ -294,6 +302,7 @@ fn timeline_query(scope: &TimelineScope) -> (String, Vec<i64>) {
            FROM feedback f JOIN homework h ON h.id = f.homework_id JOIN subjects sj ON sj.id = h.subject_id \
            JOIN people t ON t.id = f.teacher_id WHERE f.pupil_id IN ({pupils}) \
          ) news ORDER BY happened_at DESC, kind, id DESC LIMIT ${limit_at} OFFSET ${offset_at}",
+        unread_column = if unread { UNREAD_COLUMN } else { "" },
     );
     (sql, binds.values)
 }
@@ -1387,14 +1396,50 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> StoreResult<Vec<TimelineItem>> {
-        let (sql, binds) = timeline_query(scope);
+        Ok(self
+            .timeline_rows(scope, now, limit, offset, false)
+            .await?
+            .0)
+    }
+
+    /// [`Store::timeline`] and the person's unread count
+    /// ([`Store::unread_count`]) together, in one trip when there is news.
+    pub async fn timeline_with_unread(
+        &self,
+        scope: &TimelineScope,
+        now: UnixTime,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<TimelineItem>, i64)> {
+        match self.timeline_rows(scope, now, limit, offset, true).await? {
+            (items, Some(unread)) => Ok((items, unread)),
+            (items, None) => Ok((items, self.unread_count(scope.person_id).await?)),
+        }
+    }
+
+    /// The timeline's items and, if asked and any row came, the unread
+    /// count the rows carry.
+    async fn timeline_rows(
+        &self,
+        scope: &TimelineScope,
+        now: UnixTime,
+        limit: i64,
+        offset: i64,
+        unread: bool,
+    ) -> StoreResult<(Vec<TimelineItem>, Option<i64>)> {
+        let (sql, binds) = timeline_query(scope, unread);
         let query = sqlx::query(&sql).bind(scope.person_id.0).bind(now);
         let rows = bind_all(query, binds)
             .bind(limit.clamp(1, 200))
             .bind(offset.max(0))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
+        let count = match rows.first() {
+            Some(r) if unread => Some(r.try_get("unread")?),
+            _ => None,
+        };
+        let items = rows
+            .iter()
             .map(|r| {
                 let kind: String = r.try_get("kind")?;
                 Ok(TimelineItem {
@@ -1411,7 +1456,8 @@ impl Store {
                     by: r.try_get("who")?,
                 })
             })
-            .collect()
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((items, count))
     }
 }
 
@@ -1469,8 +1515,8 @@ mod tests {
 
     #[test]
     fn the_timeline_is_one_statement_for_everyone_with_as_many_classes_and_groups() {
-        let (a, a_ids) = timeline_query(&scope(1_001, &[17], &[23, 24, 25]));
-        let (b, b_ids) = timeline_query(&scope(2_002, &[18], &[26, 27, 28]));
+        let (a, a_ids) = timeline_query(&scope(1_001, &[17], &[23, 24, 25]), false);
+        let (b, b_ids) = timeline_query(&scope(2_002, &[18], &[26, 27, 28]), false);
         // One text: each connection prepares it once, for every pupil.
         assert_eq!(a, b);
         assert_ne!(a_ids, b_ids);
@@ -1481,11 +1527,15 @@ mod tests {
         assert_eq!(&b_ids[..5], &[18, 26, 27, 28, -1]);
         assert!(b_ids.contains(&2_002));
         // Another size class is another statement.
-        let (c, _) = timeline_query(&scope(3_003, &[17], &[23, 24, 25, 26, 27]));
+        let (c, _) = timeline_query(&scope(3_003, &[17], &[23, 24, 25, 26, 27]), false);
         assert_ne!(a, c);
         // Placeholders numbered in the order they first appear, after $1
         // and $2, up to the limit and offset.
         let expected: Vec<usize> = (1..=b_ids.len() + 4).collect();
         assert_eq!(first_appearances(&b), expected);
+        // With the unread count, the same placeholders.
+        let (with_unread, ids) = timeline_query(&scope(2_002, &[18], &[26, 27, 28]), true);
+        assert_eq!(ids, b_ids);
+        assert_eq!(first_appearances(&with_unread), expected);
     }
 }

@@ -353,17 +353,18 @@ fn item_href(actor: &ardoise_core::Actor, i: &TimelineItem) -> String {
     }
 }
 
-/// One page of the caller's timeline, for a page.
+/// One page of the caller's timeline, for a page, whether there is more,
+/// and the caller's unread count (read with it).
 pub async fn timeline_page(
     state: &AppState,
     signed: &Signed,
     page: i64,
-) -> Result<(Vec<TimelineShown>, bool), ApiError> {
+) -> Result<(Vec<TimelineShown>, bool, i64), ApiError> {
     let actor = &signed.session.actor;
     let t = &signed.ctx.tr;
-    let mut items = state
+    let (mut items, unread) = state
         .store
-        .timeline(
+        .timeline_with_unread(
             &timeline_scope(actor),
             state.now(),
             TIMELINE_PAGE + 1,
@@ -385,6 +386,7 @@ pub async fn timeline_page(
             })
             .collect(),
         more,
+        unread,
     ))
 }
 

@@ -110,14 +110,13 @@ async fn home(
         vec![]
     };
     let timeline_page = q.page.trim().parse::<i64>().unwrap_or(1).clamp(1, 10_000);
-    let (timeline, timeline_more) =
+    let (timeline, timeline_more, unread) =
         super::announcements::timeline_page(&state, &signed, timeline_page).await?;
     let scope = ardoise_core::messaging::announcement_scope(actor);
     let current = cache
         .current_announcements(store, &scope, state.now(), 5)
         .await?;
     let announcements = super::announcements::shown(&signed.ctx.tr, &signed, state.now(), &current);
-    let unread = store.unread_count(actor.person_id).await?;
     let today = chrono::DateTime::from_timestamp(state.now(), 0)
         .map(|d| d.format("%d/%m/%Y").to_string())
         .unwrap_or_default();

@@ -512,3 +512,86 @@ async fn home_parts_kept_in_memory_follow_writes_here_and_age_out_for_writes_els
     let aged = cache.class(&store, s.class_b).await.unwrap();
     assert_eq!(aged.teachers.len(), 3, "{:?}", teachers(&aged));
 }
+
+#[tokio::test]
+async fn the_timeline_with_the_unread_count_is_both_read_apart() {
+    let (store, _url, _dir) = fresh_database().await;
+    let s = seed(&store, NOW).await;
+    let message =
+        |to: Vec<ardoise_core::PersonId>, at: i64, subject: &str| ardoise_store::MessageInsert {
+            conversation_id: None,
+            establishment_id: s.establishment,
+            subject: subject.into(),
+            broadcast: false,
+            sender_id: s.teacher_a.id,
+            body_source: "x".into(),
+            body_html: "<p>x</p>".into(),
+            recipients_label: "x".into(),
+            recipients: to,
+            sent_at: at,
+            files: vec![],
+        };
+    let (first, _) = store
+        .send_message(&message(vec![s.pupil_a.id, s.pupil_b.id], NOW, "Un"))
+        .await
+        .unwrap();
+    store
+        .send_message(&message(vec![s.pupil_a.id], NOW + 5, "Deux"))
+        .await
+        .unwrap();
+    store.mark_read(s.pupil_b.id, first).await.unwrap();
+    // The teacher's later messages, quarantined: hidden and not unread.
+    store
+        .send_message(&message(vec![s.pupil_a.id], NOW + 50, "Trois"))
+        .await
+        .unwrap();
+    store
+        .quarantine(
+            s.teacher_a.id,
+            NOW + 40,
+            NOW + 60,
+            s.staff.id,
+            NOW + 70,
+            "test",
+        )
+        .await
+        .unwrap();
+    let scope = |p: ardoise_core::PersonId| ardoise_store::TimelineScope {
+        person_id: p,
+        homework_classes: vec![],
+        homework_groups: vec![],
+        feedback_pupils: vec![p],
+        announcements: ardoise_core::messaging::AnnouncementScope {
+            establishment_id: s.establishment,
+            everything: false,
+            parent: false,
+            classes: vec![],
+            parent_classes: vec![],
+            author: p,
+        },
+    };
+    let mut expected_unread = vec![];
+    // Two unread; one read; nothing at all; a page past the end.
+    for (who, offset) in [
+        (s.pupil_a.id, 0),
+        (s.pupil_b.id, 0),
+        (s.parent_a.id, 0),
+        (s.pupil_a.id, 10),
+    ] {
+        let (items, unread) = store
+            .timeline_with_unread(&scope(who), NOW + 100, 11, offset)
+            .await
+            .unwrap();
+        let apart = store
+            .timeline(&scope(who), NOW + 100, 11, offset)
+            .await
+            .unwrap();
+        assert_eq!(
+            items.iter().map(|i| &i.title).collect::<Vec<_>>(),
+            apart.iter().map(|i| &i.title).collect::<Vec<_>>()
+        );
+        assert_eq!(unread, store.unread_count(who).await.unwrap());
+        expected_unread.push((items.len(), unread));
+    }
+    assert_eq!(expected_unread, vec![(2, 2), (1, 0), (0, 0), (0, 2)]);
+}
