@@ -36,6 +36,8 @@ pub const TTL: Duration = Duration::from_secs(30);
 pub const LIVE_CAP: usize = 500;
 /// Most entries of each kind.
 const CAPACITY: u64 = 50_000;
+/// Most announcements kept over all establishments (a few kilobytes each).
+const ANNOUNCEMENTS_CAPACITY: u64 = 100_000;
 
 /// A class and its teachers.
 #[derive(Debug)]
@@ -110,7 +112,17 @@ impl HomeCache {
             names: cache(ttl),
             classes: cache(ttl),
             children: cache(ttl),
-            live: cache(ttl),
+            // Weighed by their announcements, so that memory stays bounded
+            // however many each establishment has.
+            live: Cache::builder()
+                .max_capacity(ANNOUNCEMENTS_CAPACITY)
+                .weigher(|_, (_, live): &(u64, Arc<Live>)| {
+                    u32::try_from(live.list.len())
+                        .unwrap_or(u32::MAX)
+                        .saturating_add(1)
+                })
+                .time_to_live(ttl)
+                .build(),
         }
     }
 
