@@ -256,16 +256,23 @@ pub struct TimelineScope {
     pub announcements: AnnouncementScope,
 }
 
+/// How many messages `$1` has not read (quarantined ones never count).
+const UNREAD_COUNT: &str =
+    "SELECT COUNT(*) FROM message_recipients r JOIN messages m ON m.id = r.message_id \
+     WHERE r.person_id = $1 AND r.unread = 1 AND m.quarantine_id IS NULL";
+
+/// The columns of an [`AnnouncementView`] (see `announcement_from_row`),
+/// from `announcements a` and its author `p`.
+const ANNOUNCEMENT_SELECT: &str = "SELECT a.id, a.establishment_id, a.author_id, \
+     p.first_name || ' ' || upper(p.last_name) AS author_name, \
+     a.title, a.body_html, a.audience, a.publish_from, a.publish_until FROM announcements a \
+     JOIN people p ON p.id = a.author_id";
+
 /// The timeline's query: `$1` the person, `$2` now, then the values
 /// returned (ids, in the order they appear), then the limit and offset.
-/// The unread count of `$1`, as a column (`timeline_query`'s `unread`).
-const UNREAD_COLUMN: &str =
-    ", (SELECT COUNT(*) FROM message_recipients u JOIN messages um ON um.id = u.message_id \
-     WHERE u.person_id = $1 AND u.unread = 1 AND um.quarantine_id IS NULL) AS unread";
-
-/// The timeline's statement and its bound ids after `$1` (the person)
-/// and `$2` (now); with `unread`, each row also carries the person's
-/// unread count (one trip to the database for the home page).
+/// With `unread`, each row also carries the person's unread count
+/// ([`UNREAD_COUNT`], as `unread`): one trip to the database for the home
+/// page.
 fn timeline_query(scope: &TimelineScope, unread: bool) -> (String, Vec<i64>) {
     let mut binds = Binds::from(3);
     let classes = binds.list(scope.homework_classes.iter().map(|c| c.0));
@@ -302,7 +309,11 @@ fn timeline_query(scope: &TimelineScope, unread: bool) -> (String, Vec<i64>) {
            FROM feedback f JOIN homework h ON h.id = f.homework_id JOIN subjects sj ON sj.id = h.subject_id \
            JOIN people t ON t.id = f.teacher_id WHERE f.pupil_id IN ({pupils}) \
          ) news ORDER BY happened_at DESC, kind, id DESC LIMIT ${limit_at} OFFSET ${offset_at}",
-        unread_column = if unread { UNREAD_COLUMN } else { "" },
+        unread_column = if unread {
+            format!(", ({UNREAD_COUNT}) AS unread")
+        } else {
+            String::new()
+        },
     );
     (sql, binds.values)
 }
@@ -479,13 +490,10 @@ impl Store {
     /// How many messages a person has not read (quarantined ones never
     /// count).
     pub async fn unread_count(&self, me: PersonId) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM message_recipients r JOIN messages m ON m.id = r.message_id \
-             WHERE r.person_id = $1 AND r.unread = 1 AND m.quarantine_id IS NULL",
-        )
-        .bind(me.0)
-        .fetch_one(&self.pool)
-        .await?)
+        Ok(sqlx::query_scalar(UNREAD_COUNT)
+            .bind(me.0)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// A conversation with the messages `me` may see, oldest first; `None`
@@ -1259,9 +1267,7 @@ impl Store {
             )
         };
         let sql = format!(
-            "SELECT a.id, a.establishment_id, a.author_id, p.first_name || ' ' || upper(p.last_name) AS author_name, \
-             a.title, a.body_html, a.audience, a.publish_from, a.publish_until FROM announcements a \
-             JOIN people p ON p.id = a.author_id WHERE a.establishment_id = $1 AND {window} AND {} \
+            "{ANNOUNCEMENT_SELECT} WHERE a.establishment_id = $1 AND {window} AND {} \
              ORDER BY a.publish_from DESC, a.id DESC LIMIT {}",
             announcement_where(scope, "$1", &mut binds),
             limit.clamp(1, 200)
@@ -1311,14 +1317,10 @@ impl Store {
         &self,
         id: AnnouncementId,
     ) -> StoreResult<Option<AnnouncementView>> {
-        let row = sqlx::query(
-            "SELECT a.id, a.establishment_id, a.author_id, p.first_name || ' ' || upper(p.last_name) AS author_name, \
-             a.title, a.body_html, a.audience, a.publish_from, a.publish_until FROM announcements a \
-             JOIN people p ON p.id = a.author_id WHERE a.id = $1",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("{ANNOUNCEMENT_SELECT} WHERE a.id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
         let Some(a) = row.as_ref().map(announcement_from_row).transpose()? else {
             return Ok(None);
         };
@@ -1362,9 +1364,7 @@ impl Store {
     ) -> StoreResult<(Vec<AnnouncementView>, bool)> {
         let cap = cap.clamp(1, 10_000);
         let sql = format!(
-            "SELECT a.id, a.establishment_id, a.author_id, p.first_name || ' ' || upper(p.last_name) AS author_name, \
-             a.title, a.body_html, a.audience, a.publish_from, a.publish_until FROM announcements a \
-             JOIN people p ON p.id = a.author_id WHERE a.establishment_id = $1 \
+            "{ANNOUNCEMENT_SELECT} WHERE a.establishment_id = $1 \
              AND (a.publish_until IS NULL OR a.publish_until > $2) \
              ORDER BY a.publish_from DESC, a.id DESC LIMIT {}",
             cap + 1
