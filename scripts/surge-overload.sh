@@ -227,6 +227,7 @@ for name, r in reports.items():
         print(f"  offered {s['offered_per_sec']:7.1f}/s ({x:4.1f}×): goodput {s['journeys_per_sec']:6.1f}/s = {100*s['journeys_per_sec']/peak:5.1f} % of peak;"
               f" p99 {s['served']['p99']:8.1f} ms (password sign-ins apart: p99 {s['sign_in']['p99']:.0f} ms); lobby p99 {s['lobby_answer_latency']['p99']:6.1f} ms;"
               f" failures {s['failures']}, 503s {s['refused']}; teachers' sign-ins p99 {s['staff_sign_in']['p99']:.0f} ms (n = {s['staff_sign_in']['count']}, {s['staff_sign_in_failed']} failed)"
+              + (f"; teachers' first home page p50 {s['staff_first_home']['p50']/1000:.1f} s, p99 {s['staff_first_home']['p99']/1000:.1f} s (n = {s['staff_first_home']['count']})" if s.get('staff_first_home') else "")
               + (f"; estimates told in it within 25 %: {100*s['estimate_within_25pct_share']:.1f} % of {s['estimated']}" if s.get('estimated') else ""))
     l = r["summary"]["lobby"]
     print(f"  lobby: {l['admitted']} waited and got in ({l['abandoned']} still waiting at the end); in order {100*l['in_order_share']:.1f} %;"

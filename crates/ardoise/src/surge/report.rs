@@ -133,7 +133,7 @@ impl Report {
             );
             let _ = writeln!(
                 o,
-                "\n{:>10}{:>12}{:>10}{:>9}{:>9}{:>13}{:>13}{:>8}{:>9}{:>9}{:>19}{:>26}",
+                "\n{:>10}{:>12}{:>10}{:>9}{:>9}{:>13}{:>13}{:>8}{:>9}{:>9}{:>19}{:>22}{:>26}",
                 "offered/s",
                 "journeys/s",
                 "served/s",
@@ -145,12 +145,13 @@ impl Report {
                 "failures",
                 "gen.full",
                 "staff sign-in p99",
+                "staff home p99",
                 "estimates within 25 %"
             );
             for st in &s.stairs {
                 let _ = writeln!(
                     o,
-                    "{:>10.1}{:>12.1}{:>10.1}{:>9.1}{:>9.1}{:>13.1}{:>13.1}{:>8}{:>9}{:>9}{:>12.0} ms{:<12}{:>14}",
+                    "{:>10.1}{:>12.1}{:>10.1}{:>9.1}{:>9.1}{:>13.1}{:>13.1}{:>8}{:>9}{:>9}{:>12.0} ms{:<12}{:>8.0} ms (n = {:>4}){:>14}",
                     st.offered_per_sec,
                     st.journeys_per_sec,
                     st.served_per_sec,
@@ -167,6 +168,8 @@ impl Report {
                     } else {
                         format!(" (n = {})", st.staff_sign_in.count)
                     },
+                    st.staff_first_home.p99,
+                    st.staff_first_home.count,
                     if st.estimated > 0 {
                         format!(
                             "{:.1} % of {}",

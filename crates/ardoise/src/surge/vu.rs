@@ -261,7 +261,7 @@ pub async fn journey(net: &Net, user: User, arrived: Instant) -> Result<(), Erro
     if home.status != 200 {
         return Err(ErrorKind::Unexpected);
     }
-    net.stats.first_home(arrived.elapsed(), user.account.staff);
+    net.stats.first_home(arrived, user.account.staff);
     if remembered {
         net.stats.resume(home.latency);
     }
