@@ -15,8 +15,9 @@
 #
 # 1. Calibration (unless CAPACITY is given): surge layer on, well-behaved
 #    clients, stairs of rising arrival rates (CAL_RATES); the node's
-#    capacity is the highest goodput (completed journeys/s) of any stair:
-#    what it serves at best, with the surge layer keeping it at its limit.
+#    capacity is what it serves once saturated, with the surge layer
+#    keeping it at its limit: the median goodput (completed journeys/s) of
+#    its three best stairs (the best alone is a lucky draw).
 #    The stairs must go past it: if the best stair is the last, the script
 #    says so, and the capacity is only a floor (raise CAL_RATES).
 # 2. Stairs of MULTS × capacity (default 0.5 1 2 5 10), STAIR_SECS each,
@@ -66,6 +67,20 @@ setup_cgroup() {
   fi
 }
 setup_cgroup
+
+# Under the quota the node runs at NODE_CPU % of a core: every request
+# takes 100/NODE_CPU times as long, and the kernel stops the node for up
+# to three quarters of each 4 ms period. Its delay targets are in wall
+# time, so they are stretched by the same factor, unless given (the
+# node's defaults are 5 ms signed in, 2 ms before sign-in): at 5 ms a
+# node at 25 % counted those stops and a few requests' work as a standing
+# queue, shed requests and shrank its user limit with CPU to spare (seen:
+# 40-47 journeys/s at its capacity of 104, 101 with the targets stretched).
+if [ -n "$CG" ]; then
+  export ARDOISE_SURGE_CODEL_TARGET_MS="${ARDOISE_SURGE_CODEL_TARGET_MS:-$((5 * 100 / NODE_CPU))}"
+  export ARDOISE_SURGE_PRELOGIN_TARGET_MS="${ARDOISE_SURGE_PRELOGIN_TARGET_MS:-$((2 * 100 / NODE_CPU))}"
+fi
+TARGETS="delay targets ${ARDOISE_SURGE_CODEL_TARGET_MS:-5} ms signed in, ${ARDOISE_SURGE_PRELOGIN_TARGET_MS:-2} ms before sign-in"
 
 PID=""
 start_server() { # start_server NAME ENABLED
@@ -135,13 +150,22 @@ stairs = [s["journeys_per_sec"] for s in r["summary"]["stairs"]]
 best = max(stairs)
 if stairs[-1] == best:
     print("surge-overload: the last calibration stair was the best, so the capacity is only a floor: raise CAL_RATES", file=sys.stderr)
-print(f'{best:.1f}')
+# The median of the three best stairs, not the best alone: past
+# saturation a 10 s stair's goodput depends on whether the adaptive limit
+# held through it, and the best of several such draws moved by a quarter
+# from run to run (167 to 266 journeys/s on one binary) while the median
+# of the plateau stays put.
+top = sorted(stairs, reverse=True)[:3]
+capacity = top[len(top) // 2]
+print("surge-overload: calibration stairs " + ", ".join(f"{s:.1f}" for s in stairs)
+      + f" journeys/s; capacity = the median of the three best, {capacity:.1f}", file=sys.stderr)
+print(f'{capacity:.1f}')
 EOF
 )
   echo "surge-overload: capacity measured at $CAPACITY completed journeys/s"
 fi
 RATES=$(python3 -c "import sys; c=float(sys.argv[1]); print(','.join(f'{c*float(m):.1f}' for m in sys.argv[2].split()))" "$CAPACITY" "$MULTS")
-echo "surge-overload: stairs of $RATES arrivals/s, $STAIR_SECS s each; node CPU ${NODE_CPU} % of one core"
+echo "surge-overload: stairs of $RATES arrivals/s, $STAIR_SECS s each; node CPU ${NODE_CPU} % of one core, $TARGETS"
 
 # RUNS picks among them (default all four): on, on-naive, off, off-naive.
 RUNS="${RUNS:-on on-naive off off-naive}"
@@ -159,9 +183,10 @@ done
   --compare "$DIR/surge on, naive clients.json" --compare "$DIR/surge off.json" \
   --compare "$DIR/surge off, naive clients.json" 2>/dev/null || true
 
-python3 - "$DIR" "$CAPACITY" <<'EOF' | tee "$DIR/summary.txt"
+python3 - "$DIR" "$CAPACITY" "node CPU ${NODE_CPU} % of one core${CG:+ (cgroup quota)}, $TARGETS" <<'EOF' | tee "$DIR/summary.txt"
 import json, sys, os
 d, capacity = sys.argv[1], float(sys.argv[2])
+print(sys.argv[3])
 runs = ["calibration", "surge on", "surge on, naive clients", "surge off", "surge off, naive clients"]
 reports = {n: json.load(open(os.path.join(d, n + ".json"))) for n in runs if os.path.exists(os.path.join(d, n + ".json"))}
 import re
