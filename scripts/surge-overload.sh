@@ -72,15 +72,28 @@ setup_cgroup
 # takes 100/NODE_CPU times as long, and the kernel stops the node for up
 # to three quarters of each 4 ms period. Its delay targets are in wall
 # time, so they are stretched by the same factor, unless given (the
-# node's defaults are 5 ms signed in, 2 ms before sign-in): at 5 ms a
-# node at 25 % counted those stops and a few requests' work as a standing
-# queue, shed requests and shrank its user limit with CPU to spare (seen:
-# 40-47 journeys/s at its capacity of 104, 101 with the targets stretched).
+# node's defaults, read from the binary, are 5 ms signed in and 2 ms
+# before sign-in): at 5 ms a node at 25 % counted those stops and a few
+# requests' work as a standing queue, shed requests and shrank its user
+# limit with CPU to spare (seen: 40-47 journeys/s at its capacity of 104,
+# 101 with the targets stretched).
+default_ms() { # default_ms KEY: the node's default for [surge] KEY
+  local v
+  v=$("$BIN" config print-default | sed -n "s/^$1 = \([0-9][0-9]*\)$/\1/p" | head -n 1)
+  if [ -z "$v" ]; then
+    echo "surge-overload: no default $1 in '$BIN config print-default'" >&2
+    exit 1
+  fi
+  echo "$v"
+}
+CODEL_MS=$(default_ms codel_target_ms)
+PRELOGIN_MS=$(default_ms prelogin_target_ms)
 if [ -n "$CG" ]; then
-  export ARDOISE_SURGE_CODEL_TARGET_MS="${ARDOISE_SURGE_CODEL_TARGET_MS:-$((5 * 100 / NODE_CPU))}"
-  export ARDOISE_SURGE_PRELOGIN_TARGET_MS="${ARDOISE_SURGE_PRELOGIN_TARGET_MS:-$((2 * 100 / NODE_CPU))}"
+  CODEL_MS=$((CODEL_MS * 100 / NODE_CPU)) PRELOGIN_MS=$((PRELOGIN_MS * 100 / NODE_CPU))
 fi
-TARGETS="delay targets ${ARDOISE_SURGE_CODEL_TARGET_MS:-5} ms signed in, ${ARDOISE_SURGE_PRELOGIN_TARGET_MS:-2} ms before sign-in"
+export ARDOISE_SURGE_CODEL_TARGET_MS="${ARDOISE_SURGE_CODEL_TARGET_MS:-$CODEL_MS}"
+export ARDOISE_SURGE_PRELOGIN_TARGET_MS="${ARDOISE_SURGE_PRELOGIN_TARGET_MS:-$PRELOGIN_MS}"
+TARGETS="delay targets $ARDOISE_SURGE_CODEL_TARGET_MS ms signed in, $ARDOISE_SURGE_PRELOGIN_TARGET_MS ms before sign-in"
 
 PID=""
 start_server() { # start_server NAME ENABLED
