@@ -110,22 +110,41 @@ trap stop_server EXIT
 # Every 2 s during a run: the server's CPU (share of one core, from
 # /proc) and the surge layer's figures from /metrics, to tell where a
 # stair's goodput went (an idle node under a limit set too low, or a busy
-# one doing work around its admitted users).
+# one doing work around its admitted users); and the CPU seconds of its
+# threads by what they do (thread_cpu_seconds): the runtime's threads
+# (every request: pages, lobby pages, refusals), the database's, the
+# password hashes' by lane, and the others.
+thread_cpu() { # thread_cpu PID HZ: CPU seconds by thread group
+  cat /proc/"$1"/task/*/stat 2>/dev/null | awk -v hz="$2" '{
+    i = index($0, "("); j = 0
+    for (k = length($0); k > i; k--) if (substr($0, k, 1) == ")") { j = k; break }
+    if (!i || !j) next
+    name = substr($0, i + 1, j - i - 1)
+    split(substr($0, j + 2), f, " ")   # f[1] is the state: utime is f[12], stime f[13]
+    if (name ~ /^tokio-rt/) g = "runtime"
+    else if (name ~ /^ardoise-hash-st/) g = "hash_staff"
+    else if (name ~ /^ardoise-hash/) g = "hash_general"
+    else if (name ~ /^sqlx/) g = "database"
+    else g = "other"
+    t[g] += f[12] + f[13]
+  } END { for (g in t) printf "%s=%.2f ", g, t[g] / hz }'
+}
 SAMPLER=""
 start_sampler() { # start_sampler NAME
   local out="$DIR/$1.samples.tsv" hz
   hz=$(getconf CLK_TCK)
   (
-    printf 't\tcpu\tmetrics\n'
+    printf 't\tcpu\tmetrics\tthread_cpu_seconds\n'
     local prev_ticks="" prev_t=""
     while kill -0 "$PID" 2>/dev/null; do
-      local now ticks m
+      local now ticks m threads
       now=$(date +%s.%N)
       ticks=$(awk '{print $14 + $15}' "/proc/$PID/stat" 2>/dev/null || echo 0)
+      threads=$(thread_cpu "$PID" "$hz")
       m=$(curl -s --max-time 1 "http://$ADDR/metrics" | grep -E '^ardoise_surge_(user_limit |admitted_users|queue_length|refusals_total|passes_total|late_entries_total|tickets_issued_total|bulkhead_in_flight|lobby_held )|^ardoise_signin_total|^ardoise_password_hash_cpu_seconds_sum' | tr ' ' '=' | paste -sd' ' -)
       if [ -n "$prev_ticks" ]; then
-        printf '%s\t%s\t%s\n' "$now" \
-          "$(echo "scale=3; ($ticks - $prev_ticks) / $hz / ($now - $prev_t)" | bc)" "$m"
+        printf '%s\t%s\t%s\t%s\n' "$now" \
+          "$(echo "scale=3; ($ticks - $prev_ticks) / $hz / ($now - $prev_t)" | bc)" "$m" "$threads"
       fi
       prev_ticks=$ticks; prev_t=$now
       sleep 2
@@ -221,7 +240,14 @@ def server_samples(name, r):
                 m[k] = float(v)
             except ValueError:
                 pass
-        samples.append((float(row[0]) - start, float(row[1] or 0), m))
+        th = {}
+        for item in (row[3].split() if len(row) > 3 else []):
+            k, _, v = item.rpartition("=")
+            try:
+                th[k] = float(v)
+            except ValueError:
+                pass
+        samples.append((float(row[0]) - start, float(row[1] or 0), m, th))
     secs = r["schedule"].get("stair_secs") or 0
     stairs = len(r["summary"]["stairs"])
     # Each stair, then the drain after the last arrivals.
@@ -255,6 +281,17 @@ def server_samples(name, r):
         print(f"    {label}: server CPU {cpu:5.1f} % of a core; user limit {limit:6.0f}, admitted {admitted:6.0f}, queued {queued:7.0f};"
               f" passes {passes:5.1f}/s (late entries {late:4.1f}/s); refreshes held {held:4.0f}; password sign-ins {hashes:4.1f}/s"
               f" (hashing {hashing['staff']:4.1f} % of a core for teachers and staff, {hashing['general']:4.1f} % for others); refusals: {shown}")
+        # Where the CPU went, by thread: the runtime serves every request
+        # (pages, lobby pages and refusals alike), the hashing threads
+        # check passwords, the database's run queries.
+        tf, tl = inside[0][3], inside[-1][3]
+        if tf and tl:
+            used = {k: max(0.0, tl.get(k, 0.0) - tf.get(k, 0.0)) / span for k in tl}
+            total = sum(used.values()) or 1
+            names = [("runtime", "requests (runtime)"), ("hash_staff", "teachers' and staff's hashes"),
+                     ("hash_general", "others' hashes"), ("database", "database"), ("other", "other")]
+            print(f"      CPU by thread: " + ", ".join(f"{label} {100 * used.get(k, 0.0) / total:4.1f} %" for k, label in names)
+                  + f" (of {100 * total:.1f} % of a core)")
 
 peak = max(s["journeys_per_sec"] for r in reports.values() for s in r["summary"]["stairs"])
 print(f"capacity (calibration): {capacity:.1f} journeys/s; peak goodput over all runs: {peak:.1f} journeys/s; ratios below are of that peak")
