@@ -229,25 +229,22 @@ def server_samples(name, r):
         rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(d, name + ".samples.tsv"))][1:]
     except (OSError, StopIteration, ValueError, IndexError):
         return
+    def figures(text):
+        """The KEY=VALUE numbers of one column (metrics, thread CPU)."""
+        out = {}
+        for item in text.split():
+            k, _, v = item.rpartition("=")
+            try:
+                out[k] = float(v)
+            except ValueError:
+                pass
+        return out
     samples = []
     for row in rows:
         if len(row) < 3:
             continue
-        m = {}
-        for item in row[2].split():
-            k, _, v = item.rpartition("=")
-            try:
-                m[k] = float(v)
-            except ValueError:
-                pass
-        th = {}
-        for item in (row[3].split() if len(row) > 3 else []):
-            k, _, v = item.rpartition("=")
-            try:
-                th[k] = float(v)
-            except ValueError:
-                pass
-        samples.append((float(row[0]) - start, float(row[1] or 0), m, th))
+        threads = figures(row[3]) if len(row) > 3 else {}
+        samples.append((float(row[0]) - start, float(row[1] or 0), figures(row[2]), threads))
     secs = r["schedule"].get("stair_secs") or 0
     stairs = len(r["summary"]["stairs"])
     # Each stair, then the drain after the last arrivals.
