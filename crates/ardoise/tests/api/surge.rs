@@ -135,61 +135,6 @@ async fn when_a_place_frees_the_first_in_line_gets_it() {
     assert_eq!(visit(&app, &a, "/todo").await, Seen::Page(200));
 }
 
-/// The wait a lobby answer tells, in milliseconds.
-fn estimate_ms(resp: &reqwest::Response) -> u64 {
-    resp.headers()["x-ardoise-estimated-wait-ms"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-#[tokio::test]
-async fn a_waiter_behind_others_away_is_told_when_their_places_lapse_and_gets_in_then() {
-    let app = spawn_app_with_surge(capacity(3, 0)).await;
-    let a = browser(&app, &app.seeded.pupil_a).await;
-    let b = browser(&app, &app.seeded.pupil_b).await;
-    let x = browser(&app, &app.seeded.parent_a).await;
-    for user in [&a, &b, &x] {
-        assert_eq!(visit(&app, user, "/home").await, Seen::Page(200));
-    }
-    let (c, d) = (client(), client());
-    let e = browser(&app, &app.seeded.parent_b).await;
-    let (f, g) = (client(), client());
-    for (n, waiter) in [&c, &d, &e, &f, &g].into_iter().enumerate() {
-        assert_eq!(
-            visit(&app, waiter, "/home").await,
-            Seen::Lobby(n as u64 + 1)
-        );
-    }
-    // Two pupils go quiet past the active window (10 s); the parent
-    // reads on. Their two places go to the first two in line, who are
-    // away from their screens and never come back: a few seconds later
-    // their places go to the next two.
-    app.clock.advance(11);
-    assert_eq!(visit(&app, &x, "/home").await, Seen::Page(200));
-    assert_eq!(visit(&app, &e, "/home").await, Seen::Lobby(1));
-    app.clock.advance(6);
-    assert_eq!(visit(&app, &x, "/home").await, Seen::Page(200));
-    assert_eq!(visit(&app, &e, "/home").await, Seen::Page(200));
-    // The place granted with e's is f's, who is away too. The node has
-    // seen such places lapse: the next in line is told the wait until
-    // f's lapses, not until a user inside leaves (10 s from now).
-    let told = g.get(app.url("/home")).send().await.unwrap();
-    assert_eq!(told.headers()["x-ardoise-queue-position"], "1");
-    let wait = estimate_ms(&told);
-    assert!(
-        (2_000..=7_000).contains(&wait),
-        "told {wait} ms, not the 10 s until a user leaves"
-    );
-    // f stays away: g gets in when told, and the parent reading on is
-    // never cut off.
-    app.clock
-        .advance(i64::try_from(wait.div_ceil(1_000)).unwrap());
-    assert_eq!(visit(&app, &g, "/home").await, Seen::Page(303));
-    assert_eq!(visit(&app, &x, "/home").await, Seen::Page(200));
-}
-
 #[tokio::test]
 async fn a_waiter_whose_turn_has_come_is_not_refused_for_the_node_being_busy() {
     // Every request has waited too long for the delay gate.
