@@ -96,6 +96,22 @@ impl Departures {
         self.held += 1;
     }
 
+    /// The same schedule with `places` more that free at `at_ms`: places
+    /// granted to waiters not back yet, which lapse then if they stay away
+    /// and go to the next in line (if they come back, the next schedule
+    /// has them as users admitted).
+    pub fn with_lapsing(mut self, places: u64, at_ms: u64) -> Departures {
+        if places == 0 {
+            return self;
+        }
+        let k = usize::try_from(at_ms.saturating_sub(self.at_ms) / 1_000)
+            .unwrap_or(usize::MAX)
+            .min(DEPARTURE_SECS - 1);
+        self.per_sec[k] = self.per_sec[k].saturating_add(u32::try_from(places).unwrap_or(u32::MAX));
+        self.held = self.held.saturating_add(places);
+        self
+    }
+
     /// Places held.
     pub fn held(&self) -> u64 {
         self.held
@@ -153,6 +169,20 @@ mod tests {
     use super::*;
 
     const T0: u64 = 1_000_000;
+
+    #[test]
+    fn places_granted_to_waiters_away_free_when_the_grants_lapse() {
+        let mut d = Departures::new(T0, None);
+        d.add(T0, T0, 10_000);
+        let d = d.with_lapsing(2, T0 + 4_000).with_lapsing(0, T0);
+        assert_eq!(d.held(), 3);
+        let ms = |p| d.wait_for(p, T0).map(|w| w.as_millis());
+        // The two lapsing places first, spread over their second, then the
+        // user's, 10 s after their last click.
+        assert_eq!(ms(1), Some(4_250));
+        assert_eq!(ms(2), Some(4_750));
+        assert_eq!(ms(3), Some(10_500));
+    }
 
     #[test]
     fn the_nth_place_frees_when_its_holder_has_been_idle_for_the_window() {

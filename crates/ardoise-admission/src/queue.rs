@@ -386,6 +386,15 @@ impl Lobby {
             .sum()
     }
 
+    /// When the places granted in `lane` and not yet claimed lapse if
+    /// their waiters stay away: `(places, at_ms)`, soonest first. A look,
+    /// as [`Lobby::pending_grants`]: it changes nothing.
+    pub fn grant_lapses(&self, lane: Lane, now_ms: u64) -> [(u64, u64); 2] {
+        let state = self.lane(lane);
+        let mut ledger = state.grants;
+        ledger.lapses(now_ms, state.admitted_through, &self.config)
+    }
+
     /// The measured admission rate of `lane`, in places per second while it
     /// had waiters, or `None` until one full rate window has been measured.
     pub fn admission_rate(&self, lane: Lane, now_ms: u64) -> Option<f64> {
@@ -634,6 +643,16 @@ struct GrantLedger {
     front_at_start: u64,
     /// Tickets up to this one were granted before the remembered buckets.
     forgotten_through: u64,
+    /// Places granted and grants claimed since the start: with those
+    /// pending, the rest lapsed.
+    granted_total: u64,
+    claimed_total: u64,
+    /// Claims and lapses at the last rotation.
+    claimed_at_rotation: u64,
+    lapsed_at_rotation: u64,
+    /// Of the grants claimed or lapsed lately, the share that lapsed, in
+    /// thousandths, smoothed over rotations; `None` until one has.
+    lapse_permille: Option<u64>,
 }
 
 impl GrantLedger {
@@ -655,12 +674,29 @@ impl GrantLedger {
         self.claimed = 0;
         self.front_at_start = front;
         self.bucket_start_ms = now_ms - now_ms % ttl;
+        // Every grant is claimed, pending or lapsed.
+        let pending = self.previous_granted.saturating_sub(self.previous_claimed);
+        let lapsed = self
+            .granted_total
+            .saturating_sub(self.claimed_total)
+            .saturating_sub(pending);
+        let new_lapses = lapsed.saturating_sub(self.lapsed_at_rotation);
+        let new_claims = self.claimed_total - self.claimed_at_rotation;
+        if let Some(sample) = (new_lapses * 1_000).checked_div(new_lapses + new_claims) {
+            self.lapse_permille = Some(match self.lapse_permille {
+                None => sample,
+                Some(old) => (old + sample) / 2,
+            });
+        }
+        self.claimed_at_rotation = self.claimed_total;
+        self.lapsed_at_rotation = lapsed;
     }
 
     /// `n` places granted now, the front standing at `front` before them.
     fn grant(&mut self, n: u64, now_ms: u64, front: u64, config: &LobbyConfig) {
         self.rotate(now_ms, front, config);
         self.granted += n;
+        self.granted_total += n;
     }
 
     /// Whether the grant of ticket `seq` is forgotten.
@@ -676,12 +712,34 @@ impl GrantLedger {
             return false;
         }
         self.claimed += 1;
+        self.claimed_total += 1;
         true
     }
 
     fn pending(&mut self, now_ms: u64, front: u64, config: &LobbyConfig) -> u64 {
         self.rotate(now_ms, front, config);
         (self.granted + self.previous_granted).saturating_sub(self.claimed + self.previous_claimed)
+    }
+
+    /// The pending grants expected to lapse unclaimed (the share of grants
+    /// that lapsed lately), and when: the previous bucket's when the
+    /// current one ends, the current one's a bucket later. Claims count
+    /// against the older grants first (a claim does not say which bucket
+    /// it came from; waiters granted first are expected first).
+    fn lapses(&mut self, now_ms: u64, front: u64, config: &LobbyConfig) -> [(u64, u64); 2] {
+        let pending = self.pending(now_ms, front, config);
+        let ttl = millis(config.grant_ttl).max(1);
+        let claimed = self.claimed + self.previous_claimed;
+        let older = self.previous_granted.saturating_sub(claimed).min(pending);
+        let share = self.lapse_permille.unwrap_or(0);
+        let expected = |n: u64| (n * share).div_ceil(1_000);
+        [
+            (expected(older), self.bucket_start_ms.saturating_add(ttl)),
+            (
+                expected(pending - older),
+                self.bucket_start_ms.saturating_add(2 * ttl),
+            ),
+        ]
     }
 }
 
@@ -940,15 +998,22 @@ mod tests {
         assert_eq!(l.admit(10, T0 + 25_000).general, 10);
     }
 
-    #[test]
-    fn a_late_entry_does_not_claim_a_newer_grant() {
+    /// A lobby whose grants are held 3 s, the start of one of its
+    /// buckets, and `n` general tickets issued then.
+    fn lobby_of_3s_grants(n: usize) -> (Lobby, u64, Vec<QueueTicket>) {
         let config = LobbyConfig {
             grant_ttl: Duration::from_secs(3),
             ..LobbyConfig::default()
         };
         let mut l = Lobby::new(config, EPOCH);
         let t0 = T0 - T0 % 3_000;
-        let tickets: Vec<_> = (0..100).map(|_| l.issue(Lane::General, t0)).collect();
+        let tickets = (0..n).map(|_| l.issue(Lane::General, t0)).collect();
+        (l, t0, tickets)
+    }
+
+    #[test]
+    fn a_late_entry_does_not_claim_a_newer_grant() {
+        let (mut l, t0, tickets) = lobby_of_3s_grants(100);
         // Ten places granted; nobody comes back.
         assert_eq!(l.admit(10, t0).general, 10);
         // Six to nine seconds later the ten grants are forgotten and their
@@ -973,6 +1038,33 @@ mod tests {
         // A grant of the previous bucket is still remembered in the next.
         assert!(l.record_entry(&tickets[11], t0 + 9_500));
         assert_eq!(l.pending_grants(t0 + 9_500), 8);
+    }
+
+    #[test]
+    fn places_granted_lapse_as_many_as_lately_did_a_bucket_after_the_one_they_were_granted_in() {
+        let (mut l, t0, tickets) = lobby_of_3s_grants(40);
+        let lapses = |l: &Lobby, at| l.grant_lapses(Lane::General, at);
+        // Ten places granted: until grants have lapsed, none is expected to.
+        assert_eq!(l.admit(10, t0).general, 10);
+        assert_eq!(lapses(&l, t0 + 1_000), [(0, t0 + 3_000), (0, t0 + 6_000)]);
+        // Nobody came back: six seconds later their places go to the next
+        // ten, which are expected to lapse too, a bucket after theirs.
+        assert_eq!(l.admit(10, t0 + 6_000).general, 10);
+        assert_eq!(lapses(&l, t0 + 6_500), [(0, t0 + 9_000), (10, t0 + 12_000)]);
+        // Five of them come back: the five others may still lapse.
+        for t in &tickets[10..15] {
+            assert!(l.record_entry(t, t0 + 7_000));
+        }
+        let before = l.clone();
+        assert_eq!(lapses(&l, t0 + 7_000), [(0, t0 + 9_000), (5, t0 + 12_000)]);
+        assert_eq!(l, before, "looking changes nothing");
+        // In the next bucket, of the grants settled lately half lapsed
+        // (ten lapsed, then five claimed): half the five are expected to.
+        assert_eq!(lapses(&l, t0 + 9_000), [(3, t0 + 12_000), (0, t0 + 15_000)]);
+        assert_eq!(
+            l.grant_lapses(Lane::Staff, t0 + 9_000).map(|(n, _)| n),
+            [0, 0]
+        );
     }
 
     #[test]

@@ -834,8 +834,51 @@ impl Surge {
             place,
             now_ms,
             rand::thread_rng().gen(),
-            Some(&self.admitted.departures(lane, self.staff_capped(lobby))),
+            Some(&self.schedule(lobby, lane, now_ms)),
         )
+    }
+
+    /// When places free for a waiter of `lane`: those users hold now (see
+    /// [`AdmittedTable::departures`]), and the free places granted to
+    /// waiters not back yet, which lapse to the next in line if they stay
+    /// away (as many as lately did, [`Lobby::grant_lapses`]). Without
+    /// them, a node whose free places were all granted to waiters away
+    /// from their screens told the next ones to wait for its few users to
+    /// leave, many rounds of a stay (seen from a cold start at 10×:
+    /// teachers told 900 s who got in after 50 s, away meanwhile while the
+    /// node sat idle with 900 free places).
+    ///
+    /// Only while users hold less than half the limit: where the limit
+    /// binds, grants are few next to the places held, and counted they
+    /// told the general lane at a load step waits 1.5-2.2 times too short
+    /// (two runs of `scripts/surge-overload.sh` at 1× then 10×).
+    fn schedule(&self, lobby: &Lobby, lane: Lane, now_ms: u64) -> Departures {
+        let capped = self.staff_capped(lobby);
+        if self.admitted.total().saturating_mul(2) >= self.users.limit() {
+            return self.admitted.departures(lane, capped);
+        }
+        let lanes: &[Lane] = if lane == Lane::Staff && capped {
+            &[Lane::Staff]
+        } else {
+            &Lane::ALL
+        };
+        let mut lapses = [(0, u64::MAX); 4];
+        for (i, l) in lanes.iter().enumerate() {
+            let [older, newer] = lobby.grant_lapses(*l, now_ms);
+            lapses[2 * i] = older;
+            lapses[2 * i + 1] = newer;
+        }
+        lapses.sort_unstable_by_key(|(_, at)| *at);
+        // Granted places beyond the free ones are held above capacity
+        // ([`Surge::ahead_of_line`]): only the free ones go on.
+        let mut room = self.free_places(lobby, lane);
+        let mut schedule = self.admitted.departures(lane, capped);
+        for (n, at) in lapses {
+            let n = n.min(room);
+            room -= n;
+            schedule = schedule.with_lapsing(n, at);
+        }
+        schedule
     }
 
     /// Moves the fronts of the lanes forward by the free places (staff
@@ -882,7 +925,7 @@ impl Surge {
                         snap.backlog
                             .saturating_add(self.ahead_of_line(&lobby, lane, now_ms)),
                         now_ms,
-                        Some(&self.admitted.departures(lane, self.staff_capped(&lobby))),
+                        Some(&self.schedule(&lobby, lane, now_ms)),
                     ),
                 }
             })

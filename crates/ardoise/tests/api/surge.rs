@@ -135,6 +135,65 @@ async fn when_a_place_frees_the_first_in_line_gets_it() {
     assert_eq!(visit(&app, &a, "/todo").await, Seen::Page(200));
 }
 
+/// The wait a lobby answer tells, in milliseconds.
+fn estimate_ms(resp: &reqwest::Response) -> u64 {
+    resp.headers()["x-ardoise-estimated-wait-ms"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_waiter_behind_others_away_is_told_when_their_places_lapse_and_gets_in_then() {
+    let app = spawn_app_with_surge(capacity(4, 0)).await;
+    let x = browser(&app, &app.seeded.parent_a).await;
+    let e = browser(&app, &app.seeded.parent_b).await;
+    let mut inside = vec![
+        browser(&app, &app.seeded.pupil_a).await,
+        browser(&app, &app.seeded.pupil_b).await,
+        client(),
+    ];
+    inside.push(x.clone());
+    for user in &inside {
+        assert!(matches!(visit(&app, user, "/home").await, Seen::Page(_)));
+    }
+    // Six in line who will be away from their screens, then e.
+    let away: Vec<_> = (0..6).map(|_| client()).collect();
+    for (n, waiter) in away.iter().enumerate() {
+        assert_eq!(
+            visit(&app, waiter, "/home").await,
+            Seen::Lobby(n as u64 + 1)
+        );
+    }
+    assert_eq!(visit(&app, &e, "/home").await, Seen::Lobby(7));
+    // All but the parent go quiet past the active window (10 s); the
+    // parent reads on. The three places freed go to the first three in
+    // line, who never come back: a few seconds later their places go to
+    // the next three, away too.
+    app.clock.advance(11);
+    assert_eq!(visit(&app, &x, "/home").await, Seen::Page(200));
+    assert_eq!(visit(&app, &e, "/home").await, Seen::Lobby(4));
+    app.clock.advance(6);
+    assert_eq!(visit(&app, &x, "/home").await, Seen::Page(200));
+    // The node has seen granted places lapse, and holds few users: e is
+    // told the wait until the three lapse, not until the parent leaves
+    // (10 s from now).
+    let told = e.get(app.url("/home")).send().await.unwrap();
+    assert_eq!(told.headers()["x-ardoise-queue-position"], "1");
+    let wait = estimate_ms(&told);
+    assert!(
+        (2_000..=7_000).contains(&wait),
+        "told {wait} ms, not the 10 s until the parent leaves"
+    );
+    // Nobody came back: e gets in when told, and the parent reading on
+    // is never cut off.
+    app.clock
+        .advance(i64::try_from(wait.div_ceil(1_000)).unwrap());
+    assert_eq!(visit(&app, &e, "/home").await, Seen::Page(200));
+    assert_eq!(visit(&app, &x, "/home").await, Seen::Page(200));
+}
+
 #[tokio::test]
 async fn a_waiter_whose_turn_has_come_is_not_refused_for_the_node_being_busy() {
     // Every request has waited too long for the delay gate.
