@@ -89,11 +89,17 @@ impl Departures {
             Some(stay) => idle_at.max(entered_ms.saturating_add(stay)),
             None => idle_at,
         };
+        self.release_at(frees_at, 1);
+    }
+
+    /// `places` more held, freeing at `frees_at` (in its second of the
+    /// schedule; a later one counts in the last).
+    fn release_at(&mut self, frees_at: u64, places: u64) {
         let k = usize::try_from(frees_at.saturating_sub(self.at_ms) / 1_000)
             .unwrap_or(usize::MAX)
             .min(DEPARTURE_SECS - 1);
-        self.per_sec[k] = self.per_sec[k].saturating_add(1);
-        self.held += 1;
+        self.per_sec[k] = self.per_sec[k].saturating_add(u32::try_from(places).unwrap_or(u32::MAX));
+        self.held = self.held.saturating_add(places);
     }
 
     /// The same schedule with `places` more that free at `at_ms`: places
@@ -101,14 +107,7 @@ impl Departures {
     /// and go to the next in line (if they come back, the next schedule
     /// has them as users admitted).
     pub fn with_lapsing(mut self, places: u64, at_ms: u64) -> Departures {
-        if places == 0 {
-            return self;
-        }
-        let k = usize::try_from(at_ms.saturating_sub(self.at_ms) / 1_000)
-            .unwrap_or(usize::MAX)
-            .min(DEPARTURE_SECS - 1);
-        self.per_sec[k] = self.per_sec[k].saturating_add(u32::try_from(places).unwrap_or(u32::MAX));
-        self.held = self.held.saturating_add(places);
+        self.release_at(at_ms, places);
         self
     }
 

@@ -149,13 +149,10 @@ async fn a_waiter_behind_others_away_is_told_when_their_places_lapse_and_gets_in
     let app = spawn_app_with_surge(capacity(4, 0)).await;
     let x = browser(&app, &app.seeded.parent_a).await;
     let e = browser(&app, &app.seeded.parent_b).await;
-    let mut inside = vec![
-        browser(&app, &app.seeded.pupil_a).await,
-        browser(&app, &app.seeded.pupil_b).await,
-        client(),
-    ];
-    inside.push(x.clone());
-    for user in &inside {
+    let a = browser(&app, &app.seeded.pupil_a).await;
+    let b = browser(&app, &app.seeded.pupil_b).await;
+    let anonymous = client();
+    for user in [&a, &b, &anonymous, &x] {
         assert!(matches!(visit(&app, user, "/home").await, Seen::Page(_)));
     }
     // Six in line who will be away from their screens, then e.
@@ -259,11 +256,7 @@ async fn a_waiter_whose_turn_is_near_gets_the_page_the_moment_it_comes() {
         .unwrap();
     assert!(estimate <= 3, "estimate {estimate} s");
     // Tools get it to the millisecond; the seconds are its rounding.
-    let estimate_ms: u64 = first.headers()["x-ardoise-estimated-wait-ms"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let estimate_ms = estimate_ms(&first);
     assert!(
         (estimate_ms as f64 / 1_000.0 - estimate as f64).abs() <= 0.5,
         "{estimate_ms} ms told as {estimate} s"
